@@ -1,0 +1,30 @@
+"""The engine: pure tensor code that traces RNN, LSTM and GRU modules. It knows nothing of the web.
+
+from app.engine import trace, Stepper
+tr = trace(module, x)          # gates, states and dL/dh_t, dL/dc_t for every step and layer
+"""
+
+from app.engine.cells import CellStep
+from app.engine.scan import linear_scan
+from app.engine.spec import GATE_NAMES, LayerWeights, RecurrentSpec, parameter_count, spec_from_module
+from app.engine.stepper import Stepper, StepRecord, iter_steps
+from app.engine.trace import LayerTrace, Objective, Trace, UnitObjective, trace, trace_spec
+
+__all__ = [
+    "GATE_NAMES",
+    "CellStep",
+    "LayerTrace",
+    "LayerWeights",
+    "Objective",
+    "RecurrentSpec",
+    "StepRecord",
+    "Stepper",
+    "Trace",
+    "UnitObjective",
+    "iter_steps",
+    "linear_scan",
+    "parameter_count",
+    "spec_from_module",
+    "trace",
+    "trace_spec",
+]

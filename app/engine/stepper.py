@@ -1,0 +1,85 @@
+"""Step a model one input at a time, for the live stream and for typing into the page.
+
+The stepper keeps each layer's (h, c) between calls, so appending input costs one step, never a
+recomputation of the prefix. It computes the same quantities as `trace`, step by step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from app.engine.cells import CellStep, gru_cell, lstm_cell, rnn_cell
+from app.engine.spec import RecurrentSpec, spec_from_module
+from app.engine.trace import as_sequence, initial_state
+
+
+@dataclass
+class StepRecord:
+    """One timestep of the whole stack: ``layers[l]`` is layer l's `CellStep`, bottom first."""
+
+    t: int
+    layers: list[CellStep]
+
+
+class Stepper:
+    """Feed inputs one at a time; each `step` returns that step's gates and states.
+
+    >>> stepper = Stepper(nn.GRU(4, 8))
+    >>> record = stepper.step(torch.randn(4))
+    >>> record.layers[0].gates["z"].shape
+    torch.Size([8])
+    """
+
+    def __init__(
+        self,
+        model: nn.Module | RecurrentSpec,
+        h0: Tensor | None = None,
+        c0: Tensor | None = None,
+    ) -> None:
+        self.spec = model if isinstance(model, RecurrentSpec) else spec_from_module(model)
+        if c0 is not None and self.spec.arch != "lstm":
+            raise ValueError(f"c0 is only for LSTMs; this is a {self.spec.arch.upper()}")
+        self.hidden = initial_state(self.spec, h0, "h0")
+        self.cell = initial_state(self.spec, c0, "c0")
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self, x_t: object) -> StepRecord:
+        """Advance by one input x_t of shape (input_size,)."""
+        x = as_sequence(torch.as_tensor(x_t).reshape(1, -1), self.spec.input_size, self.spec.dtype)[0]
+        records = []
+        for layer, weights in enumerate(self.spec.layers):
+            if self.spec.arch == "lstm":
+                out = lstm_cell(x, self.hidden[layer], self.cell[layer], weights)
+                assert out.cell is not None
+                self.cell[layer] = out.cell
+            elif self.spec.arch == "gru":
+                out = gru_cell(x, self.hidden[layer], weights)
+            else:
+                out = rnn_cell(x, self.hidden[layer], weights, self.spec.nonlinearity)
+            self.hidden[layer] = out.hidden
+            records.append(out)
+            x = out.hidden
+        record = StepRecord(self.t, records)
+        self.t += 1
+        return record
+
+    def run(self, xs: object) -> Iterator[StepRecord]:
+        """Yield one `StepRecord` per row of ``xs`` (T, input_size), continuing the state."""
+        seq = as_sequence(xs, self.spec.input_size, self.spec.dtype)
+        for x_t in seq:
+            yield self.step(x_t)
+
+
+def iter_steps(
+    module: nn.Module | RecurrentSpec,
+    x: object,
+    h0: Tensor | None = None,
+    c0: Tensor | None = None,
+) -> Iterator[StepRecord]:
+    """Generator form: ``for record in iter_steps(module, x): ...``."""
+    return Stepper(module, h0, c0).run(x)

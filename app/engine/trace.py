@@ -1,0 +1,214 @@
+"""`trace`: run a recurrent module over one sequence and record every gate, state and gradient.
+
+    >>> tr = trace(nn.LSTM(8, 16), torch.randn(50, 8))
+    >>> tr.layers[0].gates["f"].shape, tr.layers[0].grad_hidden.shape
+    (torch.Size([50, 16]), torch.Size([50, 16]))
+
+``grad_hidden[t]`` is the *total* derivative dL/dh_t: through the recurrence (h_t -> h_{t+1}),
+through the layers above (h_t is their input x_t), and directly from the objective.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from app.engine.layers import LayerPass, gru_layer, lstm_layer, rnn_layer
+from app.engine.spec import RecurrentSpec, spec_from_module
+
+#: A callable objective maps the top layer's hidden states (T, H) to a scalar tensor.
+ObjectiveFn = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class UnitObjective:
+    """L = h_step[unit] of one layer: "what made this unit take this value at this step?".
+
+    ``step`` may be negative, counting from the end as Python indexing does.
+    """
+
+    layer: int
+    unit: int
+    step: int = -1
+
+
+Objective = str | UnitObjective | ObjectiveFn
+
+
+@dataclass
+class LayerTrace:
+    """One layer's record over the sequence; every tensor is (T, H)."""
+
+    gates: dict[str, Tensor]  # LSTM: i f g o; GRU: r z n; RNN: {}
+    hidden: Tensor
+    cell: Tensor | None  # LSTM only
+    grad_hidden: Tensor  # total dL/dh_t
+    grad_cell: Tensor | None  # total dL/dc_t, LSTM only
+
+
+@dataclass
+class Trace:
+    arch: str
+    loss: float
+    layers: list[LayerTrace]
+
+    @property
+    def steps(self) -> int:
+        return int(self.layers[0].hidden.shape[0])
+
+
+def as_sequence(x: object, input_size: int, dtype: torch.dtype) -> Tensor:
+    """Validate one input sequence and return it as a (T, input_size) tensor of ``dtype``.
+
+    Accepts (T, I), or a batch of one as (1, T, I) / (T, 1, I). Raises ValueError otherwise.
+    """
+    try:
+        seq = torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"input must be numeric with shape (T, {input_size}): {exc}") from None
+    if not (seq.is_floating_point() or seq.dtype in (torch.int32, torch.int64, torch.bool)):
+        raise ValueError(f"input must be real numbers, got dtype {seq.dtype}")
+    if seq.dim() == 3:
+        if seq.shape[0] == 1:
+            seq = seq[0]
+        elif seq.shape[1] == 1:
+            seq = seq[:, 0]
+        else:
+            raise ValueError(
+                f"got a batch of shape {tuple(seq.shape)}: trace takes one sequence, shaped "
+                f"(T, {input_size}) or a batch of one; trace each sequence separately"
+            )
+    if seq.dim() != 2:
+        raise ValueError(f"input must have shape (T, {input_size}), got shape {tuple(seq.shape)}")
+    if seq.shape[0] == 0:
+        raise ValueError("input sequence is empty: give at least one timestep")
+    if seq.shape[1] != input_size:
+        raise ValueError(f"input width is {seq.shape[1]} but the model expects input_size={input_size}")
+    seq = seq.to(dtype)
+    if not torch.isfinite(seq).all():
+        bad = int((~torch.isfinite(seq)).any(dim=1).nonzero()[0, 0])
+        raise ValueError(f"input contains NaN or inf (first at step {bad}); all values must be finite")
+    return seq.contiguous()
+
+
+def initial_state(spec: RecurrentSpec, state: Tensor | None, name: str) -> list[Tensor]:
+    """Per-layer (H,) initial states from None (zeros) or a (num_layers[, 1], H) tensor."""
+    size, layers = spec.hidden_size, spec.num_layers
+    if state is None:
+        return [torch.zeros(size, dtype=spec.dtype) for _ in range(layers)]
+    value = torch.as_tensor(state).to(spec.dtype)
+    if value.dim() == 3 and value.shape[1] == 1:
+        value = value[:, 0]
+    if value.dim() == 1 and layers == 1:
+        value = value.unsqueeze(0)
+    if tuple(value.shape) != (layers, size):
+        raise ValueError(
+            f"{name} must have shape ({layers}, {size}) or ({layers}, 1, {size}), got {tuple(value.shape)}"
+        )
+    if not torch.isfinite(value).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return [value[layer].contiguous() for layer in range(layers)]
+
+
+def run_layer(spec: RecurrentSpec, layer: int, x: Tensor, h0: Tensor, c0: Tensor) -> LayerPass:
+    weights = spec.layers[layer]
+    if spec.arch == "lstm":
+        return lstm_layer(x, weights, h0, c0)
+    if spec.arch == "gru":
+        return gru_layer(x, weights, h0)
+    return rnn_layer(x, weights, h0, spec.nonlinearity)
+
+
+def objective_gradients(objective: Objective, passes: list[LayerPass]) -> tuple[float, list[Tensor]]:
+    """The loss and dL/dh_t taken *directly* (not through time) at every layer's outputs."""
+    direct = [torch.zeros_like(p.hidden) for p in passes]
+    top = passes[-1].hidden
+    if isinstance(objective, str):
+        if objective != "hidden_norm":
+            raise ValueError(
+                f"unknown objective {objective!r}: use 'hidden_norm', a UnitObjective or a callable"
+            )
+        # L = 0.5 ||h_T||² of the top layer, so dL/dh_T = h_T.
+        direct[-1][-1] = top[-1]
+        return 0.5 * float(top[-1].double().pow(2).sum()), direct
+    if isinstance(objective, UnitObjective):
+        layers, (steps, size) = len(passes), top.shape
+        if not -layers <= objective.layer < layers:
+            raise ValueError(f"objective layer {objective.layer} out of range: model has {layers}")
+        if not -size <= objective.unit < size:
+            raise ValueError(f"objective unit {objective.unit} out of range: hidden_size is {size}")
+        if not -steps <= objective.step < steps:
+            raise ValueError(f"objective step {objective.step} out of range: sequence has {steps}")
+        direct[objective.layer][objective.step, objective.unit] = 1.0
+        return float(passes[objective.layer].hidden[objective.step, objective.unit]), direct
+    if callable(objective):
+        top_leaf = top.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            loss = objective(top_leaf)
+            if not isinstance(loss, Tensor) or loss.numel() != 1:
+                raise ValueError("a callable objective must return a scalar tensor")
+            if loss.requires_grad:
+                (grad,) = torch.autograd.grad(loss, top_leaf, allow_unused=True)
+                if grad is not None:
+                    direct[-1] = grad.to(top.dtype)
+        value = float(loss)
+        if not math.isfinite(value):
+            raise ValueError(f"the objective's value is {value}; it must be finite")
+        return value, direct
+    raise ValueError(f"objective must be 'hidden_norm', a UnitObjective or a callable, got {objective!r}")
+
+
+def trace_spec(
+    spec: RecurrentSpec,
+    x: object,
+    h0: Tensor | None = None,
+    c0: Tensor | None = None,
+    objective: Objective = "hidden_norm",
+) -> Trace:
+    """`trace` on an already-read `RecurrentSpec` (what the server holds)."""
+    seq = as_sequence(x, spec.input_size, spec.dtype)
+    h_init = initial_state(spec, h0, "h0")
+    c_init = initial_state(spec, c0, "c0")
+    if c0 is not None and spec.arch != "lstm":
+        raise ValueError(f"c0 is only for LSTMs; this is a {spec.arch.upper()}")
+
+    passes: list[LayerPass] = []
+    layer_input = seq
+    for layer in range(spec.num_layers):
+        passes.append(run_layer(spec, layer, layer_input, h_init[layer], c_init[layer]))
+        layer_input = passes[-1].hidden
+
+    loss, direct = objective_gradients(objective, passes)
+    layers: list[LayerTrace] = [None] * spec.num_layers  # type: ignore[list-item]
+    from_above = torch.zeros_like(direct[-1])
+    for layer in reversed(range(spec.num_layers)):
+        grad_hidden, grad_cell, from_above = passes[layer].backward(direct[layer] + from_above)
+        p = passes[layer]
+        layers[layer] = LayerTrace(p.gates, p.hidden, p.cell, grad_hidden, grad_cell)
+    return Trace(arch=spec.arch, loss=loss, layers=layers)
+
+
+def trace(
+    module: nn.Module,
+    x: object,
+    h0: Tensor | None = None,
+    c0: Tensor | None = None,
+    objective: Objective = "hidden_norm",
+) -> Trace:
+    """Trace ``module`` (an ``nn.LSTM``, ``nn.GRU`` or ``nn.RNN``) over one sequence.
+
+    Args:
+        module: an unmodified torch recurrent module, any ``num_layers``, ``bias`` on or off,
+            ``batch_first`` either way (the input here is a single sequence).
+        x: (T, input_size), or a batch of one.
+        h0, c0: optional initial states, (num_layers, H) or (num_layers, 1, H); c0 for LSTMs.
+        objective: ``"hidden_norm"`` (L = 0.5 ||h_T||² of the top layer), a `UnitObjective`,
+            or a callable from the top layer's hidden states (T, H) to a scalar tensor.
+
+    Dropout between layers is not applied: the trace is the module's deterministic (eval) pass.
+    """
+    return trace_spec(spec_from_module(module), x, h0, c0, objective)
