@@ -72,6 +72,8 @@ def as_sequence(x: object, input_size: int, dtype: torch.dtype) -> Tensor:
         raise ValueError(f"input must be numeric with shape (T, {input_size}): {exc}") from None
     if not (seq.is_floating_point() or seq.dtype in (torch.int32, torch.int64, torch.bool)):
         raise ValueError(f"input must be real numbers, got dtype {seq.dtype}")
+    if seq.numel() == 0:
+        raise ValueError("input sequence is empty: give at least one timestep")
     if seq.dim() == 3:
         if seq.shape[0] == 1:
             seq = seq[0]

@@ -1,0 +1,332 @@
+"""The models the server knows: shipped (models/*.json cards), uploaded (kept on disk), random.
+
+A random model's id spells out how to build it (``random-lstm-i8-h16-l1-s0-fb1``), so it can be
+rebuilt after a restart and a shared link keeps working. Uploads are stored as safetensors with a
+small JSON card in the upload directory under ids ``upload-<sha>``; they never shadow a builtin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import string
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from app.checkpoints import module_from_state_dict
+from app.engine import RecurrentSpec, parameter_count, spec_from_module
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: The vocabulary of random text models: printable ASCII, newline included.
+ASCII_VOCAB = [c for c in string.printable if c not in "\t\r\x0b\x0c"]
+_RANDOM_ID = re.compile(
+    r"^random-(?P<arch>lstm|gru|rnn)(?P<relu>-relu)?-i(?P<input>\d+|ascii)-h(?P<hidden>\d+)"
+    r"-l(?P<layers>\d+)-s(?P<seed>\d+)(?:-fb(?P<fb>-?\d+(?:\.\d+)?))?(?P<nobias>-nobias)?$"
+)
+_SAMPLE_TEXT = "The forget gate decides what to keep; the input gate decides what to write."
+
+
+@dataclass
+class LoadedModel:
+    """A model the server can trace: its engine spec, public record, and optional task head."""
+
+    id: str
+    spec: RecurrentSpec
+    record: dict[str, Any]
+    head: nn.Linear | None = None
+    vocab: list[str] | None = None
+    task: str | None = None
+    module: nn.Module | None = field(default=None, repr=False)
+
+
+def make_record(model_id: str, name: str, module: nn.Module, source: str, **extra: Any) -> dict[str, Any]:
+    spec = spec_from_module(module)
+    record: dict[str, Any] = {
+        "id": model_id,
+        "name": name,
+        "arch": spec.arch,
+        "input_size": spec.input_size,
+        "hidden_size": spec.hidden_size,
+        "num_layers": spec.num_layers,
+        "nonlinearity": spec.nonlinearity,
+        "bias": spec.bias,
+        "params": parameter_count(spec),
+        "source": source,
+        "vocab": None,
+        "task": None,
+        "metric": None,
+        "presets": [],
+    }
+    record.update(extra)
+    return record
+
+
+def random_model_id(
+    arch: str,
+    input_size: int | None,
+    hidden_size: int,
+    num_layers: int,
+    seed: int,
+    nonlinearity: str = "tanh",
+    forget_bias: float | None = None,
+    bias: bool = True,
+) -> str:
+    """The canonical id of a freshly initialized model (``input_size=None`` means ASCII text)."""
+    parts = [f"random-{arch}"]
+    if arch == "rnn" and nonlinearity == "relu":
+        parts.append("-relu")
+    parts.append(f"-i{'ascii' if input_size is None else input_size}-h{hidden_size}-l{num_layers}-s{seed}")
+    if forget_bias is not None and arch == "lstm":
+        parts.append(f"-fb{forget_bias:g}")
+    if not bias:
+        parts.append("-nobias")
+    return "".join(parts)
+
+
+class ModelRegistry:
+    """Thread-safe map of id -> LoadedModel, filled from disk at start and on demand."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._models: dict[str, LoadedModel] = {}
+        self._lock = threading.Lock()
+        self._load_builtins()
+        self._load_uploads()
+
+    # ---- lookup -------------------------------------------------------------------------
+    def list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            models = list(self._models.values())
+        order = {"builtin": 0, "upload": 1, "random": 2}
+        return [m.record for m in sorted(models, key=lambda m: (order[m.record["source"]], m.id))]
+
+    def get(self, model_id: str) -> LoadedModel:
+        """The model with this id; KeyError if there is none (random ids are built on demand)."""
+        with self._lock:
+            found = self._models.get(model_id)
+        if found is not None:
+            return found
+        match = _RANDOM_ID.match(model_id)
+        if match is None:
+            raise KeyError(model_id)
+        return self.create_random(
+            arch=match["arch"],
+            input_size=None if match["input"] == "ascii" else int(match["input"]),
+            hidden_size=int(match["hidden"]),
+            num_layers=int(match["layers"]),
+            seed=int(match["seed"]),
+            nonlinearity="relu" if match["relu"] else "tanh",
+            forget_bias=None if match["fb"] is None else float(match["fb"]),
+            bias=match["nobias"] is None,
+        )
+
+    def _add(self, model: LoadedModel) -> LoadedModel:
+        with self._lock:
+            return self._models.setdefault(model.id, model)
+
+    # ---- random -------------------------------------------------------------------------
+    def create_random(
+        self,
+        arch: str,
+        input_size: int | None,
+        hidden_size: int,
+        num_layers: int,
+        seed: int,
+        nonlinearity: str = "tanh",
+        forget_bias: float | None = None,
+        bias: bool = True,
+    ) -> LoadedModel:
+        """A freshly initialized torch module (torch's default init, seeded). ValueError on bad sizes."""
+        self._check_sizes(input_size, hidden_size, num_layers)
+        if arch not in ("lstm", "gru", "rnn"):
+            raise ValueError(f"arch must be 'lstm', 'gru' or 'rnn', got {arch!r}")
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        if not 0 <= seed < 2**31:
+            raise ValueError(f"seed must be between 0 and {2**31 - 1}, got {seed}")
+        if forget_bias is not None and not -20 <= forget_bias <= 20:
+            raise ValueError(f"forget_bias must be between -20 and 20, got {forget_bias}")
+        model_id = random_model_id(
+            arch, input_size, hidden_size, num_layers, seed, nonlinearity, forget_bias, bias
+        )
+        with self._lock:
+            if model_id in self._models:
+                return self._models[model_id]
+        vocab = ASCII_VOCAB if input_size is None else None
+        width = len(ASCII_VOCAB) if input_size is None else input_size
+        generator = torch.Generator().manual_seed(seed)
+        module = build_module(arch, width, hidden_size, num_layers, nonlinearity, bias, generator)
+        if forget_bias is not None and arch == "lstm" and bias:
+            with torch.no_grad():
+                for layer in range(num_layers):
+                    # b_if + b_hf = forget_bias (Jozefowicz et al. 2015 recommend 1.0).
+                    getattr(module, f"bias_ih_l{layer}")[hidden_size : 2 * hidden_size] = forget_bias
+                    getattr(module, f"bias_hh_l{layer}")[hidden_size : 2 * hidden_size] = 0.0
+        label = f"{arch.upper()}{' relu' if nonlinearity == 'relu' and arch == 'rnn' else ''}"
+        presets: list[dict[str, Any]]
+        if vocab is not None:
+            presets = [{"name": "A sentence", "text": _SAMPLE_TEXT}]
+        else:
+            t = torch.arange(60, dtype=torch.float32)
+            rows = torch.stack([torch.sin(0.2 * t + k) for k in range(width)], 1)
+            presets = [
+                {"name": "Sine waves", "inputs": [[round(v, 4) for v in row] for row in rows.tolist()]}
+            ]
+        record = make_record(
+            model_id,
+            f"Random {label}, H={hidden_size}, {num_layers} layer{'s' * (num_layers > 1)}, seed {seed}"
+            + (f", forget bias {forget_bias:g}" if forget_bias is not None and arch == "lstm" else ""),
+            module,
+            "random",
+            vocab=vocab,
+            presets=presets,
+        )
+        return self._add(LoadedModel(model_id, spec_from_module(module), record, vocab=vocab, module=module))
+
+    def _check_sizes(self, input_size: int | None, hidden_size: int, num_layers: int) -> None:
+        s = self.settings
+        if input_size is not None and not 1 <= input_size <= s.max_input_size:
+            raise ValueError(f"input_size must be between 1 and {s.max_input_size}, got {input_size}")
+        if not 1 <= hidden_size <= s.max_hidden_size:
+            raise ValueError(f"hidden_size must be between 1 and {s.max_hidden_size}, got {hidden_size}")
+        if not 1 <= num_layers <= s.max_layers:
+            raise ValueError(f"num_layers must be between 1 and {s.max_layers}, got {num_layers}")
+
+    # ---- builtin ------------------------------------------------------------------------
+    def _load_builtins(self) -> None:
+        for card_path in sorted(self.settings.models_dir.glob("*.json")):
+            try:
+                self._add(load_card(card_path, "builtin"))
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("skipping shipped model %s: %s", card_path.name, exc)
+
+    def add_trained(self, module: nn.Module, head: nn.Linear | None, card: dict[str, Any]) -> LoadedModel:
+        """Register a model trained in this process (its card as the training pipeline wrote it)."""
+        return self._add(model_from_card(module, head, card, "trained"))
+
+    # ---- uploads ------------------------------------------------------------------------
+    def _load_uploads(self) -> None:
+        directory = self.settings.upload_dir
+        if not directory.is_dir():
+            return
+        for card_path in sorted(directory.glob("upload-*.json")):
+            try:
+                self._add(load_card(card_path, "upload"))
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("skipping stored upload %s: %s", card_path.name, exc)
+
+    def add_upload(
+        self, state_dict: dict[str, Tensor], filename: str, prefix: str | None, nonlinearity: str
+    ) -> LoadedModel:
+        """Validate an uploaded state_dict, store it on disk and register it. ValueError if invalid."""
+        module = module_from_state_dict(state_dict, prefix, nonlinearity)
+        spec = spec_from_module(module)
+        self._check_sizes(spec.input_size, spec.hidden_size, spec.num_layers)
+        tensors = {k: v.contiguous() for k, v in module.state_dict().items()}
+        digest = hashlib.sha256()
+        for key in sorted(tensors):
+            digest.update(key.encode())
+            digest.update(tensors[key].numpy().tobytes())
+        digest.update(spec.nonlinearity.encode())
+        model_id = f"upload-{digest.hexdigest()[:12]}"
+        with self._lock:
+            if model_id in self._models:
+                return self._models[model_id]
+        # The display name is the user's file name as plain text; it is never rendered as HTML.
+        name = os.path.basename(filename)[:120] or "upload"
+        card = make_record(model_id, name, module, "upload")
+        card["presets"] = []
+        directory = self.settings.upload_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        # Tensors first, then the card, each via a temporary name: a crash leaves no half file
+        # that the next start would try to read.
+        _atomic_write(directory / f"{model_id}.safetensors", lambda p: save_file(tensors, str(p)))
+        _atomic_write(directory / f"{model_id}.json", lambda p: p.write_text(json.dumps(card, indent=1)))
+        return self._add(LoadedModel(model_id, spec, card, module=module))
+
+
+def build_module(
+    arch: str,
+    input_size: int,
+    hidden_size: int,
+    num_layers: int,
+    nonlinearity: str = "tanh",
+    bias: bool = True,
+    generator: torch.Generator | None = None,
+) -> nn.Module:
+    """A torch recurrent module; with ``generator``, torch's default init U(-1/√H, 1/√H) from it."""
+    kwargs: dict[str, Any] = {"num_layers": num_layers, "bias": bias}
+    if arch == "rnn":
+        kwargs["nonlinearity"] = nonlinearity
+    module: nn.Module = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[arch](
+        input_size, hidden_size, **kwargs
+    )
+    if generator is not None:
+        bound = hidden_size**-0.5
+        with torch.no_grad():
+            for p in module.parameters():
+                p.uniform_(-bound, bound, generator=generator)
+    return module.eval()
+
+
+def load_card(card_path: Path, source: str) -> LoadedModel:
+    """Load ``<id>.json`` and its ``<id>.safetensors`` (recurrent weights plus optional head.*)."""
+    card = json.loads(card_path.read_text())
+    tensors = load_file(str(card_path.with_suffix(".safetensors")))
+    head_tensors = {k[len("head.") :]: v for k, v in tensors.items() if k.startswith("head.")}
+    own = {k: v for k, v in tensors.items() if not k.startswith("head.")}
+    module = module_from_state_dict(own, "", card.get("nonlinearity", "tanh"))
+    head = None
+    if "weight" in head_tensors:
+        weight = head_tensors["weight"]
+        head = nn.Linear(weight.shape[1], weight.shape[0], bias="bias" in head_tensors)
+        head.load_state_dict(head_tensors)
+        head.eval()
+    return model_from_card(module, head, card, source)
+
+
+def model_from_card(
+    module: nn.Module, head: nn.Linear | None, card: dict[str, Any], source: str
+) -> LoadedModel:
+    model_id = str(card["id"])
+    presets = card.get("presets") or ([card["preset"]] if card.get("preset") else [])
+    record = make_record(
+        model_id,
+        str(card.get("name", model_id)),
+        module,
+        source,
+        vocab=card.get("vocab"),
+        task=card.get("task"),
+        metric=card.get("metric"),
+        presets=presets,
+    )
+    for key in ("training", "command", "head_params", "description"):
+        if key in card:
+            record[key] = card[key]
+    return LoadedModel(
+        model_id,
+        spec_from_module(module),
+        record,
+        head=head,
+        vocab=card.get("vocab"),
+        task=card.get("task"),
+        module=module,
+    )
+
+
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)

@@ -1,0 +1,35 @@
+"""App settings: one pydantic-settings class, read from GATESCOPE_* environment variables.
+
+Routes get it through `get_settings()` (cached), which tests override with
+``app.dependency_overrides[get_settings]``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATESCOPE_")
+
+    models_dir: Path = Field(REPO_ROOT / "models", description="shipped checkpoints (*.json cards)")
+    upload_dir: Path = Field(
+        Path.home() / ".local" / "share" / "gatescope" / "uploads",
+        description="where uploaded checkpoints are kept, so they survive a restart",
+    )
+    max_steps: int = Field(5000, description="longest sequence a trace or stream accepts")
+    max_upload_bytes: int = Field(32 * 1024 * 1024, description="largest checkpoint upload")
+    max_hidden_size: int = 1024
+    max_input_size: int = 1024
+    max_layers: int = 4
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()  # type: ignore[call-arg]  # every field has a default

@@ -1,0 +1,281 @@
+"""The HTTP API: models, uploads and traces, held to the engine's own numbers."""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from safetensors.torch import save as save_safetensors
+from torch import nn
+
+from app.engine import UnitObjective, trace
+from app.main import app
+from app.settings import Settings, get_settings
+
+TEXT_LSTM = "random-lstm-iascii-h16-l2-s0-fb1"
+
+
+def test_models_lists_records_with_required_fields(client: TestClient) -> None:
+    created = client.post("/api/models", json={"arch": "gru", "input_size": 3, "hidden_size": 8, "seed": 4})
+    assert created.status_code == 201
+    record = created.json()
+    assert record["id"] == "random-gru-i3-h8-l1-s4"
+    assert record["params"] == sum(p.numel() for p in nn.GRU(3, 8).parameters())
+    listed = client.get("/api/models").json()["models"]
+    mine = next(m for m in listed if m["id"] == record["id"])
+    for key in ("id", "arch", "input_size", "hidden_size", "num_layers", "params", "source", "vocab", "task"):
+        assert key in mine
+    assert mine["source"] == "random"
+
+
+def test_random_models_are_reproducible_from_their_id(client: TestClient, settings: Settings) -> None:
+    body = {
+        "arch": "lstm",
+        "vocab": "ascii",
+        "hidden_size": 16,
+        "num_layers": 2,
+        "seed": 0,
+        "forget_bias": 1.0,
+    }
+    assert client.post("/api/models", json=body).json()["id"] == TEXT_LSTM
+    first = client.post("/api/trace", json={"model": TEXT_LSTM, "text": "gates"}).json()
+    # A fresh app (as after a restart) rebuilds the same weights from the id alone.
+    app.state.registry = None
+    second = client.post("/api/trace", json={"model": TEXT_LSTM, "text": "gates"}).json()
+    assert first["layers"] == second["layers"]
+    assert first["layers"][0]["gates"]["f"][0] != first["layers"][0]["gates"]["i"][0]
+
+
+def test_forget_bias_knob_sets_the_forget_gate_bias(client: TestClient) -> None:
+    model = app.state.registry.get(TEXT_LSTM) if getattr(app.state, "registry", None) else None
+    client.get("/api/models")
+    model = app.state.registry.get(TEXT_LSTM)
+    w = model.spec.layers[0]
+    size = model.spec.hidden_size
+    assert torch.all(w.b_ih[size : 2 * size] + w.b_hh[size : 2 * size] == 1.0)
+
+
+def test_trace_matches_engine_for_numeric_inputs(client: TestClient) -> None:
+    inputs = [[0.5, -1.0, 2.0], [0.0, 0.25, -0.5], [1.0, 1.0, 1.0]]
+    model_id = "random-rnn-relu-i3-h5-l2-s7"
+    response = client.post("/api/trace", json={"model": model_id, "inputs": inputs})
+    assert response.status_code == 200
+    got = response.json()
+    module = app.state.registry.get(model_id).module
+    want = trace(module, torch.tensor(inputs))
+    assert got["arch"] == "rnn" and got["steps"] == 3 and got["tokens"] is None
+    assert got["loss"] == pytest.approx(want.loss)
+    for layer, expected in zip(got["layers"], want.layers, strict=True):
+        np.testing.assert_array_equal(np.float32(layer["hidden"]), expected.hidden.numpy())
+        np.testing.assert_array_equal(np.float32(layer["grad_hidden"]), expected.grad_hidden.numpy())
+        assert layer["cell"] is None and layer["gates"] == {}
+
+
+def test_trace_text_with_unit_objective(client: TestClient) -> None:
+    objective = {"layer": 0, "unit": 3, "step": 2}
+    got = client.post("/api/trace", json={"model": TEXT_LSTM, "text": "abcd", "objective": objective}).json()
+    assert got["tokens"] == list("abcd")
+    assert got["gate_names"] == ["i", "f", "g", "o"]
+    model = app.state.registry.get(TEXT_LSTM)
+    x = torch.nn.functional.one_hot(
+        torch.tensor([model.vocab.index(c) for c in "abcd"]), len(model.vocab)
+    ).float()
+    want = trace(model.module, x, objective=UnitObjective(0, 3, 2))
+    np.testing.assert_array_equal(
+        np.float32(got["layers"][0]["gates"]["f"]), want.layers[0].gates["f"].numpy()
+    )
+    np.testing.assert_array_equal(np.float32(got["layers"][0]["grad_cell"]), want.layers[0].grad_cell.numpy())
+    assert got["loss"] == pytest.approx(want.layers[0].hidden[2, 3].item())
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"model": "nope", "inputs": [[1.0]]}, 404, "unknown model 'nope'"),
+        ({"model": "random-gru-i2-h4-l1-s0", "inputs": [[1.0, 2.0], [3.0]]}, 422, "row 1 has 1 numbers"),
+        ({"model": "random-gru-i2-h4-l1-s0", "inputs": []}, 422, "empty"),
+        ({"model": "random-gru-i2-h4-l1-s0", "text": "hi"}, 422, "takes numbers, not text"),
+        ({"model": "random-gru-i2-h4-l1-s0"}, 422, "exactly one of 'inputs'"),
+        (
+            {"model": TEXT_LSTM, "text": "naïve ☃"},
+            422,
+            "2 characters not in this model's vocabulary: 'ï', '☃'",
+        ),
+        ({"model": TEXT_LSTM, "text": ""}, 422, "empty"),
+        ({"model": TEXT_LSTM, "text": "x" * 3001}, 422, "limit is 3000"),
+        (
+            {"model": TEXT_LSTM, "text": "ab", "objective": {"layer": 0, "unit": 99, "step": 0}},
+            422,
+            "unit 99 out of range",
+        ),
+        ({"model": TEXT_LSTM, "text": "ab", "objective": "task"}, 422, "no task head"),
+        ({"model": "random-gru-i2-h4-l1-s0", "inputs": [[1.0, "x"]]}, 422, "valid number"),
+        ({"model": "random-gru-i2-h99999-l1-s0", "inputs": [[1.0, 2.0]]}, 422, "hidden_size must be between"),
+    ],
+)
+def test_bad_trace_requests_get_clear_4xx(client: TestClient, body: dict, status: int, message: str) -> None:
+    response = client.post("/api/trace", json=body)
+    assert response.status_code == status, response.text
+    assert message in response.json()["detail"]
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_inputs_are_refused(client: TestClient, literal: str) -> None:
+    body = f'{{"model": "random-gru-i2-h4-l1-s0", "inputs": [[1.0, 2.0], [{literal}, 0]]}}'
+    response = client.post("/api/trace", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert "NaN or inf" in response.json()["detail"] or "finite" in response.json()["detail"]
+
+
+def test_bad_random_model_requests(client: TestClient) -> None:
+    for body, message in [
+        ({"arch": "transformer", "input_size": 2}, "arch"),
+        ({"arch": "lstm"}, "give input_size"),
+        ({"arch": "lstm", "input_size": 2, "num_layers": 9}, "num_layers must be between 1 and 4"),
+        ({"arch": "lstm", "input_size": 2, "hidden_size": 0}, "hidden_size must be between"),
+    ]:
+        response = client.post("/api/models", json=body)
+        assert response.status_code == 422, body
+        assert message in response.json()["detail"]
+
+
+# ---- uploads ----------------------------------------------------------------------------------
+
+
+class Encoder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(10, 4)
+        self.rnn = nn.GRU(4, 6, num_layers=2)
+        self.out = nn.Linear(6, 3)
+
+
+def upload(client: TestClient, name: str, data: bytes, **fields: str):  # type: ignore[no-untyped-def]
+    return client.post("/api/models", files={"file": (name, data)}, data=fields)
+
+
+def test_upload_safetensors_with_prefix_infers_the_architecture(
+    client: TestClient, settings: Settings
+) -> None:
+    torch.manual_seed(0)
+    model = Encoder()
+    data = save_safetensors({k: v.contiguous() for k, v in model.state_dict().items()})
+    response = upload(client, "encoder.safetensors", data)
+    assert response.status_code == 201, response.text
+    record = response.json()
+    assert (record["arch"], record["input_size"], record["hidden_size"], record["num_layers"]) == (
+        "gru",
+        4,
+        6,
+        2,
+    )
+    assert record["source"] == "upload" and record["name"] == "encoder.safetensors"
+    x = torch.randn(9, 4)
+    got = client.post("/api/trace", json={"model": record["id"], "inputs": x.tolist()}).json()
+    want = trace(model.rnn, x)
+    np.testing.assert_allclose(
+        np.float32(got["layers"][1]["hidden"]), want.layers[1].hidden.numpy(), rtol=1e-6
+    )
+    # Kept on disk: a new registry (a restart) still lists it.
+    assert (settings.upload_dir / f"{record['id']}.safetensors").exists()
+    app.state.registry = None
+    assert record["id"] in [m["id"] for m in client.get("/api/models").json()["models"]]
+
+
+def test_upload_weights_only_pt_and_relu_rnn(client: TestClient) -> None:
+    module = nn.RNN(3, 5, nonlinearity="relu", bias=False)
+    buffer = io.BytesIO()
+    torch.save(module.state_dict(), buffer)
+    response = upload(client, "rnn.pt", buffer.getvalue(), nonlinearity="relu")
+    assert response.status_code == 201, response.text
+    assert response.json()["nonlinearity"] == "relu" and response.json()["bias"] is False
+
+
+class Exploit:
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        import os
+
+        return (os.system, (f"touch {Exploit.marker}",))
+
+    marker = ""
+
+
+def test_pickle_carrying_code_is_refused_and_never_executed(client: TestClient, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    Exploit.marker = str(marker)
+    data = pickle.dumps({"weight_ih_l0": Exploit()})
+    response = upload(client, "evil.pt", data)
+    assert response.status_code == 422
+    assert "weights-only" in response.json()["detail"]
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("junk.safetensors", b"\x00\x01 not a safetensors file", "not a readable .safetensors"),
+        ("junk.pt", b"garbage bytes", "weights-only"),
+        ("empty.pt", b"", "empty"),
+        ("model.onnx", b"abc", "unsupported file type"),
+        ("linear.safetensors", save_safetensors({"weight": torch.zeros(2, 2)}), "no recurrent weights"),
+        (
+            "bidir.safetensors",
+            save_safetensors(
+                {k: v.contiguous() for k, v in nn.LSTM(2, 3, bidirectional=True).state_dict().items()}
+            ),
+            "bidirectional",
+        ),
+        (
+            "broken.safetensors",
+            save_safetensors({"weight_ih_l0": torch.zeros(10, 2), "weight_hh_l0": torch.zeros(10, 4)}),
+            "not (G*H, H)",
+        ),
+        (
+            "nan.safetensors",
+            save_safetensors(
+                {"weight_ih_l0": torch.full((4, 2), float("nan")), "weight_hh_l0": torch.zeros(4, 4)}
+            ),
+            "NaN or inf",
+        ),
+    ],
+)
+def test_corrupt_or_wrong_uploads_get_422(client: TestClient, name: str, data: bytes, message: str) -> None:
+    response = upload(client, name, data)
+    assert response.status_code == 422, response.text
+    assert message in response.json()["detail"]
+
+
+def test_oversized_upload_gets_413(client: TestClient) -> None:
+    response = upload(client, "big.safetensors", b"\x00" * (2 * 2**20 + 10))
+    assert response.status_code == 413
+
+
+def test_upload_with_several_rnns_asks_for_a_prefix(client: TestClient) -> None:
+    state = {f"enc.{k}": v for k, v in nn.LSTM(2, 3).state_dict().items()}
+    state |= {f"dec.{k}": v for k, v in nn.GRU(3, 3).state_dict().items()}
+    data = save_safetensors({k: v.contiguous() for k, v in state.items()})
+    response = upload(client, "seq2seq.safetensors", data)
+    assert response.status_code == 422 and "choose one with 'prefix'" in response.json()["detail"]
+    response = upload(client, "seq2seq.safetensors", data, prefix="dec.")
+    assert response.status_code == 201 and response.json()["arch"] == "gru"
+
+
+def test_page_and_plotly_are_served_locally(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "cdn" not in page.text.lower()
+    plotly_js = client.get("/vendor/plotly.min.js")
+    assert plotly_js.status_code == 200 and len(plotly_js.content) > 1_000_000
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("GATESCOPE_UPLOAD_DIR", str(tmp_path))
+    monkeypatch.setenv("GATESCOPE_MAX_STEPS", "77")
+    settings = Settings()
+    assert settings.upload_dir == tmp_path and settings.max_steps == 77
+    assert get_settings is not None
