@@ -22,6 +22,19 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--repeats", type=int, default=15)
     bench.add_argument("--threads", type=int, default=1)
 
+    bench_api = commands.add_parser("bench-api", help="time the HTTP and WebSocket API on a real server")
+    bench_api.add_argument("--repeats", type=int, default=30)
+
+    train = commands.add_parser("train", help="train a model on a task and save it as a checkpoint")
+    add_train_arguments(train)
+
+    evidence = commands.add_parser("evidence", help="measure the shipped models: metric, size, speed")
+    evidence.add_argument("--models", default="models", help="directory of checkpoints (default: models)")
+    evidence.add_argument("--timing-steps", type=int, default=20, help="training steps timed per round")
+    evidence.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (median)")
+    evidence.add_argument("--adding-lengths", type=int, nargs="*", default=[], help="also train adding at T")
+    evidence.add_argument("--threads", type=int, default=1)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
@@ -35,7 +48,82 @@ def main(argv: list[str] | None = None) -> int:
         text, ok = report(args.steps, args.input, args.hidden, args.repeats, args.threads)
         sys.stdout.write(text + "\n")
         return 0 if ok else 1
+    if args.command == "bench-api":
+        from app.bench_api import report as api_report
+
+        sys.stdout.write(api_report(args.repeats) + "\n")
+        return 0
+    if args.command == "train":
+        return run_train(args)
+    if args.command == "evidence":
+        from app.evidence import report as evidence_report
+
+        sys.stdout.write(
+            evidence_report(args.models, args.timing_steps, args.rounds, args.adding_lengths, args.threads)
+        )
+        return 0
     return 2
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    from app.tasks import TASKS
+
+    parser.add_argument("--task", required=True, help=f"one of {', '.join(TASKS)}")
+    parser.add_argument("--arch", default="lstm", help="rnn, lstm or gru (default: lstm)")
+    parser.add_argument("--hidden", type=int, default=32, help="hidden size (default: 32)")
+    parser.add_argument("--layers", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--length", type=int, default=None, help="the task's length parameter")
+    parser.add_argument("--nonlinearity", default=None, help="plain RNN only: tanh or relu")
+    parser.add_argument("--clip", type=float, default=1.0, help="gradient-norm clipping")
+    parser.add_argument("--out", default="models", help="directory for the checkpoint (default: models)")
+    parser.add_argument("--id", default=None, help="checkpoint id (default: <task>-<arch>)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is reproducible)")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """`gatescope train`: train with a progress bar on stderr, then save the checkpoint."""
+    import torch
+
+    from app.training import TrainConfig, TrainResult, save_checkpoint, train_steps
+
+    torch.set_num_threads(args.threads)
+    config = TrainConfig(
+        task=args.task,
+        arch=args.arch,
+        hidden_size=args.hidden,
+        num_layers=args.layers,
+        steps=args.steps,
+        batch_size=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        length=args.length,
+        nonlinearity=args.nonlinearity,
+        clip=args.clip,
+        log_every=max(1, args.steps // 200),
+    )
+    try:
+        config.validate()
+    except ValueError as exc:
+        sys.stderr.write(f"gatescope train: {exc}\n")
+        return 2
+    for event in train_steps(config):
+        if isinstance(event, TrainResult):
+            path = save_checkpoint(event, args.out, args.id)
+            metric = event.card["metric"]
+            sys.stderr.write("\n")
+            sys.stdout.write(f"{path}: held-out {metric['name']} = {metric['value']:.4g}\n")
+            return 0
+        filled = int(30 * event.step / event.steps)
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'-' * (30 - filled)}] {event.step}/{event.steps} loss {event.loss:.4f} "
+            f"metric {event.metric:.4g} {1000 * event.seconds_per_step:.1f} ms/step"
+        )
+        sys.stderr.flush()
+    return 1
 
 
 if __name__ == "__main__":

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import plotly  # type: ignore[import-untyped]
+import torch
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
@@ -14,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from app import __version__
 from app.api import models, stream, trace
-from app.settings import REPO_ROOT
+from app.settings import REPO_ROOT, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +25,16 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 templates = Jinja2Templates(directory=REPO_ROOT / "templates")
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = app.dependency_overrides.get(get_settings, get_settings)()
+    torch.set_num_threads(settings.torch_threads)
+    yield
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
+        lifespan=lifespan,
         title="gatescope",
         version=__version__,
         description="Exact per-timestep gates, states and gradients of RNN, LSTM and GRU models. "

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     max_hidden_size: int = 1024
     max_input_size: int = 1024
     max_layers: int = 4
+    torch_threads: int = Field(
+        1,
+        description="intra-op threads per torch call. Small recurrent models gain nothing from more, "
+        "and OpenMP barriers stall for seconds when other processes share the cores; requests "
+        "run concurrently in the threadpool instead",
+    )
 
 
 @lru_cache
