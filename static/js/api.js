@@ -1,0 +1,90 @@
+// Talking to the server: JSON over HTTP and the trace stream over a WebSocket. Every failure
+// becomes an ApiError whose message is the server's own "detail", shown to the user as text.
+
+export class ApiError extends Error {}
+
+/** FastAPI's detail is a string, or for validation errors a list of {loc, msg}. */
+export function detailText(detail, status) {
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) {
+    return detail
+      .map((d) => {
+        const where = (d.loc || []).filter((p) => p !== "body").join(".");
+        return where ? `${where}: ${d.msg}` : d.msg;
+      })
+      .join("; ");
+  }
+  return `request failed (HTTP ${status})`;
+}
+
+async function request(url, options) {
+  let response;
+  try {
+    response = await fetch(url, options);
+  } catch (err) {
+    throw new ApiError(`cannot reach the server: ${err.message}`);
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    body = null;
+  }
+  if (!response.ok) throw new ApiError(detailText(body?.detail, response.status));
+  return body;
+}
+
+export function getJSON(url) {
+  return request(url, { headers: { Accept: "application/json" } });
+}
+
+export function postJSON(url, payload) {
+  return request(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(payload),
+  });
+}
+
+export function postFile(url, file) {
+  const form = new FormData();
+  form.append("file", file, file.name);
+  return request(url, { method: "POST", body: form });
+}
+
+/**
+ * Open the trace stream and send ``start``. Handlers: step(msg), done(msg), cancelled(msg),
+ * error(text), closed(). Returns {append(payload), cancel(), close(), isOpen()}.
+ */
+export function openTraceStream(start, handlers) {
+  const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+  const socket = new WebSocket(`${scheme}//${window.location.host}/ws/trace`);
+  let finished = false;
+  socket.addEventListener("open", () => socket.send(JSON.stringify({ type: "start", ...start })));
+  socket.addEventListener("message", (event) => {
+    const msg = JSON.parse(event.data);
+    if (msg.type === "step") handlers.step(msg);
+    else if (msg.type === "done") handlers.done(msg);
+    else if (msg.type === "cancelled") handlers.cancelled(msg);
+    else if (msg.type === "error") handlers.error(detailText(msg.detail));
+  });
+  socket.addEventListener("error", () => {
+    if (!finished) handlers.error("the trace stream failed: is the server running?");
+  });
+  socket.addEventListener("close", () => {
+    finished = true;
+    handlers.closed?.();
+  });
+  const send = (msg) => {
+    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(msg));
+  };
+  return {
+    append: (payload) => send({ type: "append", ...payload }),
+    cancel: () => send({ type: "cancel" }),
+    close: () => {
+      finished = true;
+      socket.close();
+    },
+    isOpen: () => socket.readyState === WebSocket.OPEN,
+  };
+}

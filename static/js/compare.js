@@ -1,0 +1,134 @@
+// Compare: the same input through two or three models (say LSTM vs GRU vs RNN) side by side, each
+// with its parameter count, its hidden-state heatmap and its gradient norms, on the page's one
+// shared cursor. All use L = ½‖h_T‖² so the gradients are comparable across models.
+
+import { postJSON } from "./api.js";
+import { rangeFor } from "./colors.js";
+import { count, fmt, sci } from "./format.js";
+import { baseFont, cursorShapes, moveCursor, plotConfig, purge, timeAxis, title } from "./plots.js";
+import { TraceData } from "./trace.js";
+
+const Plotly = window.Plotly;
+const $ = (id) => document.getElementById(id);
+
+/** Models that read the same input as ``primary``: text models, or the same input width. */
+export function compatible(models, primary) {
+  return models.filter((m) => m.id !== primary.id &&
+    (primary.vocab ? Boolean(m.vocab) : !m.vocab && m.input_size === primary.input_size));
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+export class CompareView {
+  constructor({ onChange }) {
+    this.grid = $("compare-grid");
+    this.status = $("compare-status");
+    this.selects = [$("compare-a"), $("compare-b")];
+    this.columns = [];
+    this.run = 0;
+    this.selects.forEach((s) => s.addEventListener("change", () => onChange(this.selected())));
+  }
+
+  selected() {
+    return [...new Set(this.selects.map((s) => s.value).filter(Boolean))];
+  }
+
+  setOptions(models, primary, chosen) {
+    const options = compatible(models, primary);
+    this.selects.forEach((select, k) => {
+      select.replaceChildren(new Option("—", ""), ...options.map((m) => new Option(`${m.name} (${m.arch.toUpperCase()})`, m.id)));
+      select.value = options.some((m) => m.id === chosen[k]) ? chosen[k] : "";
+    });
+  }
+
+  clear(message) {
+    this.columns.forEach((c) => c.divs.forEach(purge));
+    this.columns = [];
+    this.grid.replaceChildren();
+    this.status.textContent = message ?? "";
+  }
+
+  /** Trace ``payload`` through the primary model and the chosen ones, and draw the columns. */
+  async show(models, payload, t) {
+    const run = ++this.run;
+    if (models.length < 2) {
+      this.clear("pick a model to compare with");
+      return;
+    }
+    this.status.textContent = "tracing…";
+    const results = await Promise.all(models.map((m) =>
+      postJSON("/api/trace", { model: m.id, ...payload })
+        .then((response) => ({ model: m, data: TraceData.fromResponse(m, response) }))
+        .catch((err) => ({ model: m, error: err.message }))));
+    if (run !== this.run) return; // a newer comparison started meanwhile
+    this.clear("L = ½‖h_T‖² for every model, so the gradients compare");
+    this.grid.style.setProperty("--columns", String(results.length));
+    this.columns = results.map((r) => this.column(r, t));
+    this.setCursor(t);
+  }
+
+  column({ model, data, error }, t) {
+    const col = el("article", "compare-col");
+    col.dataset.model = model.id;
+    col.append(el("h3", "compare-name", model.name));
+    const meta = el("p", "compare-meta");
+    meta.append(
+      el("span", "arch", model.arch.toUpperCase()),
+      ` · ${model.hidden_size} units · ${model.num_layers} layer${model.num_layers > 1 ? "s" : ""} · `,
+      el("strong", "params", `${count(model.params)} parameters`),
+    );
+    col.append(meta);
+    this.grid.append(col);
+    if (error) {
+      col.append(el("p", "error", error));
+      return { col, divs: [], data: null };
+    }
+    const top = data.layers.length - 1;
+    const readout = el("p", "compare-readout");
+    col.append(readout);
+    const heat = el("div", "plot");
+    const grad = el("div", "plot");
+    col.append(heat, grad);
+    const rows = data.rows(top, "hidden");
+    const hiddenKind = data.quantities.at(-1).kind;
+    const range = rangeFor(hiddenKind, rows);
+    const font = baseFont();
+    Plotly.newPlot(heat, [{
+      type: "heatmap", z: rows, colorscale: range.scale, zmin: range.zmin, zmax: range.zmax,
+      colorbar: { thickness: 12 }, hovertemplate: "h: %{z:.4f}<br>t = %{x}, unit %{y}<extra></extra>",
+    }], {
+      title: title(`hidden state h_t${data.layers.length > 1 ? ` (top layer ${top})` : ""}`),
+      font, height: 230, margin: { l: 56, r: 10, t: 40, b: 48 },
+      xaxis: timeAxis(data.steps, data.tokens),
+      yaxis: { title: { text: "unit" }, autorange: "reversed", showgrid: false, zeroline: false },
+      shapes: cursorShapes(t),
+    }, plotConfig(`gatescope-${model.id}-hidden`));
+    const norms = data.layers[top].gradNorm.hidden.map((v) => (v > 0 ? v : null));
+    Plotly.newPlot(grad, [{
+      type: "scatter", mode: "lines", y: norms, line: { width: 2.5, color: "#1f4e9c" },
+      hovertemplate: "‖dL/dh_t‖ = %{y:.3e}<br>t = %{x}<extra></extra>",
+    }], {
+      title: title("‖dL/dh_t‖, log scale"), font, height: 230, margin: { l: 64, r: 10, t: 40, b: 48 },
+      xaxis: timeAxis(data.steps, data.tokens),
+      yaxis: { type: "log", title: { text: "gradient norm" }, exponentformat: "power" },
+      shapes: cursorShapes(t), showlegend: false,
+    }, plotConfig(`gatescope-${model.id}-gradients`));
+    return { col, divs: [heat, grad], data, readout, top };
+  }
+
+  setCursor(t) {
+    for (const c of this.columns) {
+      if (!c.data) continue;
+      const tt = Math.min(t, c.data.steps - 1);
+      c.divs.forEach((div) => moveCursor(div, tt));
+      const h = c.data.rows(c.top, "hidden").map((row) => row[tt]);
+      const hNorm = Math.sqrt(h.reduce((s, v) => s + v * v, 0));
+      c.readout.textContent = `at t = ${tt}: ‖h_t‖ = ${fmt(hNorm)}, ‖dL/dh_t‖ = ${sci(c.data.layers[c.top].gradNorm.hidden[tt])}, loss ${fmt(c.data.loss)}`;
+    }
+  }
+}

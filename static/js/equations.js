@@ -1,0 +1,107 @@
+// The cell's equations exactly as torch.nn documents them, with the selected unit's numbers from
+// the trace plugged in: "c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t = 0.930 × 0.410 + 0.120 × (−0.770) = 0.290".
+// Built with DOM nodes (sub/sup), never innerHTML.
+
+import { factor, fmt } from "./format.js";
+
+/** Math text to nodes: "c_{t−1}" and "h_t" become subscripts; everything else is text. */
+function math(text) {
+  const nodes = [];
+  const pattern = /([A-Za-zσñ])_(\{[^}]*\}|[A-Za-z0-9]+)/g;
+  let last = 0;
+  for (const match of text.matchAll(pattern)) {
+    if (match.index > last) nodes.push(document.createTextNode(text.slice(last, match.index)));
+    nodes.push(document.createTextNode(match[1]));
+    const sub = document.createElement("sub");
+    sub.textContent = match[2].replace(/^\{|\}$/g, "");
+    nodes.push(sub);
+    last = match.index + match[0].length;
+  }
+  if (last < text.length) nodes.push(document.createTextNode(text.slice(last)));
+  return nodes;
+}
+
+/** One equation: symbolic form, then (optionally) numbers, then the trace's value. */
+function line(key, symbolic, numbers, result) {
+  const row = document.createElement("div");
+  row.className = "eq";
+  row.dataset.eq = key;
+  const sym = document.createElement("span");
+  sym.className = "eq-sym";
+  sym.append(...math(symbolic));
+  row.append(sym);
+  if (numbers) {
+    const num = document.createElement("span");
+    num.className = "eq-num";
+    num.textContent = ` = ${numbers}`;
+    row.append(num);
+  }
+  const res = document.createElement("span");
+  res.className = "eq-res";
+  res.textContent = ` = ${result}`;
+  row.append(res);
+  return row;
+}
+
+function note(text) {
+  const p = document.createElement("p");
+  p.className = "eq-note";
+  p.append(...math(text));
+  return p;
+}
+
+/** Pre-activation in torch's notation, with or without biases: W_ii x_t + b_ii + W_hi h_{t−1} + b_hi. */
+function affine(gate, bias, resetInside = false) {
+  const b = (w) => (bias ? ` + b_${w}${gate}` : "");
+  const recurrent = `W_h${gate} h_{t−1}${b("h")}`;
+  const rec = resetInside ? `r_t ⊙ (${recurrent})` : recurrent;
+  return `W_i${gate} x_t${b("i")} + ${rec}`;
+}
+
+const ACT = { sigmoid: "σ", tanh: "tanh" };
+
+function gateLine(gate, fn, value, bias, resetInside) {
+  return line(gate, `${gate}_t = ${ACT[fn]}(${affine(gate, bias, resetInside)})`, null, fmt(value));
+}
+
+/**
+ * Equation nodes for ``unit`` of ``layer`` at step ``t``. ``v(key)`` is the trace's value at t,
+ * ``prev(key)`` at t − 1 (0 before the first step: the initial state is zero).
+ */
+export function equationNodes(model, layer, t, v, prev) {
+  const bias = model.bias !== false;
+  const nodes = [];
+  if (model.arch === "lstm") {
+    nodes.push(gateLine("i", "sigmoid", v("i"), bias));
+    nodes.push(gateLine("f", "sigmoid", v("f"), bias));
+    nodes.push(gateLine("g", "tanh", v("g"), bias));
+    nodes.push(gateLine("o", "sigmoid", v("o"), bias));
+    nodes.push(line("c", "c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t",
+      `${factor(v("f"))} × ${factor(prev("cell"))} + ${factor(v("i"))} × ${factor(v("g"))}`, fmt(v("cell"))));
+    const tanhC = Math.tanh(v("cell"));
+    nodes.push(line("h", "h_t = o_t ⊙ tanh(c_t)",
+      `${factor(v("o"))} × tanh(${fmt(v("cell"))}) = ${factor(v("o"))} × ${factor(tanhC)}`, fmt(v("hidden"))));
+    nodes.push(note("torch.nn.LSTM, gate order i, f, g, o; σ is the logistic sigmoid, ⊙ elementwise."));
+  } else if (model.arch === "gru") {
+    nodes.push(gateLine("r", "sigmoid", v("r"), bias));
+    nodes.push(gateLine("z", "sigmoid", v("z"), bias));
+    nodes.push(gateLine("n", "tanh", v("n"), bias, true));
+    const z = v("z");
+    nodes.push(line("h", "h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}",
+      `(1 − ${fmt(z)}) × ${factor(v("n"))} + ${factor(z)} × ${factor(prev("hidden"))}`, fmt(v("hidden"))));
+    nodes.push(note(
+      "torch.nn.GRU: r_t multiplies (W_hn h_{t−1} + b_hn), after the matrix, and z_t keeps the old state. " +
+      "Cho et al. (2014) and many textbooks apply the reset before the matrix, tanh(W x_t + U(r_t ⊙ h_{t−1})), " +
+      "and write h_t = (1 − z_t) h_{t−1} + z_t ñ_t: the same weights give different numbers."));
+  } else {
+    const act = model.nonlinearity === "relu" ? "relu" : "tanh";
+    const b = bias ? " + b_ih" : "";
+    const bh = bias ? " + b_hh" : "";
+    nodes.push(line("h", `h_t = ${act}(W_ih x_t${b} + W_hh h_{t−1}${bh})`,
+      null, fmt(v("hidden"))));
+    nodes.push(note(`torch.nn.RNN (${act}); with no gates, the gradient through time is scaled by the ` +
+      "recurrent Jacobian at every step, which is why it vanishes or explodes."));
+  }
+  if (layer > 0) nodes.push(note(`Layer ${layer}: x_t is the hidden state h_t of layer ${layer - 1}.`));
+  return nodes;
+}

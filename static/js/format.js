@@ -1,0 +1,36 @@
+// Number and token formatting shared by every view. One precision everywhere, so what the
+// inspector, the equations and the text view show can be checked against the API's numbers.
+
+export const DIGITS = 3;
+const MINUS = "\u2212";
+
+/** A value at display precision, with a true minus sign: fmt(-0.7712) === "−0.771". */
+export function fmt(value, digits = DIGITS) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "–";
+  return value.toFixed(digits).replace("-", MINUS);
+}
+
+/** A factor inside a product: negative numbers get parentheses, "0.120 × (−0.770)". */
+export function factor(value, digits = DIGITS) {
+  const text = fmt(value, digits);
+  return value < 0 ? `(${text})` : text;
+}
+
+/** Gradient magnitudes span decades: 3.1e−5. */
+export function sci(value) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "–";
+  return value.toExponential(2).replace("e-", "e" + MINUS).replace("e+", "e");
+}
+
+/** Parameter counts: 12,345. */
+export function count(n) {
+  return Number(n).toLocaleString("en-US");
+}
+
+/** A character as a visible label: space, newline and tab get symbols. */
+export function tokenLabel(ch) {
+  if (ch === " ") return "␣";
+  if (ch === "\n") return "↵";
+  if (ch === "\t") return "⇥";
+  return ch;
+}

@@ -1,0 +1,81 @@
+// ||dL/dh_t|| (and ||dL/dc_t|| for the LSTM) per step on a log axis: an exponential decay
+// toward early steps, the vanishing gradient, shows as a straight slope.
+
+import { baseFont, cursorShapes, moveCursor, plotConfig, purge, subscripts, timeAxis, title } from "./plots.js";
+
+const Plotly = window.Plotly;
+const COLORS = ["#1f4e9c", "#d1495b", "#2a9d8f", "#8d5fd3"];
+
+/** Log axes cannot show 0: a gradient that is exactly zero is drawn as a gap. */
+function positive(values) {
+  return values ? values.map((v) => (v > 0 ? v : null)) : [];
+}
+
+export class GradientPlot {
+  constructor(div) {
+    this.div = div;
+    this.data = null;
+    this.height = 300;
+  }
+
+  build(data, t, objectiveLabel) {
+    purge(this.div);
+    this.data = data;
+    const traces = [];
+    data.layers.forEach((layer, l) => {
+      const suffix = data.layers.length > 1 ? ` (layer ${l})` : "";
+      traces.push({
+        type: "scatter", mode: "lines", name: subscripts(`‖dL/dh_t‖${suffix}`),
+        y: positive(layer.gradNorm.hidden), line: { color: COLORS[l % 4], width: 2.5 },
+        hovertemplate: `‖dL/dh<sub>t</sub>‖${suffix} = %{y:.3e}<br>t = %{x}<extra></extra>`,
+      });
+      if (data.arch === "lstm") {
+        traces.push({
+          type: "scatter", mode: "lines", name: subscripts(`‖dL/dc_t‖${suffix}`),
+          y: positive(layer.gradNorm.cell), line: { color: COLORS[l % 4], width: 2, dash: "dash" },
+          hovertemplate: `‖dL/dc<sub>t</sub>‖${suffix} = %{y:.3e}<br>t = %{x}<extra></extra>`,
+        });
+      }
+    });
+    const layout = {
+      title: title(`Gradient magnitude per step, log scale (L = ${objectiveLabel}): vanishing shows as a slope`),
+      font: baseFont(),
+      height: this.height,
+      margin: { l: 76, r: 16, t: 48, b: 52 },
+      xaxis: timeAxis(data.capacity, data.tokens),
+      yaxis: { type: "log", title: { text: "gradient norm (log)" }, exponentformat: "power" },
+      legend: { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom" },
+      shapes: cursorShapes(t),
+      annotations: data.complete ? [] : [waiting()],
+    };
+    Plotly.newPlot(this.div, traces, layout, plotConfig(`gatescope-${data.model.id}-gradients`));
+  }
+
+  /** Gradients arrived (the stream's "done"): restyle y, re-fit the axes. */
+  refresh() {
+    const data = this.data;
+    if (!data || !this.div.data) return;
+    const ys = [];
+    data.layers.forEach((layer) => {
+      ys.push(positive(layer.gradNorm.hidden));
+      if (data.arch === "lstm") ys.push(positive(layer.gradNorm.cell));
+    });
+    Plotly.restyle(this.div, { y: ys });
+    Plotly.relayout(this.div, {
+      xaxis: timeAxis(data.capacity, data.tokens),
+      "yaxis.autorange": true,
+      annotations: data.complete ? [] : [waiting()],
+    });
+  }
+
+  setCursor(t) {
+    moveCursor(this.div, t);
+  }
+}
+
+function waiting() {
+  return {
+    text: "gradients arrive when the whole sequence has run", xref: "paper", yref: "paper",
+    x: 0.5, y: 0.5, showarrow: false, font: { size: 16, color: "#57606a" },
+  };
+}

@@ -1,0 +1,103 @@
+// Units x time heatmaps, one per gate plus the cell and hidden states of the selected layer.
+// Each is drawn once with Plotly.newPlot; streamed steps restyle z; the cursor and the selected
+// unit are layout shapes moved by relayout.
+
+import { rangeFor } from "./colors.js";
+import { baseFont, cursorShapes, moveCursor, plotConfig, purge, timeAxis, title } from "./plots.js";
+import { kindCaption } from "./quantities.js";
+
+const Plotly = window.Plotly;
+
+function unitShape(unit) {
+  return {
+    type: "rect", xref: "paper", yref: "y", x0: 0, x1: 1, y0: unit - 0.5, y1: unit + 0.5,
+    layer: "above", line: { color: "#111", width: 1.5, dash: "dot" }, fillcolor: "rgba(0,0,0,0)",
+  };
+}
+
+export class HeatmapGrid {
+  constructor(container, { onPick }) {
+    this.container = container;
+    this.onPick = onPick;
+    this.divs = [];
+    this.data = null;
+    this.layer = 0;
+    this.shownSteps = 0;
+    this.height = 250;
+  }
+
+  /** Draw every heatmap of ``layer`` (once per trace, or when the layer changes). */
+  build(data, layer, t, unit) {
+    this.divs.forEach(purge);
+    this.container.replaceChildren();
+    this.data = data;
+    this.layer = layer;
+    this.shownCapacity = data.capacity;
+    this.divs = data.quantities.map((q) => {
+      const div = document.createElement("div");
+      div.className = "plot heatmap";
+      div.dataset.quantity = q.key;
+      this.container.append(div);
+      const rows = data.rows(layer, q.key);
+      const range = rangeFor(q.kind, rows);
+      const trace = {
+        type: "heatmap",
+        z: rows,
+        name: q.title,
+        colorscale: range.scale,
+        zmin: range.zmin,
+        zmax: range.zmax,
+        colorbar: { title: { text: kindCaption(q.kind), side: "right" }, thickness: 14 },
+        hovertemplate: `${q.label}<sub>t</sub> = %{z:.4f}<br>t = %{x}, unit %{y}<extra></extra>`,
+        hoverongaps: false,
+      };
+      const layerNote = data.layers.length > 1 ? ` · layer ${layer}` : "";
+      const layout = {
+        title: title(`${q.title}${layerNote}`),
+        font: baseFont(),
+        height: this.height,
+        margin: { l: 64, r: 16, t: 44, b: 52 },
+        xaxis: timeAxis(data.capacity, data.tokens),
+        yaxis: { title: { text: "unit" }, autorange: "reversed", zeroline: false, showgrid: false },
+        shapes: [...cursorShapes(t), unitShape(unit)],
+      };
+      Plotly.newPlot(div, [trace], layout, plotConfig(`gatescope-${data.model.id}-${q.key}-layer${layer}`));
+      div.on("plotly_click", (event) => {
+        const point = event.points?.[0];
+        if (point) this.onPick(Math.round(point.x), Math.round(point.y));
+      });
+      return div;
+    });
+  }
+
+  /** New steps arrived: restyle z (and the color range of unbounded quantities). */
+  refresh() {
+    if (!this.data) return;
+    const data = this.data;
+    this.divs.forEach((div, k) => {
+      const q = data.quantities[k];
+      const rows = data.rows(this.layer, q.key);
+      const update = { z: [rows] };
+      if (q.kind === "signed" || q.kind === "relu") {
+        const range = rangeFor(q.kind, rows);
+        update.zmin = [range.zmin];
+        update.zmax = [range.zmax];
+      }
+      Plotly.restyle(div, update, [0]);
+      if (data.capacity !== this.shownCapacity) {
+        Plotly.relayout(div, { xaxis: timeAxis(data.capacity, data.tokens) });
+      }
+    });
+    this.shownCapacity = data.capacity;
+  }
+
+  setCursor(t) {
+    this.divs.forEach((div) => moveCursor(div, t));
+  }
+
+  setUnit(unit) {
+    this.divs.forEach((div) => {
+      if (div.layout) Plotly.relayout(div, { "shapes[2].y0": unit - 0.5, "shapes[2].y1": unit + 0.5 });
+    });
+  }
+}

@@ -1,0 +1,448 @@
+// Wiring: reads the view state from the URL, loads the models, runs the trace stream, and keeps
+// every view (heatmaps, gradients, text, inspector, compare) on the one shared cursor.
+
+import { getJSON, openTraceStream, postJSON } from "./api.js";
+import { CompareView } from "./compare.js";
+import { exportCSV, exportJSON } from "./export.js";
+import { fmt, tokenLabel } from "./format.js";
+import { GradientPlot } from "./gradients.js";
+import { HeatmapGrid } from "./heatmaps.js";
+import { InputError, InputPanel } from "./input.js";
+import { Inspector } from "./inspector.js";
+import { ModelPicker } from "./models.js";
+import { setFontSize } from "./plots.js";
+import { readState, writeState } from "./state.js";
+import { TextView } from "./textview.js";
+import { Timeline } from "./timeline.js";
+import { TraceData } from "./trace.js";
+import { wireUpload } from "./upload.js";
+
+const $ = (id) => document.getElementById(id);
+const clamp = (v, lo, hi) => Math.max(lo, Math.min(hi, v));
+
+const state = readState();
+const firstVisit = !window.location.hash || window.location.hash === "#";
+const app = { model: null, data: null, stream: null, streamed: "", follow: false, autoplay: firstVisit };
+
+// ---- views -------------------------------------------------------------------------------------
+
+const heatmaps = new HeatmapGrid($("heatmaps"), {
+  onPick: (t, unit) => {
+    selectUnit(unit);
+    timeline.userMove(t);
+  },
+});
+const gradients = new GradientPlot($("gradients"));
+const inspector = new Inspector({ onUnit: (u) => selectUnit(u) });
+const textview = new TextView({
+  onPick: (t) => timeline.userMove(t),
+  onQuantity: (q) => {
+    state.color = q;
+    paintText();
+    save();
+  },
+});
+const compare = new CompareView({
+  onChange: (ids) => {
+    state.compare = ids;
+    save();
+    runCompare();
+  },
+});
+const timeline = new Timeline({
+  onChange: (t) => onCursor(t),
+  onUnit: (delta) => selectUnit(state.unit + delta, true),
+  label: (t) => tokenSuffix(t),
+  onSpeed: (speed) => {
+    state.speed = speed;
+    save();
+  },
+});
+const picker = new ModelPicker({ onSelect: (m) => chooseModel(m, true), onError: showError });
+const input = new InputPanel({
+  onEdit: () => onEdit(),
+  onPreset: (name) => {
+    state.preset = name;
+    state.text = state.csv = null;
+    save();
+    run();
+  },
+  onRun: () => run(),
+});
+wireUpload({
+  onModel: (record) => {
+    picker.add(record);
+    chooseModel(record, true);
+  },
+  onError: showError,
+  onStatus: setStatus,
+});
+
+// ---- small helpers -----------------------------------------------------------------------------
+
+function save() {
+  writeState({ ...state, model: app.model?.id ?? state.model });
+}
+
+function setStatus(text) {
+  $("status").textContent = text;
+}
+
+function showError(text) {
+  const box = $("error");
+  box.textContent = text ?? "";
+  box.hidden = !text;
+}
+
+function tokenSuffix(t) {
+  const token = app.data?.tokens?.[t];
+  return token === undefined || token === null ? "" : ` · ‘${tokenLabel(token)}’`;
+}
+
+function objectiveLabel(obj) {
+  if (obj === "task") return "the task loss";
+  if (typeof obj === "object") return `h_${obj.step}[${obj.unit}]${app.model.num_layers > 1 ? ` of layer ${obj.layer}` : ""}`;
+  return "½‖h_T‖²";
+}
+
+function paintText() {
+  if (app.data) textview.paint(state.layer, state.unit, state.color);
+}
+
+// ---- cursor, unit, layer -----------------------------------------------------------------------
+
+function onCursor(t) {
+  state.t = t;
+  heatmaps.setCursor(t);
+  gradients.setCursor(t);
+  textview.setCursor(t);
+  compare.setCursor(t);
+  inspector.update(t, state.unit, tokenSuffix(t));
+  save();
+}
+
+function selectUnit(unit, scroll = false) {
+  if (!app.data) return;
+  state.unit = clamp(Math.round(unit) || 0, 0, app.data.units - 1);
+  $("unit-input").value = String(state.unit);
+  heatmaps.setUnit(state.unit);
+  inspector.update(timeline.t, state.unit, tokenSuffix(timeline.t));
+  if (scroll) inspector.scrollToUnit(state.unit);
+  paintText();
+  save();
+}
+
+$("unit-input").addEventListener("change", () => selectUnit(Number($("unit-input").value), true));
+$("layer-select").addEventListener("change", () => {
+  state.layer = Number($("layer-select").value);
+  buildViews();
+  save();
+});
+
+/** Draw every view of the current trace (a new trace, a new layer, teacher mode). */
+function buildViews() {
+  const data = app.data;
+  const t = timeline.t;
+  heatmaps.build(data, state.layer, t, state.unit);
+  gradients.build(data, t, objectiveLabel(state.obj));
+  inspector.build(data, state.layer);
+  textview.build(data, state.color);
+  textview.setCursor(t);
+  paintText();
+  inspector.update(t, state.unit, tokenSuffix(t));
+}
+
+// ---- choosing a model --------------------------------------------------------------------------
+
+/** Show ``model``; ``fresh`` (a user's choice, not a URL's) resets input and selection. */
+function chooseModel(model, fresh) {
+  app.model = model;
+  picker.show(model);
+  input.setModel(model);
+  if (fresh) {
+    Object.assign(state, { preset: null, text: null, csv: null, t: null, unit: 0, layer: 0, obj: "hidden_norm" });
+    state.compare = state.compare.filter((id) => picker.get(id) && id !== model.id);
+  }
+  if (state.preset !== null && input.usePreset(state.preset)) {
+    state.text = state.csv = null;
+  } else if (state.text !== null || state.csv !== null) {
+    state.preset = null;
+    input.setText(state.text ?? state.csv);
+  } else if (model.presets?.length) {
+    input.usePreset(model.presets[0].name);
+    state.preset = model.presets[0].name;
+  } else {
+    input.setText(model.vocab ? model.vocab.slice(0, 12).join("") : "0, ".repeat(model.input_size).slice(0, -2));
+  }
+  const layers = $("layer-select");
+  layers.replaceChildren(...Array.from({ length: model.num_layers }, (_, l) => new Option(String(l), String(l))));
+  state.layer = clamp(state.layer, 0, model.num_layers - 1);
+  layers.value = String(state.layer);
+  layers.closest("label").hidden = model.num_layers < 2;
+  const objective = $("objective-select");
+  objective.querySelector("option[value=task]").disabled = !model.task;
+  if (state.obj === "task" && !model.task) state.obj = "hidden_norm";
+  objective.value = typeof state.obj === "object" ? "unit" : state.obj;
+  compare.setOptions(picker.models, model, state.compare);
+  state.compare = compare.selected();
+  save();
+  run();
+}
+
+$("objective-select").addEventListener("change", () => {
+  const value = $("objective-select").value;
+  state.obj = value === "unit" ? { layer: state.layer, unit: state.unit, step: timeline.t } : value;
+  save();
+  run();
+});
+
+// ---- running the stream ------------------------------------------------------------------------
+
+let flushTimer = null;
+let flushCost = 0;
+
+/** Redraw what streamed steps changed, at most every ~100 ms (longer if redraws are slow). */
+function scheduleFlush() {
+  if (flushTimer) return;
+  flushTimer = setTimeout(flush, Math.max(100, 3 * flushCost));
+}
+
+function flush() {
+  clearTimeout(flushTimer);
+  flushTimer = null;
+  const data = app.data;
+  if (!data) return;
+  const start = performance.now();
+  heatmaps.refresh();
+  paintText();
+  $("progress").value = data.steps;
+  if (!data.complete) setStatus(`running… ${data.steps} / ${data.capacity} steps`);
+  if (app.follow) timeline.set(data.steps - 1);
+  else inspector.update(timeline.t, state.unit, tokenSuffix(timeline.t));
+  flushCost = performance.now() - start;
+}
+
+function stopStream() {
+  app.stream?.close();
+  app.stream = null;
+  $("stop-button").disabled = true;
+}
+
+function currentInput() {
+  const parsed = input.payload();
+  if (input.presetSelect.value) {
+    state.preset = input.presetSelect.value;
+    state.text = state.csv = null;
+  } else {
+    state.preset = null;
+    state.text = input.isText ? input.value : null;
+    state.csv = input.isText ? null : input.value;
+  }
+  return parsed;
+}
+
+function run() {
+  stopStream();
+  showError("");
+  const model = app.model;
+  let parsed;
+  try {
+    parsed = currentInput();
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err;
+    showError(err.message);
+    return;
+  }
+  save();
+  const { payload, steps, tokens } = parsed;
+  let objective = state.obj;
+  if (typeof objective === "object") objective = { ...objective, step: Math.min(objective.step, steps - 1) };
+  const data = new TraceData(model, steps, tokens);
+  app.data = data;
+  app.streamed = input.isText ? input.value : "";
+  app.follow = state.t === null;
+  timeline.pause();
+  timeline.setLength(steps);
+  timeline.t = app.follow ? 0 : clamp(state.t, 0, steps - 1);
+  timeline.render();
+  state.unit = clamp(state.unit, 0, data.units - 1);
+  $("unit-input").max = String(data.units - 1);
+  $("unit-input").value = String(state.unit);
+  buildViews();
+  $("progress").max = steps;
+  $("progress").value = 0;
+  setStatus(`running… 0 / ${steps} steps`);
+  $("stop-button").disabled = false;
+  const stream = openTraceStream({ model: model.id, ...payload, objective }, {
+    step: (msg) => {
+      if (app.stream !== stream) return;
+      data.setStep(msg.t, msg.layers);
+      scheduleFlush();
+    },
+    done: (msg) => {
+      if (app.stream !== stream) return;
+      data.setGradients(msg.loss, msg.layers);
+      flush();
+      gradients.refresh();
+      $("stop-button").disabled = true;
+      setStatus(`${data.steps} steps · loss L = ${objectiveLabel(state.obj)} = ${fmt(msg.loss, 4)}`);
+      if (app.follow) {
+        app.follow = false;
+        if (app.autoplay) {
+          app.autoplay = false;
+          timeline.set(0);
+          timeline.play();
+        }
+      }
+      runCompare();
+    },
+    cancelled: (msg) => {
+      if (app.stream !== stream) return;
+      flush();
+      app.follow = false;
+      timeline.setLength(data.steps);
+      $("stop-button").disabled = true;
+      setStatus(`stopped after ${data.steps} of ${data.capacity} steps (msg t = ${msg.t}); gradients need the whole sequence`);
+    },
+    error: (text) => {
+      if (app.stream !== stream) return;
+      showError(text);
+      setStatus("");
+      $("stop-button").disabled = true;
+    },
+  });
+  app.stream = stream;
+}
+
+$("run-button").addEventListener("click", () => run());
+$("stop-button").addEventListener("click", () => app.stream?.cancel());
+
+// ---- live typing: extend the running sequence instead of recomputing it ---------------------------
+
+let editTimer = null;
+
+function onEdit() {
+  state.preset = null;
+  if (input.isText) {
+    state.text = input.value;
+    state.csv = null;
+  } else {
+    state.csv = input.value;
+    state.text = null;
+  }
+  save();
+  if (!input.isText) return; // numbers run on Ctrl+Enter or the Run button
+  clearTimeout(editTimer);
+  editTimer = setTimeout(liveUpdate, 250);
+}
+
+function liveUpdate() {
+  const text = input.value;
+  const data = app.data;
+  const canAppend = app.stream?.isOpen() && data?.complete && data.tokens &&
+    text.length > app.streamed.length && text.startsWith(app.streamed) && typeof state.obj === "string";
+  if (!canAppend) {
+    if (text.length) run();
+    return;
+  }
+  const suffix = text.slice(app.streamed.length);
+  app.streamed = text;
+  data.tokens = [...text];
+  data.grow(data.tokens.length);
+  textview.extend(data.tokens);
+  timeline.setLength(data.capacity);
+  app.follow = true;
+  state.t = null;
+  $("progress").max = data.capacity;
+  $("stop-button").disabled = false;
+  showError("");
+  app.stream.append({ text: suffix });
+}
+
+// ---- compare, export, teacher mode -------------------------------------------------------------
+
+function runCompare() {
+  const others = state.compare.map((id) => picker.get(id)).filter(Boolean);
+  if (!others.length || !app.model) {
+    compare.clear("pick one or two models to run the same input through");
+    return;
+  }
+  let payload;
+  try {
+    payload = input.payload().payload;
+  } catch {
+    return;
+  }
+  compare.show([app.model, ...others], payload, timeline.t);
+}
+
+$("export-json").addEventListener("click", () => app.data && exportJSON(app.data));
+$("export-csv").addEventListener("click", () => app.data && exportCSV(app.data));
+
+function applyTeacher(on, redraw) {
+  state.teach = on;
+  document.body.classList.toggle("teacher", on);
+  $("teacher-toggle").setAttribute("aria-pressed", String(on));
+  setFontSize(on ? 19 : 14);
+  heatmaps.height = on ? 320 : 250;
+  gradients.height = on ? 360 : 300;
+  if (redraw && app.data) {
+    buildViews();
+    runCompare();
+  }
+  save();
+}
+
+$("teacher-toggle").addEventListener("click", () => applyTeacher(!state.teach, true));
+
+// A link pasted into this tab (a new hash) is a new view: load it as a reload would.
+window.addEventListener("hashchange", () => window.location.reload());
+
+// ---- boot --------------------------------------------------------------------------------------
+
+const RANDOM_ID = /^random-(lstm|gru|rnn)-i(\d+)-h(\d+)-l(\d+)-s(\d+)$/;
+
+/** A model named in the URL but not listed (e.g. after a server restart). */
+async function recover(id) {
+  try {
+    return await getJSON(`/api/models/${encodeURIComponent(id)}`);
+  } catch {
+    const m = RANDOM_ID.exec(id);
+    if (!m) return null;
+    const [, arch, i, h, l, s] = m;
+    return postJSON("/api/models", {
+      arch, input_size: Number(i), hidden_size: Number(h), num_layers: Number(l), seed: Number(s),
+    }).catch(() => null);
+  }
+}
+
+async function boot() {
+  applyTeacher(state.teach, false);
+  timeline.speed = state.speed;
+  let models;
+  try {
+    models = (await getJSON("/api/models")).models;
+  } catch (err) {
+    showError(err.message);
+    return;
+  }
+  picker.setModels(models);
+  let model = state.model ? picker.get(state.model) : null;
+  if (state.model && !model) {
+    model = await recover(state.model);
+    if (model) picker.add(model);
+    else showError(`The model “${state.model}” is not on this server; showing another one.`);
+  }
+  if (!model) {
+    model = models.find((m) => m.source === "builtin" && m.vocab) ?? models.find((m) => m.source === "builtin") ?? models[0];
+  }
+  if (!model) {
+    model = await postJSON("/api/models", {
+      arch: "lstm", input_size: 28, hidden_size: 16, num_layers: 1, seed: 0, vocab: "abcdefghijklmnopqrstuvwxyz .",
+    });
+    picker.add(model);
+  }
+  chooseModel(model, false);
+}
+
+boot();

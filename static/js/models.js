@@ -1,0 +1,93 @@
+// Choosing a model: the select lists builtin, uploaded and random models; "New model…" creates a
+// fresh random one from a seed and sizes (POST /api/models; its id encodes them, so it survives
+// a reload or a server restart).
+
+import { postJSON } from "./api.js";
+import { count } from "./format.js";
+
+const $ = (id) => document.getElementById(id);
+const GROUPS = [["builtin", "Shipped models"], ["upload", "Uploaded"], ["random", "Random (untrained)"]];
+
+/** "LSTM · 29 → 64 · 2 layers · 50,432 parameters · next character, accuracy 0.61". */
+export function describe(model) {
+  const parts = [
+    model.arch.toUpperCase() + (model.arch === "rnn" ? ` (${model.nonlinearity})` : ""),
+    `${model.input_size} → ${model.hidden_size}`,
+    `${model.num_layers} layer${model.num_layers > 1 ? "s" : ""}`,
+    `${count(model.params)} parameters`,
+  ];
+  if (model.task) parts.push(model.task);
+  if (model.metric) parts.push(`${model.metric.name} ${Number(model.metric.value).toFixed(3)}`);
+  return parts.join(" · ");
+}
+
+export class ModelPicker {
+  constructor({ onSelect, onError }) {
+    this.select = $("model-select");
+    this.info = $("model-info");
+    this.models = [];
+    this.onSelect = onSelect;
+    this.select.addEventListener("change", () => onSelect(this.get(this.select.value)));
+    const form = $("random-form");
+    const sync = () => {
+      const arch = form.elements.arch.value;
+      form.querySelector(".rnn-only").hidden = arch !== "rnn";
+      form.querySelector(".lstm-only").hidden = arch !== "lstm";
+    };
+    form.elements.arch.addEventListener("change", sync);
+    sync();
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const f = form.elements;
+      const payload = {
+        arch: f.arch.value,
+        input_size: Number(f.input_size.value),
+        hidden_size: Number(f.hidden_size.value),
+        num_layers: Number(f.num_layers.value),
+        seed: Number(f.seed.value),
+      };
+      if (payload.arch === "rnn") payload.nonlinearity = f.nonlinearity.value;
+      if (payload.arch === "lstm" && f.forget_bias.value !== "") payload.forget_bias = Number(f.forget_bias.value);
+      if (f.vocab.value) payload.vocab = f.vocab.value;
+      try {
+        const record = await postJSON("/api/models", payload);
+        this.add(record);
+        onSelect(record);
+      } catch (err) {
+        onError(err.message);
+      }
+    });
+  }
+
+  get(id) {
+    return this.models.find((m) => m.id === id) ?? null;
+  }
+
+  setModels(models) {
+    this.models = models;
+    this.render();
+  }
+
+  /** Add (or replace) a record, e.g. a new upload or random model. */
+  add(record) {
+    this.models = this.models.filter((m) => m.id !== record.id).concat([record]);
+    this.render();
+  }
+
+  render() {
+    const current = this.select.value;
+    const groups = GROUPS.map(([source, label]) => {
+      const group = document.createElement("optgroup");
+      group.label = label;
+      for (const m of this.models.filter((x) => x.source === source)) group.append(new Option(m.name, m.id));
+      return group;
+    }).filter((g) => g.children.length);
+    this.select.replaceChildren(...groups);
+    if (current) this.select.value = current;
+  }
+
+  show(model) {
+    this.select.value = model.id;
+    this.info.textContent = describe(model);
+  }
+}

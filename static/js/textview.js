@@ -1,0 +1,90 @@
+// For text models: the input's characters, each colored by the selected unit's value of a chosen
+// quantity at that step (which characters does this unit fire on?). Clicking a character moves
+// the cursor there. Characters are set with textContent: user text is never parsed as HTML.
+
+import { colorOf, rangeFor } from "./colors.js";
+import { fmt, tokenLabel } from "./format.js";
+
+const $ = (id) => document.getElementById(id);
+
+export class TextView {
+  constructor({ onPick, onQuantity }) {
+    this.section = $("textview-section");
+    this.box = $("textview");
+    this.select = $("text-quantity");
+    this.unitRef = this.section.querySelector(".unit-ref");
+    this.spans = [];
+    this.cursor = -1;
+    this.data = null;
+    this.box.addEventListener("click", (event) => {
+      const span = event.target.closest("span[data-t]");
+      if (span) onPick(Number(span.dataset.t));
+    });
+    this.select.addEventListener("change", () => {
+      onQuantity(this.select.value);
+    });
+  }
+
+  /** Show (text models) or hide (numeric inputs); one span per character. */
+  build(data, quantity) {
+    this.data = data;
+    if (!data.tokens) {
+      this.section.hidden = true;
+      this.spans = [];
+      return;
+    }
+    this.section.hidden = false;
+    this.select.replaceChildren(...data.quantities.map((q) => new Option(q.title, q.key)));
+    this.select.value = data.quantities.some((q) => q.key === quantity) ? quantity : "hidden";
+    this.spans = data.tokens.map((ch, t) => {
+      const span = document.createElement("span");
+      span.dataset.t = String(t);
+      span.textContent = ch === "\n" ? "↵\n" : ch === " " ? "\u00a0" : ch;
+      return span;
+    });
+    this.box.replaceChildren(...this.spans);
+    this.cursor = -1;
+  }
+
+  /** Grow with appended text (live typing). */
+  extend(tokens) {
+    if (!this.data?.tokens) return;
+    for (let t = this.spans.length; t < tokens.length; t += 1) {
+      const span = document.createElement("span");
+      const ch = tokens[t];
+      span.dataset.t = String(t);
+      span.textContent = ch === "\n" ? "↵\n" : ch === " " ? "\u00a0" : ch;
+      this.spans.push(span);
+      this.box.append(span);
+    }
+  }
+
+  /** Recolor every character by unit ``unit`` of ``quantity`` in ``layer``. */
+  paint(layer, unit, quantity) {
+    const data = this.data;
+    if (!data?.tokens) return;
+    const q = data.quantities.find((x) => x.key === quantity) ?? data.quantities.at(-1);
+    const rows = data.rows(layer, q.key);
+    const range = rangeFor(q.kind, [rows[unit] ?? []]);
+    this.unitRef.textContent = `${unit}${data.layers.length > 1 ? ` (layer ${layer})` : ""}`;
+    this.spans.forEach((span, t) => {
+      const value = rows[unit]?.[t];
+      if (value === null || value === undefined) {
+        span.style.backgroundColor = "";
+        span.style.color = "";
+        span.title = `t = ${t} ‘${tokenLabel(data.tokens[t])}’: not yet run`;
+        return;
+      }
+      const color = colorOf(value, range);
+      span.style.backgroundColor = color.css;
+      span.style.color = color.light ? "#fff" : "#111";
+      span.title = `t = ${t} ‘${tokenLabel(data.tokens[t])}’: ${q.label} = ${fmt(value)}`;
+    });
+  }
+
+  setCursor(t) {
+    if (this.cursor >= 0) this.spans[this.cursor]?.classList.remove("cursor");
+    this.spans[t]?.classList.add("cursor");
+    this.cursor = t;
+  }
+}
