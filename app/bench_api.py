@@ -134,9 +134,11 @@ def report(repeats: int) -> str:
         [
             f"POST /api/trace, LSTM 2 layers x 64 units, T=200, input 32: full response in median "
             f"{trace['median_ms']:.1f} ms (p90 {trace['p90_ms']:.1f} ms), parsed by the client in "
-            f"{trace['parsed_median_ms']:.1f} ms, over {repeats} requests ({trace['bytes'] / 1e6:.2f} MB JSON)",
+            f"{trace['parsed_median_ms']:.1f} ms, over {repeats} requests "
+            f"({trace['bytes'] / 1e6:.2f} MB JSON)",
             f"WS /ws/trace, LSTM H=128, T=2000: first step after {stream['first_step_ms']:.0f} ms, "
-            f"last step after {stream['last_step_ms']:.0f} ms, gradients (done) after {stream['done_ms']:.0f} ms",
+            f"last step after {stream['last_step_ms']:.0f} ms, "
+            f"gradients (done) after {stream['done_ms']:.0f} ms",
             f"GET /api/models during that stream: median {stream['other_user_median_ms']:.1f} ms, "
             f"max {stream['other_user_max_ms']:.1f} ms over {stream['other_user_requests']} requests",
         ]

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.training import TrainConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,14 +88,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is reproducible)")
 
 
-def run_train(args: argparse.Namespace) -> int:
-    """`gatescope train`: train with a progress bar on stderr, then save the checkpoint."""
-    import torch
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig that `gatescope train`'s arguments ask for."""
+    from app.training import TrainConfig
 
-    from app.training import TrainConfig, TrainResult, save_checkpoint, train_steps
-
-    torch.set_num_threads(args.threads)
-    config = TrainConfig(
+    return TrainConfig(
         task=args.task,
         arch=args.arch,
         hidden_size=args.hidden,
@@ -105,6 +106,16 @@ def run_train(args: argparse.Namespace) -> int:
         clip=args.clip,
         log_every=max(1, args.steps // 200),
     )
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """`gatescope train`: train with a progress bar on stderr, then save the checkpoint."""
+    import torch
+
+    from app.training import TrainResult, save_checkpoint, train_steps
+
+    torch.set_num_threads(args.threads)
+    config = train_config(args)
     try:
         config.validate()
     except ValueError as exc:

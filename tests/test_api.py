@@ -179,7 +179,7 @@ def test_upload_safetensors_with_prefix_infers_the_architecture(
     got = client.post("/api/trace", json={"model": record["id"], "inputs": x.tolist()}).json()
     want = trace(model.rnn, x)
     np.testing.assert_allclose(
-        np.float32(got["layers"][1]["hidden"]), want.layers[1].hidden.numpy(), rtol=1e-6
+        np.float32(got["layers"][1]["hidden"]), want.layers[1].hidden.numpy(), rtol=1e-5, atol=1e-6
     )
     # Kept on disk: a new registry (a restart) still lists it.
     assert (settings.upload_dir / f"{record['id']}.safetensors").exists()
