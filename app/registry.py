@@ -109,7 +109,7 @@ class ModelRegistry:
     def list(self) -> list[dict[str, Any]]:
         with self._lock:
             models = list(self._models.values())
-        order = {"builtin": 0, "upload": 1, "random": 2}
+        order = {"builtin": 0, "trained": 1, "upload": 2, "random": 3}
         return [m.record for m in sorted(models, key=lambda m: (order[m.record["source"]], m.id))]
 
     def get(self, model_id: str) -> LoadedModel:
@@ -212,20 +212,25 @@ class ModelRegistry:
             except (OSError, ValueError, KeyError) as exc:
                 log.warning("skipping shipped model %s: %s", card_path.name, exc)
 
-    def add_trained(self, module: nn.Module, head: nn.Linear | None, card: dict[str, Any]) -> LoadedModel:
-        """Register a model trained in this process (its card as the training pipeline wrote it)."""
-        return self._add(model_from_card(module, head, card, "trained"))
+    def add_trained(
+        self, module: nn.Module, head: nn.Linear | None, card: dict[str, Any], source: str = "trained"
+    ) -> LoadedModel:
+        """Register a model made in this process (its card as the training pipeline wrote it)."""
+        return self._add(model_from_card(module, head, card, source))
 
     # ---- uploads ------------------------------------------------------------------------
     def _load_uploads(self) -> None:
-        directory = self.settings.upload_dir
-        if not directory.is_dir():
-            return
-        for card_path in sorted(directory.glob("upload-*.json")):
-            try:
-                self._add(load_card(card_path, "upload"))
-            except (OSError, ValueError, KeyError) as exc:
-                log.warning("skipping stored upload %s: %s", card_path.name, exc)
+        for directory, pattern, source in (
+            (self.settings.upload_dir, "upload-*.json", "upload"),
+            (self.settings.trained_dir, "trained-*.json", "trained"),
+        ):
+            if not directory.is_dir():
+                continue
+            for card_path in sorted(directory.glob(pattern)):
+                try:
+                    self._add(load_card(card_path, source))
+                except (OSError, ValueError, KeyError) as exc:
+                    log.warning("skipping stored model %s: %s", card_path.name, exc)
 
     def add_upload(
         self, state_dict: dict[str, Tensor], filename: str, prefix: str | None, nonlinearity: str

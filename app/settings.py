@@ -23,6 +23,13 @@ class Settings(BaseSettings):
         Path.home() / ".local" / "share" / "gatescope" / "uploads",
         description="where uploaded checkpoints are kept, so they survive a restart",
     )
+    trained_dir: Path = Field(
+        Path.home() / ".local" / "share" / "gatescope" / "trained",
+        description="where models trained in the page are kept",
+    )
+    max_trainings: int = Field(1, description="trainings that may run at once; more are refused")
+    max_train_steps: int = Field(20_000, description="largest step budget a page training may ask for")
+    max_train_hidden: int = Field(256, description="largest hidden size a page training may ask for")
     max_steps: int = Field(5000, description="longest sequence a trace or stream accepts")
     max_upload_bytes: int = Field(32 * 1024 * 1024, description="largest checkpoint upload")
     max_hidden_size: int = 1024

@@ -12,7 +12,12 @@ from app.settings import Settings, get_settings
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(upload_dir=tmp_path / "uploads", max_steps=3000, max_upload_bytes=2 * 2**20)
+    return Settings(
+        upload_dir=tmp_path / "uploads",
+        trained_dir=tmp_path / "trained",
+        max_steps=3000,
+        max_upload_bytes=2 * 2**20,
+    )
 
 
 @pytest.fixture
