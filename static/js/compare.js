@@ -105,7 +105,7 @@ export class CompareView {
       title: title(`hidden state h_t${data.layers.length > 1 ? ` (top layer ${top})` : ""}`),
       font, height: 230, margin: { l: 56, r: 10, t: 40, b: 48 },
       xaxis: timeAxis(data.steps, data.tokens),
-      yaxis: { title: { text: "unit" }, autorange: "reversed", showgrid: false, zeroline: false },
+      yaxis: { title: { text: "unit" }, automargin: true, autorange: "reversed", showgrid: false, zeroline: false },
       shapes: cursorShapes(t),
     }, plotConfig(`gatescope-${model.id}-hidden`));
     const norms = data.layers[top].gradNorm.hidden.map((v) => (v > 0 ? v : null));
@@ -115,7 +115,7 @@ export class CompareView {
     }], {
       title: title("‖dL/dh_t‖, log scale"), font, height: 230, margin: { l: 64, r: 10, t: 40, b: 48 },
       xaxis: timeAxis(data.steps, data.tokens),
-      yaxis: { type: "log", title: { text: "gradient norm" }, exponentformat: "power" },
+      yaxis: { type: "log", automargin: true, title: { text: "gradient norm" }, exponentformat: "power" },
       shapes: cursorShapes(t), showlegend: false,
     }, plotConfig(`gatescope-${model.id}-gradients`));
     return { col, divs: [heat, grad], data, readout, top };

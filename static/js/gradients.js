@@ -43,7 +43,7 @@ export class GradientPlot {
       height: this.height,
       margin: { l: 76, r: 16, t: 48, b: 52 },
       xaxis: timeAxis(data.capacity, data.tokens),
-      yaxis: { type: "log", title: { text: "gradient norm (log)" }, exponentformat: "power" },
+      yaxis: { type: "log", automargin: true, title: { text: "gradient norm (log)" }, exponentformat: "power" },
       legend: { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom" },
       shapes: cursorShapes(t),
       annotations: data.complete ? [] : [waiting()],

@@ -58,7 +58,7 @@ export class HeatmapGrid {
         height: this.height,
         margin: { l: 64, r: 16, t: 44, b: 52 },
         xaxis: timeAxis(data.capacity, data.tokens),
-        yaxis: { title: { text: "unit" }, autorange: "reversed", zeroline: false, showgrid: false },
+        yaxis: { title: { text: "unit" }, automargin: true, autorange: "reversed", zeroline: false, showgrid: false },
         shapes: [...cursorShapes(t), unitShape(unit)],
       };
       Plotly.newPlot(div, [trace], layout, plotConfig(`gatescope-${data.model.id}-${q.key}-layer${layer}`));

@@ -62,7 +62,9 @@ export class InputPanel {
     this.model = model;
     if (model.vocab) {
       this.label.textContent = "Text (one character per timestep)";
-      const shown = model.vocab.map((c) => (c === " " ? "␣" : c === "\n" ? "↵" : c)).join("");
+      const shown = model.vocab.length > 60
+        ? `${model.vocab.length} characters (printable ASCII)`
+        : model.vocab.map((c) => (c === " " ? "␣" : c === "\n" ? "↵" : c)).join("");
       this.hint.textContent = `Characters this model knows: ${shown}. Typing runs it live.`;
       this.box.rows = 3;
     } else {

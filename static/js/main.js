@@ -400,20 +400,22 @@ window.addEventListener("hashchange", () => window.location.reload());
 
 // ---- boot --------------------------------------------------------------------------------------
 
-const RANDOM_ID = /^random-(lstm|gru|rnn)-i(\d+)-h(\d+)-l(\d+)-s(\d+)$/;
+// The server's random ids spell out how to build the model (app/registry.py), e.g.
+// random-lstm-i8-h16-l1-s0-fb1, random-rnn-relu-iascii-h32-l2-s7-nobias.
+const RANDOM_ID = /^random-(lstm|gru|rnn)(-relu)?-i(\d+|ascii)-h(\d+)-l(\d+)-s(\d+)(?:-fb(-?\d+(?:\.\d+)?))?(-nobias)?$/;
 
-/** A model named in the URL but not listed (e.g. after a server restart). */
+/** A model named in the URL but not listed: a random model is rebuilt from its id. */
 async function recover(id) {
-  try {
-    return await getJSON(`/api/models/${encodeURIComponent(id)}`);
-  } catch {
-    const m = RANDOM_ID.exec(id);
-    if (!m) return null;
-    const [, arch, i, h, l, s] = m;
-    return postJSON("/api/models", {
-      arch, input_size: Number(i), hidden_size: Number(h), num_layers: Number(l), seed: Number(s),
-    }).catch(() => null);
-  }
+  const m = RANDOM_ID.exec(id);
+  if (!m) return null;
+  const [, arch, relu, inputs, hidden, layers, seed, fb, nobias] = m;
+  const payload = { arch, hidden_size: Number(hidden), num_layers: Number(layers), seed: Number(seed) };
+  if (inputs === "ascii") payload.vocab = "ascii";
+  else payload.input_size = Number(inputs);
+  if (relu) payload.nonlinearity = "relu";
+  if (fb !== undefined) payload.forget_bias = Number(fb);
+  if (nobias) payload.bias = false;
+  return postJSON("/api/models", payload).catch(() => null);
 }
 
 async function boot() {
@@ -433,13 +435,17 @@ async function boot() {
     if (model) picker.add(model);
     else showError(`The model “${state.model}” is not on this server; showing another one.`);
   }
+  for (const id of state.compare) {
+    if (picker.get(id)) continue;
+    const other = await recover(id);
+    if (other) picker.add(other);
+  }
   if (!model) {
     model = models.find((m) => m.source === "builtin" && m.vocab) ?? models.find((m) => m.source === "builtin") ?? models[0];
   }
   if (!model) {
-    model = await postJSON("/api/models", {
-      arch: "lstm", input_size: 28, hidden_size: 16, num_layers: 1, seed: 0, vocab: "abcdefghijklmnopqrstuvwxyz .",
-    });
+    // No shipped models: start from a random text LSTM, so there is still something to watch.
+    model = await postJSON("/api/models", { arch: "lstm", vocab: "ascii", hidden_size: 32, num_layers: 1, seed: 0 });
     picker.add(model);
   }
   chooseModel(model, false);

@@ -33,22 +33,24 @@ export class ModelPicker {
       const arch = form.elements.arch.value;
       form.querySelector(".rnn-only").hidden = arch !== "rnn";
       form.querySelector(".lstm-only").hidden = arch !== "lstm";
+      form.querySelector(".numeric-only").hidden = form.elements.text.checked;
     };
     form.elements.arch.addEventListener("change", sync);
+    form.elements.text.addEventListener("change", sync);
     sync();
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const f = form.elements;
       const payload = {
         arch: f.arch.value,
-        input_size: Number(f.input_size.value),
         hidden_size: Number(f.hidden_size.value),
         num_layers: Number(f.num_layers.value),
         seed: Number(f.seed.value),
       };
       if (payload.arch === "rnn") payload.nonlinearity = f.nonlinearity.value;
       if (payload.arch === "lstm" && f.forget_bias.value !== "") payload.forget_bias = Number(f.forget_bias.value);
-      if (f.vocab.value) payload.vocab = f.vocab.value;
+      if (f.text.checked) payload.vocab = "ascii";
+      else payload.input_size = Number(f.input_size.value);
       try {
         const record = await postJSON("/api/models", payload);
         this.add(record);
