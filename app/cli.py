@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gatescope", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:  # plain `gatescope` or `python -m app` starts the server
+        argv = ["serve"]
 
     serve = commands.add_parser("serve", help="serve the page and the API")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
