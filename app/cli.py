@@ -39,7 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     evidence.add_argument("--models", default="models", help="directory of checkpoints (default: models)")
     evidence.add_argument("--timing-steps", type=int, default=20, help="training steps timed per round")
     evidence.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (median)")
-    evidence.add_argument("--adding-lengths", type=int, nargs="*", default=[], help="also train adding at T")
+    evidence.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        help="TASK=L1,L2: also train that task's configs at these lengths",
+    )
     evidence.add_argument("--threads", type=int, default=1)
 
     args = parser.parse_args(argv)
@@ -63,11 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         return run_train(args)
     if args.command == "evidence":
+        from app.evidence import parse_sweep
         from app.evidence import report as evidence_report
 
-        sys.stdout.write(
-            evidence_report(args.models, args.timing_steps, args.rounds, args.adding_lengths, args.threads)
-        )
+        try:
+            sweeps = dict(parse_sweep(text) for text in args.sweep)
+        except ValueError as exc:
+            sys.stderr.write(f"gatescope evidence: {exc}\n")
+            return 2
+        sys.stdout.write(evidence_report(args.models, args.timing_steps, args.rounds, sweeps, args.threads))
         return 0
     return 2
 

@@ -131,21 +131,40 @@ def report(
     directory: str | Path = "models",
     timing_steps: int = 20,
     rounds: int = 5,
-    adding_lengths: list[int] | None = None,
+    sweeps: dict[str, list[int]] | None = None,
     threads: int = 1,
 ) -> str:
-    """The evidence table (markdown) for the checkpoints in ``directory``, plus adding at other T."""
+    """The evidence table (markdown) for the checkpoints in ``directory``.
+
+    ``sweeps`` maps a task to more lengths at which to train its shipped models' configs again,
+    e.g. ``{"adding": [50, 200]}``: the same budget on longer (or shorter) sequences.
+    """
     torch.set_num_threads(threads)
+    sweeps = sweeps or {}
+    for task, lengths in sweeps.items():
+        for length in lengths:
+            get_task(task).check_length(length)
     rows = measure_models(directory, timing_steps, rounds)
     if not rows:
         raise ValueError(f"no checkpoint cards (*.json) in {directory}")
-    if adding_lengths:
-        for length in adding_lengths:
-            get_task("adding").check_length(length)
-        base = [_config_of(directory, r.task, r.arch) for r in rows if r.task == "adding"]
-        rows += train_lengths(base, adding_lengths, timing_steps, rounds)
-        rows.sort(key=lambda r: (list(TASKS).index(r.task), r.length, list(ARCHS).index(r.arch)))
+    for task, lengths in sweeps.items():
+        base = [_config_of(directory, r.task, r.arch) for r in rows if r.task == task]
+        rows += train_lengths(base, lengths, timing_steps, rounds)
+    rows.sort(key=lambda r: (list(TASKS).index(r.task), r.length, list(ARCHS).index(r.arch)))
     return markdown(rows)
+
+
+def parse_sweep(text: str) -> tuple[str, list[int]]:
+    """``"adding=50,200"`` -> ``("adding", [50, 200])``; ValueError if malformed."""
+    task, _, lengths = text.partition("=")
+    try:
+        values = [int(v) for v in lengths.split(",") if v]
+    except ValueError:
+        values = []
+    if not values:
+        raise ValueError(f"a sweep is TASK=LENGTH[,LENGTH...], e.g. adding=50,200; got {text!r}")
+    get_task(task)
+    return task, values
 
 
 def _config_of(directory: str | Path, task: str, arch: str) -> TrainConfig:

@@ -132,15 +132,16 @@ class TrainResult:
 
 
 def build_model(config: TrainConfig) -> tuple[nn.RNNBase, nn.Linear]:
-    """The module and head for a resolved config, initialised from ``config.seed`` alone.
+    """The module and head for ``config``, initialised from ``config.seed`` alone.
 
     Every parameter is drawn from U(-1/√H, 1/√H): torch's own default for recurrent modules, and
     the same range as its default for a Linear layer whose fan-in is H.
     """
+    config = config.resolved()
     task = get_task(config.task)
     kwargs: dict[str, Any] = {"num_layers": config.num_layers, "batch_first": True}
     if config.arch == "rnn":
-        kwargs["nonlinearity"] = config.nonlinearity or "tanh"
+        kwargs["nonlinearity"] = config.nonlinearity
     module = ARCHS[config.arch](task.input_size, config.hidden_size, **kwargs)
     head = nn.Linear(config.hidden_size, task.output_size)
     generator = torch.Generator().manual_seed(config.seed)

@@ -31,7 +31,7 @@ class Recall(Task):
     metric_name = "accuracy"
     higher_is_better = True
     length_name = "gap N (blanks between the symbol and the cue)"
-    default_length = 50
+    default_length = 10
     min_length = 0
     max_length = 2000
     eval_batch_size = 1000
@@ -58,4 +58,5 @@ class Recall(Task):
         return torch.tensor([first - 2])
 
     def preset(self) -> Preset:
-        return {"name": "C, 30 blanks, then the cue", "text": "C" + BLANK * 30 + CUE}
+        gap = self.default_length
+        return {"name": f"C, {gap} blanks, then the cue", "text": "C" + BLANK * gap + CUE}
