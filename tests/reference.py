@@ -15,16 +15,21 @@ def reference_trace(
     objective: Callable[[list[list[Tensor]]], Tensor],
     h0: Tensor | None = None,
     c0: Tensor | None = None,
+    gru_variant: str = "torch",
 ) -> dict[str, object]:
-    """Return per-layer lists of float64 tensors: gates, hidden, cell, grad_hidden, grad_cell.
+    """Return per-layer lists of float64 tensors: gates, hidden, cell, grad_hidden, grad_cell,
+    and grad_input (dL/dx_t, (T, I)).
 
     ``objective`` receives hs[layer][t] (each (H,)) and returns the scalar loss.
+    ``gru_variant="cho"`` runs Cho et al. (2014)'s GRU on the same weights: the reset gate applies
+    before W_hn, n = tanh(W_in x + b_in + W_hn (r h) + b_hn), and h = (1 - z) h + z n.
     """
     kind = type(module).__name__.lower()
     size, n_layers = module.hidden_size, module.num_layers
     p = {name: v.detach().double() for name, v in module.named_parameters()}
     # x requires grad so that every state does, and retain_grad can record dL/dh_t.
-    xs = [row for row in x.double().requires_grad_(True)]
+    x_leaf = x.detach().double().requires_grad_(True)
+    xs = list(x_leaf)
     hs: list[list[Tensor]] = []
     cs: list[list[Tensor]] = []
     gates: list[dict[str, list[Tensor]]] = []
@@ -51,8 +56,12 @@ def reference_trace(
             elif kind == "gru":
                 r = torch.sigmoid(a_i[:size] + a_h[:size])
                 z = torch.sigmoid(a_i[size : 2 * size] + a_h[size : 2 * size])
-                n = torch.tanh(a_i[2 * size :] + r * a_h[2 * size :])
-                h = (1 - z) * n + z * h
+                if gru_variant == "cho":
+                    n = torch.tanh(a_i[2 * size :] + w_hh[2 * size :] @ (r * h) + b_hh[2 * size :])
+                    h = (1 - z) * h + z * n
+                else:
+                    n = torch.tanh(a_i[2 * size :] + r * a_h[2 * size :])
+                    h = (1 - z) * n + z * h
                 step_gates = {"r": r, "z": z, "n": n}
             else:
                 a = a_i + a_h
@@ -77,6 +86,7 @@ def reference_trace(
 
     return {
         "loss": float(loss),
+        "grad_input": x_leaf.grad if x_leaf.grad is not None else torch.zeros_like(x_leaf),
         "layers": [
             {
                 "gates": {k: stack(v) for k, v in gates[layer].items()},

@@ -6,13 +6,22 @@ tr = trace(module, x)          # gates, states and dL/dh_t, dL/dc_t for every st
 
 from app.engine.cells import CellStep
 from app.engine.scan import linear_scan
-from app.engine.spec import GATE_NAMES, LayerWeights, RecurrentSpec, parameter_count, spec_from_module
+from app.engine.spec import (
+    GATE_NAMES,
+    GruVariant,
+    LayerWeights,
+    RecurrentSpec,
+    parameter_count,
+    spec_from_module,
+    with_gru_variant,
+)
 from app.engine.stepper import Stepper, StepRecord, iter_steps
 from app.engine.trace import LayerTrace, Objective, Trace, UnitObjective, trace, trace_spec
 
 __all__ = [
     "GATE_NAMES",
     "CellStep",
+    "GruVariant",
     "LayerTrace",
     "LayerWeights",
     "Objective",
@@ -27,4 +36,5 @@ __all__ = [
     "spec_from_module",
     "trace",
     "trace_spec",
+    "with_gru_variant",
 ]

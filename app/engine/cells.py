@@ -59,6 +59,26 @@ def gru_cell(x: Tensor, h: Tensor, w: LayerWeights) -> CellStep:
     return CellStep({"r": r, "z": z, "n": n}, (1 - z) * n + z * h, None)
 
 
+def cho_gru_cell(x: Tensor, h: Tensor, w: LayerWeights) -> CellStep:
+    r"""The GRU of Cho et al. (2014), on torch's weight layout (reset *before* the recurrent
+    product, z weighting the candidate):
+
+    r = σ(W_ir x + b_ir + W_hr h + b_hr)      z = σ(W_iz x + b_iz + W_hz h + b_hz)
+    n = tanh(W_in x + b_in + W_hn (r ⊙ h) + b_hn)
+    h' = (1 - z) ⊙ h + z ⊙ n
+
+    The candidate is called ``n`` (torch's name) although the paper writes h̃.
+    """
+    gi = _affine(w.w_ih, w.b_ih, x)  # (3H,)
+    size = h.shape[0]
+    b_hh = None if w.b_hh is None else w.b_hh[: 2 * size]
+    rz = torch.sigmoid(gi[: 2 * size] + _affine(w.w_hh[: 2 * size], b_hh, h))
+    r, z = rz[:size], rz[size:]
+    b_hn = None if w.b_hh is None else w.b_hh[2 * size :]
+    n = torch.tanh(gi[2 * size :] + _affine(w.w_hh[2 * size :], b_hn, r * h))
+    return CellStep({"r": r, "z": z, "n": n}, (1 - z) * h + z * n, None)
+
+
 def rnn_cell(x: Tensor, h: Tensor, w: LayerWeights, nonlinearity: str) -> CellStep:
     r"""torch.nn.RNN's cell: h' = tanh|relu(W_ih x + b_ih + W_hh h + b_hh)."""
     pre = _affine(w.w_ih, w.b_ih, x) + _affine(w.w_hh, w.b_hh, h)

@@ -6,13 +6,17 @@ on plain tensors, so uploaded state_dicts and freshly built modules go through t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 Arch = Literal["lstm", "gru", "rnn"]
+#: Which GRU equations run: torch.nn.GRU's (reset after W_hn, z keeps h_{t-1}) or Cho et al.
+#: (2014)'s textbook cell (reset before W_hn, z weights the candidate), on the same weights.
+GruVariant = Literal["torch", "cho"]
+GRU_VARIANTS: tuple[GruVariant, ...] = ("torch", "cho")
 
 #: Gate names per architecture in torch.nn's weight-row order: ``weight_ih_l0`` is
 #: ``(W_ii|W_if|W_ig|W_io)`` for the LSTM and ``(W_ir|W_iz|W_in)`` for the GRU.
@@ -43,6 +47,7 @@ class RecurrentSpec:
     hidden_size: int
     layers: tuple[LayerWeights, ...]
     nonlinearity: Literal["tanh", "relu"] = "tanh"  # only the plain RNN uses it
+    gru_variant: GruVariant = "torch"  # only the GRU uses it; see `with_gru_variant`
 
     @property
     def num_layers(self) -> int:
@@ -59,6 +64,20 @@ class RecurrentSpec:
     @property
     def gate_names(self) -> tuple[str, ...]:
         return GATE_NAMES[self.arch]
+
+
+def with_gru_variant(spec: RecurrentSpec, variant: str) -> RecurrentSpec:
+    """The same weights run as torch.nn.GRU (``"torch"``) or as Cho et al.'s GRU (``"cho"``).
+
+    Raises ValueError for an unknown variant, or for ``"cho"`` on a model that is not a GRU.
+    """
+    if variant not in GRU_VARIANTS:
+        raise ValueError(f"gru_variant must be 'torch' or 'cho', got {variant!r}")
+    if variant != "torch" and spec.arch != "gru":
+        raise ValueError(
+            f"gru_variant {variant!r} applies to GRU models only; this model is an {spec.arch.upper()}"
+        )
+    return spec if spec.gru_variant == variant else replace(spec, gru_variant=variant)
 
 
 def spec_from_module(module: nn.Module) -> RecurrentSpec:

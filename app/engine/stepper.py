@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from app.engine.cells import CellStep, gru_cell, lstm_cell, rnn_cell
+from app.engine.cells import CellStep, cho_gru_cell, gru_cell, lstm_cell, rnn_cell
 from app.engine.spec import RecurrentSpec, spec_from_module
 from app.engine.trace import as_sequence, initial_state
 
@@ -58,7 +58,8 @@ class Stepper:
                 assert out.cell is not None
                 self.cell[layer] = out.cell
             elif self.spec.arch == "gru":
-                out = gru_cell(x, self.hidden[layer], weights)
+                cell = cho_gru_cell if self.spec.gru_variant == "cho" else gru_cell
+                out = cell(x, self.hidden[layer], weights)
             else:
                 out = rnn_cell(x, self.hidden[layer], weights, self.spec.nonlinearity)
             self.hidden[layer] = out.hidden

@@ -18,7 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from app.engine.layers import LayerPass, gru_layer, lstm_layer, rnn_layer
-from app.engine.spec import RecurrentSpec, spec_from_module
+from app.engine.spec import RecurrentSpec, spec_from_module, with_gru_variant
+from app.engine.textbook import cho_gru_layer
 
 #: A callable objective maps the top layer's hidden states (T, H) to a scalar tensor.
 ObjectiveFn = Callable[[Tensor], Tensor]
@@ -55,6 +56,8 @@ class Trace:
     arch: str
     loss: float
     layers: list[LayerTrace]
+    grad_input: Tensor  # (T, input_size): dL/dx_t, the gradient at the bottom layer's input
+    gru_variant: str | None = None  # GRU only: "torch" or "cho" (see app/engine/textbook.py)
 
     @property
     def steps(self) -> int:
@@ -121,6 +124,8 @@ def run_layer(spec: RecurrentSpec, layer: int, x: Tensor, h0: Tensor, c0: Tensor
     if spec.arch == "lstm":
         return lstm_layer(x, weights, h0, c0)
     if spec.arch == "gru":
+        if spec.gru_variant == "cho":
+            return cho_gru_layer(x, weights, h0)
         return gru_layer(x, weights, h0)
     return rnn_layer(x, weights, h0, spec.nonlinearity)
 
@@ -191,7 +196,13 @@ def trace_spec(
         grad_hidden, grad_cell, from_above = passes[layer].backward(direct[layer] + from_above)
         p = passes[layer]
         layers[layer] = LayerTrace(p.gates, p.hidden, p.cell, grad_hidden, grad_cell)
-    return Trace(arch=spec.arch, loss=loss, layers=layers)
+    return Trace(
+        arch=spec.arch,
+        loss=loss,
+        layers=layers,
+        grad_input=from_above,  # the bottom layer's grad_x
+        gru_variant=spec.gru_variant if spec.arch == "gru" else None,
+    )
 
 
 def trace(
@@ -200,6 +211,7 @@ def trace(
     h0: Tensor | None = None,
     c0: Tensor | None = None,
     objective: Objective = "hidden_norm",
+    gru_variant: str = "torch",
 ) -> Trace:
     """Trace ``module`` (an ``nn.LSTM``, ``nn.GRU`` or ``nn.RNN``) over one sequence.
 
@@ -210,7 +222,9 @@ def trace(
         h0, c0: optional initial states, (num_layers, H) or (num_layers, 1, H); c0 for LSTMs.
         objective: ``"hidden_norm"`` (L = 0.5 ||h_T||² of the top layer), a `UnitObjective`,
             or a callable from the top layer's hidden states (T, H) to a scalar tensor.
+        gru_variant: GRU only: ``"torch"`` (torch.nn.GRU's equations) or ``"cho"`` (Cho et al.
+            2014's textbook GRU on the same weights, see app/engine/textbook.py).
 
     Dropout between layers is not applied: the trace is the module's deterministic (eval) pass.
     """
-    return trace_spec(spec_from_module(module), x, h0, c0, objective)
+    return trace_spec(with_gru_variant(spec_from_module(module), gru_variant), x, h0, c0, objective)
