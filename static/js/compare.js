@@ -5,7 +5,8 @@
 import { postJSON } from "./api.js";
 import { rangeFor } from "./colors.js";
 import { count, fmt, sci } from "./format.js";
-import { baseFont, cursorShapes, moveCursor, plotConfig, purge, timeAxis, title } from "./plots.js";
+import { CursorOverlay, wrapPlot } from "./cursor.js";
+import { baseFont, plotConfig, purge, timeAxis, title } from "./plots.js";
 import { TraceData } from "./trace.js";
 
 const Plotly = window.Plotly;
@@ -91,9 +92,8 @@ export class CompareView {
     const top = data.layers.length - 1;
     const readout = el("p", "compare-readout");
     col.append(readout);
-    const heat = el("div", "plot");
-    const grad = el("div", "plot");
-    col.append(heat, grad);
+    const heat = wrapPlot(col);
+    const grad = wrapPlot(col);
     const rows = data.rows(top, "hidden");
     const hiddenKind = data.quantities.at(-1).kind;
     const range = rangeFor(hiddenKind, rows);
@@ -105,8 +105,7 @@ export class CompareView {
       title: title(`hidden state h_t${data.layers.length > 1 ? ` (top layer ${top})` : ""}`),
       font, height: 230, margin: { l: 56, r: 10, t: 40, b: 48 },
       xaxis: timeAxis(data.steps, data.tokens),
-      yaxis: { title: { text: "unit" }, automargin: true, autorange: "reversed", showgrid: false, zeroline: false },
-      shapes: cursorShapes(t),
+      yaxis: { title: { text: "unit" }, automargin: true, range: [data.units - 0.5, -0.5], showgrid: false, zeroline: false },
     }, plotConfig(`gatescope-${model.id}-hidden`));
     const norms = data.layers[top].gradNorm.hidden.map((v) => (v > 0 ? v : null));
     Plotly.newPlot(grad, [{
@@ -116,16 +115,17 @@ export class CompareView {
       title: title("‖dL/dh_t‖, log scale"), font, height: 230, margin: { l: 64, r: 10, t: 40, b: 48 },
       xaxis: timeAxis(data.steps, data.tokens),
       yaxis: { type: "log", automargin: true, title: { text: "gradient norm" }, exponentformat: "power" },
-      shapes: cursorShapes(t), showlegend: false,
+      showlegend: false,
     }, plotConfig(`gatescope-${model.id}-gradients`));
-    return { col, divs: [heat, grad], data, readout, top };
+    const cursors = [new CursorOverlay(heat), new CursorOverlay(grad)];
+    return { col, divs: [heat, grad], cursors, data, readout, top };
   }
 
   setCursor(t) {
     for (const c of this.columns) {
       if (!c.data) continue;
       const tt = Math.min(t, c.data.steps - 1);
-      c.divs.forEach((div) => moveCursor(div, tt));
+      c.cursors.forEach((cursor) => cursor.setT(tt));
       const h = c.data.rows(c.top, "hidden").map((row) => row[tt]);
       const hNorm = Math.sqrt(h.reduce((s, v) => s + v * v, 0));
       c.readout.textContent = `at t = ${tt}: ‖h_t‖ = ${fmt(hNorm)}, ‖dL/dh_t‖ = ${sci(c.data.layers[c.top].gradNorm.hidden[tt])}, loss ${fmt(c.data.loss)}`;

@@ -19,6 +19,7 @@ export function factor(value, digits = DIGITS) {
 /** Gradient magnitudes span decades: 3.1e−5. */
 export function sci(value) {
   if (value === null || value === undefined || Number.isNaN(value)) return "–";
+  if (value === 0) return "0";
   return value.toExponential(2).replace("e-", "e" + MINUS).replace("e+", "e");
 }
 

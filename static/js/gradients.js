@@ -1,7 +1,8 @@
 // ||dL/dh_t|| (and ||dL/dc_t|| for the LSTM) per step on a log axis: an exponential decay
 // toward early steps, the vanishing gradient, shows as a straight slope.
 
-import { baseFont, cursorShapes, moveCursor, plotConfig, purge, subscripts, timeAxis, title } from "./plots.js";
+import { CursorOverlay } from "./cursor.js";
+import { baseFont, plotConfig, purge, subscripts, timeAxis, title } from "./plots.js";
 
 const Plotly = window.Plotly;
 const COLORS = ["#1f4e9c", "#d1495b", "#2a9d8f", "#8d5fd3"];
@@ -45,10 +46,12 @@ export class GradientPlot {
       xaxis: timeAxis(data.capacity, data.tokens),
       yaxis: { type: "log", automargin: true, title: { text: "gradient norm (log)" }, exponentformat: "power" },
       legend: { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom" },
-      shapes: cursorShapes(t),
       annotations: data.complete ? [] : [waiting()],
     };
     Plotly.newPlot(this.div, traces, layout, plotConfig(`gatescope-${data.model.id}-gradients`));
+    this.cursor?.remove(); // purge dropped its listeners
+    this.cursor = new CursorOverlay(this.div);
+    this.cursor.setT(t);
   }
 
   /** Gradients arrived (the stream's "done"): restyle y, re-fit the axes. */
@@ -69,7 +72,7 @@ export class GradientPlot {
   }
 
   setCursor(t) {
-    moveCursor(this.div, t);
+    this.cursor?.setT(t);
   }
 }
 

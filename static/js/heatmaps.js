@@ -1,25 +1,20 @@
 // Units x time heatmaps, one per gate plus the cell and hidden states of the selected layer.
 // Each is drawn once with Plotly.newPlot; streamed steps restyle z; the cursor and the selected
-// unit are layout shapes moved by relayout.
+// unit's band are overlays (cursor.js) that move without any Plotly call.
 
 import { rangeFor } from "./colors.js";
-import { baseFont, cursorShapes, moveCursor, plotConfig, purge, timeAxis, title } from "./plots.js";
+import { CursorOverlay, wrapPlot } from "./cursor.js";
+import { baseFont, plotConfig, purge, timeAxis, title } from "./plots.js";
 import { kindCaption } from "./quantities.js";
 
 const Plotly = window.Plotly;
-
-function unitShape(unit) {
-  return {
-    type: "rect", xref: "paper", yref: "y", x0: 0, x1: 1, y0: unit - 0.5, y1: unit + 0.5,
-    layer: "above", line: { color: "#111", width: 1.5, dash: "dot" }, fillcolor: "rgba(0,0,0,0)",
-  };
-}
 
 export class HeatmapGrid {
   constructor(container, { onPick }) {
     this.container = container;
     this.onPick = onPick;
     this.divs = [];
+    this.cursors = [];
     this.data = null;
     this.layer = 0;
     this.shownSteps = 0;
@@ -33,11 +28,10 @@ export class HeatmapGrid {
     this.data = data;
     this.layer = layer;
     this.shownCapacity = data.capacity;
+    this.cursors = [];
     this.divs = data.quantities.map((q) => {
-      const div = document.createElement("div");
-      div.className = "plot heatmap";
-      div.dataset.quantity = q.key;
-      this.container.append(div);
+      const div = wrapPlot(this.container, "heatmap");
+      div.parentElement.dataset.quantity = q.key;
       const rows = data.rows(layer, q.key);
       const range = rangeFor(q.kind, rows);
       const trace = {
@@ -58,10 +52,16 @@ export class HeatmapGrid {
         height: this.height,
         margin: { l: 64, r: 16, t: 44, b: 52 },
         xaxis: timeAxis(data.capacity, data.tokens),
-        yaxis: { title: { text: "unit" }, automargin: true, autorange: "reversed", zeroline: false, showgrid: false },
-        shapes: [...cursorShapes(t), unitShape(unit)],
+        yaxis: {
+          title: { text: "unit" }, automargin: true, zeroline: false, showgrid: false,
+          range: [data.units - 0.5, -0.5], // unit 0 at the top
+        },
       };
       Plotly.newPlot(div, [trace], layout, plotConfig(`gatescope-${data.model.id}-${q.key}-layer${layer}`));
+      const cursor = new CursorOverlay(div, { band: true });
+      cursor.setT(t);
+      cursor.setUnit(unit);
+      this.cursors.push(cursor);
       div.on("plotly_click", (event) => {
         const point = event.points?.[0];
         if (point) this.onPick(Math.round(point.x), Math.round(point.y));
@@ -92,12 +92,10 @@ export class HeatmapGrid {
   }
 
   setCursor(t) {
-    this.divs.forEach((div) => moveCursor(div, t));
+    this.cursors.forEach((c) => c.setT(t));
   }
 
   setUnit(unit) {
-    this.divs.forEach((div) => {
-      if (div.layout) Plotly.relayout(div, { "shapes[2].y0": unit - 0.5, "shapes[2].y1": unit + 0.5 });
-    });
+    this.cursors.forEach((c) => c.setUnit(unit));
   }
 }

@@ -1,6 +1,5 @@
 // What every Plotly figure on the page shares: fonts (larger in teacher mode), the modebar with
-// its PNG export, the time axis (characters for text), and the timestep cursor drawn as a layout
-// shape that moves with one small Plotly.relayout, never a redraw of the data.
+// its PNG export, the time axis (characters for text) and titles. The cursor is in cursor.js.
 
 import { tokenLabel } from "./format.js";
 
@@ -34,6 +33,7 @@ export function timeAxis(steps, tokens) {
   const axis = {
     title: { text: tokens ? "character (timestep t)" : "timestep t" },
     range: [-0.5, Math.max(steps, 1) - 0.5],
+    automargin: true,
     zeroline: false,
     showgrid: false,
   };
@@ -47,27 +47,14 @@ export function timeAxis(steps, tokens) {
   return axis;
 }
 
-/** Cursor shapes: a white halo under a dark line, so it shows on every colorscale. */
-export function cursorShapes(t) {
-  const line = (color, width) => ({
-    type: "line", xref: "x", yref: "paper", x0: t, x1: t, y0: 0, y1: 1, layer: "above",
-    line: { color, width },
-  });
-  return [line("rgba(255,255,255,0.9)", 5), line("#111", 2)];
-}
-
-/** Move the cursor: touches the two shapes only (editType "arraydraw": no data redraw). */
-export function moveCursor(div, t) {
-  if (!div || !div.layout) return;
-  Plotly.relayout(div, {
-    "shapes[0].x0": t, "shapes[0].x1": t,
-    "shapes[1].x0": t, "shapes[1].x1": t,
-  });
-}
-
 /** "gate i_t" -> "gate i<sub>t</sub>" for Plotly's text (our own strings only, never user text). */
 export function subscripts(text) {
   return text.replace(/_(\{[^}]*\}|[A-Za-z0-9]+)/g, (_, sub) => `<sub>${sub.replace(/^\{|\}$/g, "")}</sub>`);
+}
+
+/** "hidden state h_t" -> "hidden state hₜ" for plain text (option labels). */
+export function plainSubscripts(text) {
+  return text.replaceAll("_{t−1}", "ₜ₋₁").replaceAll("_t", "ₜ");
 }
 
 /** Title at the top left, large enough to read from the back of a room. */

@@ -4,6 +4,7 @@
 
 import { colorOf, rangeFor } from "./colors.js";
 import { fmt, tokenLabel } from "./format.js";
+import { plainSubscripts } from "./plots.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -34,7 +35,7 @@ export class TextView {
       return;
     }
     this.section.hidden = false;
-    this.select.replaceChildren(...data.quantities.map((q) => new Option(q.title, q.key)));
+    this.select.replaceChildren(...data.quantities.map((q) => new Option(plainSubscripts(q.title), q.key)));
     this.select.value = data.quantities.some((q) => q.key === quantity) ? quantity : "hidden";
     this.spans = data.tokens.map((ch, t) => {
       const span = document.createElement("span");
