@@ -47,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     evidence.add_argument("--threads", type=int, default=1)
 
+    bench_page = commands.add_parser("bench-page", help="time cursor moves in the page (headless Chromium)")
+    bench_page.add_argument("--steps", type=int, default=2000)
+    bench_page.add_argument("--hidden", type=int, default=128)
+    bench_page.add_argument("--moves", type=int, default=40)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
@@ -60,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         text, ok = report(args.steps, args.input, args.hidden, args.repeats, args.threads)
         sys.stdout.write(text + "\n")
         return 0 if ok else 1
+    if args.command == "bench-page":
+        from app.bench_page import report as page_report
+
+        sys.stdout.write(page_report(args.steps, args.hidden, args.moves) + "\n")
+        return 0
     if args.command == "bench-api":
         from app.bench_api import report as api_report
 

@@ -205,6 +205,7 @@ class Exploit:
     marker = ""
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch notes the attacker's protocol
 def test_pickle_carrying_code_is_refused_and_never_executed(client: TestClient, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     Exploit.marker = str(marker)
