@@ -1,10 +1,10 @@
 // Wiring: reads the view state from the URL, loads the models, runs the trace stream, and keeps
 // every view (heatmaps, gradients, text, inspector, compare) on the one shared cursor.
 
-import { getJSON, openTraceStream, postJSON } from "./api.js";
+import { getJSON, postJSON } from "./api.js";
 import { CompareView } from "./compare.js";
 import { exportCSV, exportJSON } from "./export.js";
-import { fmt, tokenLabel } from "./format.js";
+import { fmt, sci, tokenLabel } from "./format.js";
 import { GradientPlot } from "./gradients.js";
 import { HeatmapGrid } from "./heatmaps.js";
 import { InputError, InputPanel } from "./input.js";
@@ -14,7 +14,7 @@ import { setFontSize } from "./plots.js";
 import { readState, writeState } from "./state.js";
 import { TextView } from "./textview.js";
 import { Timeline } from "./timeline.js";
-import { TraceData } from "./trace.js";
+import { TraceRunner } from "./runner.js";
 import { wireUpload } from "./upload.js";
 
 const $ = (id) => document.getElementById(id);
@@ -22,7 +22,7 @@ const clamp = (v, lo, hi) => Math.max(lo, Math.min(hi, v));
 
 const state = readState();
 const firstVisit = !window.location.hash || window.location.hash === "#";
-const app = { model: null, data: null, stream: null, streamed: "", follow: false, autoplay: firstVisit };
+const app = { model: null, data: null, follow: false, autoplay: firstVisit };
 
 // ---- views -------------------------------------------------------------------------------------
 
@@ -99,6 +99,11 @@ function tokenSuffix(t) {
   return token === undefined || token === null ? "" : ` · ‘${tokenLabel(token)}’`;
 }
 
+/** Losses span decades: small ones in scientific notation. */
+function number(v) {
+  return v !== 0 && Math.abs(v) < 1e-3 ? sci(v) : fmt(v, 4);
+}
+
 function objectiveLabel(obj) {
   if (obj === "task") return "the task loss";
   if (typeof obj === "object") return `h_${obj.step}[${obj.unit}]${app.model.num_layers > 1 ? ` of layer ${obj.layer}` : ""}`;
@@ -160,7 +165,9 @@ function chooseModel(model, fresh) {
   picker.show(model);
   input.setModel(model);
   if (fresh) {
-    Object.assign(state, { preset: null, text: null, csv: null, t: null, unit: 0, layer: 0, obj: "hidden_norm" });
+    // A trained model's own loss is the most telling objective: its gradient is what training saw.
+    const obj = model.task ? "task" : "hidden_norm";
+    Object.assign(state, { preset: null, text: null, csv: null, t: null, unit: 0, layer: 0, obj });
     state.compare = state.compare.filter((id) => picker.get(id) && id !== model.id);
   }
   if (state.preset !== null && input.usePreset(state.preset)) {
@@ -198,36 +205,63 @@ $("objective-select").addEventListener("change", () => {
 
 // ---- running the stream ------------------------------------------------------------------------
 
-let flushTimer = null;
-let flushCost = 0;
+const runner = new TraceRunner({
+  start: (data) => {
+    app.data = data;
+    app.follow = state.t === null; // no cursor asked for: follow the stream's front
+    timeline.pause();
+    timeline.setLength(data.capacity);
+    timeline.t = app.follow ? 0 : clamp(state.t, 0, data.capacity - 1);
+    timeline.render();
+    state.unit = clamp(state.unit, 0, data.units - 1);
+    $("unit-input").max = String(data.units - 1);
+    $("unit-input").value = String(state.unit);
+    buildViews();
+    streaming(data);
+  },
+  flush: (data) => {
+    heatmaps.refresh();
+    paintText();
+    $("progress").value = data.steps;
+    if (!data.complete) setStatus(`running… ${data.steps} / ${data.capacity} steps`);
+    if (app.follow) timeline.set(data.steps - 1);
+    else inspector.update(timeline.t, state.unit, tokenSuffix(timeline.t));
+  },
+  done: (data, loss) => {
+    gradients.refresh();
+    $("stop-button").disabled = true;
+    setStatus(`${data.steps} steps · loss L = ${objectiveLabel(state.obj)} = ${number(loss)}`);
+    if (app.follow) {
+      app.follow = false;
+      if (app.autoplay) {
+        app.autoplay = false;
+        timeline.set(0);
+        timeline.play();
+      }
+    }
+    runCompare();
+  },
+  cancelled: (data) => {
+    app.follow = false;
+    timeline.setLength(data.steps);
+    $("stop-button").disabled = true;
+    setStatus(`stopped after ${data.steps} of ${data.capacity} steps; gradients need the whole sequence`);
+  },
+  error: (text) => {
+    showError(text);
+    setStatus("");
+    $("stop-button").disabled = true;
+  },
+});
 
-/** Redraw what streamed steps changed, at most every ~100 ms (longer if redraws are slow). */
-function scheduleFlush() {
-  if (flushTimer) return;
-  flushTimer = setTimeout(flush, Math.max(100, 3 * flushCost));
-}
-
-function flush() {
-  clearTimeout(flushTimer);
-  flushTimer = null;
-  const data = app.data;
-  if (!data) return;
-  const start = performance.now();
-  heatmaps.refresh();
-  paintText();
+function streaming(data) {
+  $("progress").max = data.capacity;
   $("progress").value = data.steps;
-  if (!data.complete) setStatus(`running… ${data.steps} / ${data.capacity} steps`);
-  if (app.follow) timeline.set(data.steps - 1);
-  else inspector.update(timeline.t, state.unit, tokenSuffix(timeline.t));
-  flushCost = performance.now() - start;
+  setStatus(`running… ${data.steps} / ${data.capacity} steps`);
+  $("stop-button").disabled = false;
 }
 
-function stopStream() {
-  app.stream?.close();
-  app.stream = null;
-  $("stop-button").disabled = true;
-}
-
+/** Read the input box into the URL state, and parse it for the API. */
 function currentInput() {
   const parsed = input.payload();
   if (input.presetSelect.value) {
@@ -242,80 +276,24 @@ function currentInput() {
 }
 
 function run() {
-  stopStream();
   showError("");
-  const model = app.model;
   let parsed;
   try {
     parsed = currentInput();
   } catch (err) {
     if (!(err instanceof InputError)) throw err;
+    runner.stop();
     showError(err.message);
     return;
   }
   save();
-  const { payload, steps, tokens } = parsed;
   let objective = state.obj;
-  if (typeof objective === "object") objective = { ...objective, step: Math.min(objective.step, steps - 1) };
-  const data = new TraceData(model, steps, tokens);
-  app.data = data;
-  app.streamed = input.isText ? input.value : "";
-  app.follow = state.t === null;
-  timeline.pause();
-  timeline.setLength(steps);
-  timeline.t = app.follow ? 0 : clamp(state.t, 0, steps - 1);
-  timeline.render();
-  state.unit = clamp(state.unit, 0, data.units - 1);
-  $("unit-input").max = String(data.units - 1);
-  $("unit-input").value = String(state.unit);
-  buildViews();
-  $("progress").max = steps;
-  $("progress").value = 0;
-  setStatus(`running… 0 / ${steps} steps`);
-  $("stop-button").disabled = false;
-  const stream = openTraceStream({ model: model.id, ...payload, objective }, {
-    step: (msg) => {
-      if (app.stream !== stream) return;
-      data.setStep(msg.t, msg.layers);
-      scheduleFlush();
-    },
-    done: (msg) => {
-      if (app.stream !== stream) return;
-      data.setGradients(msg.loss, msg.layers);
-      flush();
-      gradients.refresh();
-      $("stop-button").disabled = true;
-      setStatus(`${data.steps} steps · loss L = ${objectiveLabel(state.obj)} = ${fmt(msg.loss, 4)}`);
-      if (app.follow) {
-        app.follow = false;
-        if (app.autoplay) {
-          app.autoplay = false;
-          timeline.set(0);
-          timeline.play();
-        }
-      }
-      runCompare();
-    },
-    cancelled: (msg) => {
-      if (app.stream !== stream) return;
-      flush();
-      app.follow = false;
-      timeline.setLength(data.steps);
-      $("stop-button").disabled = true;
-      setStatus(`stopped after ${data.steps} of ${data.capacity} steps (msg t = ${msg.t}); gradients need the whole sequence`);
-    },
-    error: (text) => {
-      if (app.stream !== stream) return;
-      showError(text);
-      setStatus("");
-      $("stop-button").disabled = true;
-    },
-  });
-  app.stream = stream;
+  if (typeof objective === "object") objective = { ...objective, step: Math.min(objective.step, parsed.steps - 1) };
+  runner.start(app.model, parsed, objective);
 }
 
 $("run-button").addEventListener("click", () => run());
-$("stop-button").addEventListener("click", () => app.stream?.cancel());
+$("stop-button").addEventListener("click", () => runner.cancel());
 
 // ---- live typing: extend the running sequence instead of recomputing it ---------------------------
 
@@ -323,13 +301,8 @@ let editTimer = null;
 
 function onEdit() {
   state.preset = null;
-  if (input.isText) {
-    state.text = input.value;
-    state.csv = null;
-  } else {
-    state.csv = input.value;
-    state.text = null;
-  }
+  state.text = input.isText ? input.value : null;
+  state.csv = input.isText ? null : input.value;
   save();
   if (!input.isText) return; // numbers run on Ctrl+Enter or the Run button
   clearTimeout(editTimer);
@@ -338,25 +311,18 @@ function onEdit() {
 
 function liveUpdate() {
   const text = input.value;
-  const data = app.data;
-  const canAppend = app.stream?.isOpen() && data?.complete && data.tokens &&
-    text.length > app.streamed.length && text.startsWith(app.streamed) && typeof state.obj === "string";
-  if (!canAppend) {
+  // A unit objective names a step: appending would move what "the end" means, so run anew.
+  if (typeof state.obj !== "string" || !runner.append(text)) {
     if (text.length) run();
     return;
   }
-  const suffix = text.slice(app.streamed.length);
-  app.streamed = text;
-  data.tokens = [...text];
-  data.grow(data.tokens.length);
+  const data = runner.data;
+  showError("");
   textview.extend(data.tokens);
   timeline.setLength(data.capacity);
   app.follow = true;
   state.t = null;
-  $("progress").max = data.capacity;
-  $("stop-button").disabled = false;
-  showError("");
-  app.stream.append({ text: suffix });
+  streaming(data);
 }
 
 // ---- compare, export, teacher mode -------------------------------------------------------------
@@ -440,15 +406,19 @@ async function boot() {
     const other = await recover(id);
     if (other) picker.add(other);
   }
+  const fresh = !model;
   if (!model) {
-    model = models.find((m) => m.source === "builtin" && m.vocab) ?? models.find((m) => m.source === "builtin") ?? models[0];
+    // The first thing a newcomer sees: a shipped LSTM (gates to watch), on text if there is one.
+    const builtin = models.filter((m) => m.source === "builtin");
+    model = builtin.find((m) => m.arch === "lstm" && m.vocab) ?? builtin.find((m) => m.arch === "lstm") ??
+      builtin[0] ?? models[0];
   }
   if (!model) {
     // No shipped models: start from a random text LSTM, so there is still something to watch.
     model = await postJSON("/api/models", { arch: "lstm", vocab: "ascii", hidden_size: 32, num_layers: 1, seed: 0 });
     picker.add(model);
   }
-  chooseModel(model, false);
+  chooseModel(model, fresh && firstVisit);
 }
 
 boot();

@@ -3,7 +3,7 @@
 // a reload or a server restart).
 
 import { postJSON } from "./api.js";
-import { count } from "./format.js";
+import { count, fmt, sci } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 const GROUPS = [["builtin", "Shipped models"], ["upload", "Uploaded"], ["random", "Random (untrained)"]];
@@ -16,8 +16,12 @@ export function describe(model) {
     `${model.num_layers} layer${model.num_layers > 1 ? "s" : ""}`,
     `${count(model.params)} parameters`,
   ];
-  if (model.task) parts.push(model.task);
-  if (model.metric) parts.push(`${model.metric.name} ${Number(model.metric.value).toFixed(3)}`);
+  if (model.task) parts.push(`task: ${model.task}`);
+  if (model.metric) {
+    const v = Number(model.metric.value);
+    const shown = v !== 0 && Math.abs(v) < 0.01 ? sci(v) : fmt(v);
+    parts.push(`${model.metric.split ? `${model.metric.split} ` : ""}${model.metric.name} ${shown}`);
+  }
   return parts.join(" · ");
 }
 

@@ -1,0 +1,92 @@
+// One trace run over the WebSocket stream: a TraceData filled step by step, redraws batched to at
+// most one every ~100 ms (stretched to 3x the last redraw's cost when redraws are slow, so a long
+// sequence never starves the page), and live typing sent as "append" so the prefix is not
+// recomputed. The page's views hang off the hooks.
+
+import { openTraceStream } from "./api.js";
+import { TraceData } from "./trace.js";
+
+export class TraceRunner {
+  /** hooks: start(data), flush(data), done(data, loss), cancelled(data), error(text). */
+  constructor(hooks) {
+    this.hooks = hooks;
+    this.stream = null;
+    this.data = null;
+    this.streamed = ""; // the text the stream holds, for appends
+    this.timer = null;
+    this.cost = 0;
+  }
+
+  /** Run ``parsed`` ({payload, steps, tokens}, from InputPanel) through ``model``. */
+  start(model, parsed, objective) {
+    this.stop();
+    const data = new TraceData(model, parsed.steps, parsed.tokens);
+    this.data = data;
+    this.streamed = parsed.payload.text ?? "";
+    this.hooks.start(data);
+    const stream = openTraceStream({ model: model.id, ...parsed.payload, objective }, {
+      step: (msg) => {
+        if (this.stream !== stream) return;
+        data.setStep(msg.t, msg.layers);
+        this.schedule();
+      },
+      done: (msg) => {
+        if (this.stream !== stream) return;
+        data.setGradients(msg.loss, msg.layers);
+        this.flush();
+        this.hooks.done(data, msg.loss);
+      },
+      cancelled: () => {
+        if (this.stream !== stream) return;
+        this.flush();
+        this.hooks.cancelled(data);
+      },
+      error: (text) => {
+        if (this.stream === stream) this.hooks.error(text);
+      },
+    });
+    this.stream = stream;
+  }
+
+  /**
+   * Extend the finished text sequence with what was typed after it. False when that is not
+   * possible (the text was edited before its end, or the stream is gone): then run it anew.
+   */
+  append(text) {
+    const data = this.data;
+    const possible = this.stream?.isOpen() && data?.complete && data.tokens &&
+      text.length > this.streamed.length && text.startsWith(this.streamed);
+    if (!possible) return false;
+    const suffix = text.slice(this.streamed.length);
+    this.streamed = text;
+    data.tokens = [...text];
+    data.grow(data.tokens.length);
+    this.stream.append({ text: suffix });
+    return true;
+  }
+
+  cancel() {
+    this.stream?.cancel();
+  }
+
+  stop() {
+    this.stream?.close();
+    this.stream = null;
+    clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  schedule() {
+    if (this.timer) return;
+    this.timer = setTimeout(() => this.flush(), Math.max(100, 3 * this.cost));
+  }
+
+  flush() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    if (!this.data) return;
+    const start = performance.now();
+    this.hooks.flush(this.data);
+    this.cost = performance.now() - start;
+  }
+}
