@@ -8,6 +8,7 @@ needed. Keep the whole file well under a minute: one server and one browser for 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -20,6 +21,8 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+import torch
+from torch import nn
 
 sync_api = pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
@@ -239,3 +242,41 @@ def test_bad_input_shows_the_servers_message(page: Page, server: str) -> None:
     page.locator("#input-text").fill("ok <b>é</b>")
     expect(page.get_by_test_id("error")).to_have_text(detail)
     expect(page.locator("#error b")).to_have_count(0)
+
+
+def test_an_uploaded_module_is_traced_and_the_trace_downloads(
+    page: Page, server: str, tmp_path: Path
+) -> None:
+    torch.manual_seed(0)
+    gru = nn.GRU(input_size=3, hidden_size=5)
+    checkpoint = tmp_path / "my_gru.pt"
+    torch.save(gru.state_dict(), checkpoint)
+    params = sum(p.numel() for p in gru.parameters())
+
+    open_view(page, server, f"model={NUM_GRU}&csv={quote('1,2,3')}")
+    page.locator("#upload-input").set_input_files(str(checkpoint))
+    expect(page.get_by_test_id("model-info")).to_have_text(f"GRU · 3 → 5 · 1 layer · {params:,} parameters")
+    model_id = page.locator("#model-select").input_value()
+    assert model_id.startswith("upload-")
+    page.locator("#input-text").fill("1, 0, -1\n0.5, 0.5, 0.5")
+    page.locator("#run-button").click()
+    expect(page.get_by_test_id("status")).to_contain_text("2 steps · loss")
+
+    ref = api_trace(server, model_id, inputs=[[1, 0, -1], [0.5, 0.5, 0.5]])
+    with page.expect_download() as download:
+        page.locator("#export-json").click()
+    exported = json.loads(Path(download.value.path()).read_text())
+    assert exported["steps"] == 2 and exported["gate_names"] == ["r", "z", "n"]
+    for key in ("hidden", "grad_hidden"):
+        got, want = exported["layers"][0][key], ref["layers"][0][key]
+        assert torch.allclose(torch.tensor(got), torch.tensor(want), atol=1e-7), key
+
+    with page.expect_download() as download:
+        page.locator("#export-csv").click()
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert lines[0] == "layer,t,token,quantity," + ",".join(f"unit_{u}" for u in range(5))
+    # One row per (layer, t, quantity): r, z, n, hidden, grad_hidden at each of 2 steps.
+    assert len(lines) == 1 + 2 * 5
+    row = lines[1 + 3].split(",")  # t = 0, hidden
+    assert row[:4] == ["0", "0", "", "hidden"]
+    assert [float(v) for v in row[4:]] == pytest.approx(ref["layers"][0]["hidden"][0], abs=1e-6)

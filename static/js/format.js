@@ -20,7 +20,7 @@ export function factor(value, digits = DIGITS) {
 export function sci(value) {
   if (value === null || value === undefined || Number.isNaN(value)) return "–";
   if (value === 0) return "0";
-  return value.toExponential(2).replace("e-", "e" + MINUS).replace("e+", "e");
+  return value.toExponential(2).replace("e-", "e" + MINUS).replace("e+", "e").replace(/^-/, MINUS);
 }
 
 /** Parameter counts: 12,345. */

@@ -230,7 +230,7 @@ const runner = new TraceRunner({
   done: (data, loss) => {
     gradients.refresh();
     $("stop-button").disabled = true;
-    setStatus(`${data.steps} steps · loss L = ${objectiveLabel(state.obj)} = ${number(loss)}`);
+    setStatus(`${data.steps} step${data.steps === 1 ? "" : "s"} · loss L = ${objectiveLabel(state.obj)} = ${number(loss)}`);
     if (app.follow) {
       app.follow = false;
       if (app.autoplay) {
