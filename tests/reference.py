@@ -8,6 +8,50 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+Weights = tuple[Tensor, Tensor, Tensor, Tensor]
+
+
+def reference_weights(module: nn.Module, layer: int) -> Weights:
+    """(w_ih, w_hh, b_ih, b_hh) of one layer in float64; zero biases for ``bias=False``."""
+    p = {name: v.detach().double() for name, v in module.named_parameters()}
+    w_ih, w_hh = p[f"weight_ih_l{layer}"], p[f"weight_hh_l{layer}"]
+    b_ih = p.get(f"bias_ih_l{layer}", torch.zeros(w_ih.shape[0], dtype=torch.float64))
+    b_hh = p.get(f"bias_hh_l{layer}", torch.zeros(w_ih.shape[0], dtype=torch.float64))
+    return w_ih, w_hh, b_ih, b_hh
+
+
+def reference_step(
+    kind: str,
+    weights: Weights,
+    x_t: Tensor,
+    h: Tensor,
+    c: Tensor,
+    nonlinearity: str = "tanh",
+    gru_variant: str = "torch",
+) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    """One step of torch's documented cell ("lstm", "gru", "rnn"): (h', c', gates)."""
+    w_ih, w_hh, b_ih, b_hh = weights
+    size = h.shape[0]
+    a_i = w_ih @ x_t + b_ih
+    a_h = w_hh @ h + b_hh
+    if kind == "lstm":
+        i = torch.sigmoid(a_i[:size] + a_h[:size])
+        f = torch.sigmoid(a_i[size : 2 * size] + a_h[size : 2 * size])
+        g = torch.tanh(a_i[2 * size : 3 * size] + a_h[2 * size : 3 * size])
+        o = torch.sigmoid(a_i[3 * size :] + a_h[3 * size :])
+        c = f * c + i * g
+        return o * torch.tanh(c), c, {"i": i, "f": f, "g": g, "o": o}
+    if kind == "gru":
+        r = torch.sigmoid(a_i[:size] + a_h[:size])
+        z = torch.sigmoid(a_i[size : 2 * size] + a_h[size : 2 * size])
+        if gru_variant == "cho":
+            n = torch.tanh(a_i[2 * size :] + w_hh[2 * size :] @ (r * h) + b_hh[2 * size :])
+            return (1 - z) * h + z * n, c, {"r": r, "z": z, "n": n}
+        n = torch.tanh(a_i[2 * size :] + r * a_h[2 * size :])
+        return (1 - z) * n + z * h, c, {"r": r, "z": z, "n": n}
+    a = a_i + a_h
+    return (torch.tanh(a) if nonlinearity == "tanh" else torch.relu(a)), c, {}
+
 
 def reference_trace(
     module: nn.Module,
@@ -26,7 +70,7 @@ def reference_trace(
     """
     kind = type(module).__name__.lower()
     size, n_layers = module.hidden_size, module.num_layers
-    p = {name: v.detach().double() for name, v in module.named_parameters()}
+    nonlinearity = getattr(module, "nonlinearity", "tanh")
     # x requires grad so that every state does, and retain_grad can record dL/dh_t.
     x_leaf = x.detach().double().requires_grad_(True)
     xs = list(x_leaf)
@@ -34,39 +78,15 @@ def reference_trace(
     cs: list[list[Tensor]] = []
     gates: list[dict[str, list[Tensor]]] = []
     for layer in range(n_layers):
-        w_ih, w_hh = p[f"weight_ih_l{layer}"], p[f"weight_hh_l{layer}"]
-        b_ih = p.get(f"bias_ih_l{layer}", torch.zeros(w_ih.shape[0], dtype=torch.float64))
-        b_hh = p.get(f"bias_hh_l{layer}", torch.zeros(w_ih.shape[0], dtype=torch.float64))
+        weights = reference_weights(module, layer)
         h = torch.zeros(size, dtype=torch.float64) if h0 is None else h0[layer].double()
         c = torch.zeros(size, dtype=torch.float64) if c0 is None else c0[layer].double()
         layer_h, layer_c, layer_g = [], [], {}
         for x_t in xs:
-            a_i = w_ih @ x_t + b_ih
-            a_h = w_hh @ h + b_hh
+            h, c, step_gates = reference_step(kind, weights, x_t, h, c, nonlinearity, gru_variant)
             if kind == "lstm":
-                i = torch.sigmoid(a_i[:size] + a_h[:size])
-                f = torch.sigmoid(a_i[size : 2 * size] + a_h[size : 2 * size])
-                g = torch.tanh(a_i[2 * size : 3 * size] + a_h[2 * size : 3 * size])
-                o = torch.sigmoid(a_i[3 * size :] + a_h[3 * size :])
-                c = f * c + i * g
-                h = o * torch.tanh(c)
                 c.retain_grad()
                 layer_c.append(c)
-                step_gates = {"i": i, "f": f, "g": g, "o": o}
-            elif kind == "gru":
-                r = torch.sigmoid(a_i[:size] + a_h[:size])
-                z = torch.sigmoid(a_i[size : 2 * size] + a_h[size : 2 * size])
-                if gru_variant == "cho":
-                    n = torch.tanh(a_i[2 * size :] + w_hh[2 * size :] @ (r * h) + b_hh[2 * size :])
-                    h = (1 - z) * h + z * n
-                else:
-                    n = torch.tanh(a_i[2 * size :] + r * a_h[2 * size :])
-                    h = (1 - z) * n + z * h
-                step_gates = {"r": r, "z": z, "n": n}
-            else:
-                a = a_i + a_h
-                h = torch.tanh(a) if module.nonlinearity == "tanh" else torch.relu(a)
-                step_gates = {}
             h.retain_grad()
             layer_h.append(h)
             for name, value in step_gates.items():

@@ -1,0 +1,250 @@
+"""How gradients flow back through one layer's recurrence: Jacobian norms, dL/dh_t, clipping.
+
+For one layer, with its input held fixed, everything here is a product of the per-step Jacobians
+J_t = dh_t/dh_{t-1} (the total derivative at node h_t, so for the LSTM c_{t-1} is held and the
+cell path enters through c_t). A row vector of cotangents G_t (K, H) goes back one step as
+
+    RNN        G_{t-1} = (G_t ⊙ slope_t) @ W_hh                     slope = 1 - h² | step(h)
+    GRU        G_{t-1} = G_t ⊙ z_t + [G_t k_r, G_t k_z, G_t dn r] @ W_hh        (as in gru_layer)
+    GRU (Cho)  da_n = G k_n, dq = da_n @ W_hn, G_{t-1} = G (1-z) + dq r + [dq k_r, G k_z] @ W_hrz
+    LSTM       Gc_t = G_t ⊙ o(1 - tanh²c_t) + Gc_{t+1} ⊙ f_{t+1}
+               da_t = [Gc g i(1-i), Gc c_{t-1} f(1-f), Gc i(1-g²), G tanh(c_t) o(1-o)]  (K, 4H)
+               G_{t-1} = da_t @ W_hh                                 one (K,4H)@(4H,H) product
+
+With K = H and G_{T-1} = I the rows of G_t are the rows of dh_T/dh_t, so one batched product per
+step gives every Frobenius norm ||dh_T/dh_t||_F (no loop of H backward passes). With K = 1 and
+G_{T-1} = h_{T-1} it is dL/dh_t for L = 0.5 ||h_{T-1}||², the objective of the main view.
+
+Norms are returned as log10: an exploding product passes float32's 1e38 in a few dozen steps and
+a vanishing one underflows (and denormals slow the CPU down 100x). The recurrence is linear in G,
+so G is renormalized every step and the scale kept as a running log10, which is exact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import replace
+
+import torch
+from torch import Tensor
+
+from app.engine.layers import LayerPass
+from app.engine.spec import LayerWeights, RecurrentSpec
+from app.engine.textbook import cho_factors
+from app.engine.trace import as_sequence, initial_state, run_layer
+
+#: backstep(t, G_t (K, H), carry (K, H) | None) -> (G_{t-1}, carry for step t-1)
+Backstep = Callable[[int, Tensor, Tensor | None], tuple[Tensor, Tensor | None]]
+
+
+def forward_layers(
+    spec: RecurrentSpec, x: object, upto: int, h0: Tensor | None = None, c0: Tensor | None = None
+) -> tuple[list[LayerPass], list[Tensor], list[Tensor]]:
+    """Run layers 0..upto (inclusive) forward. Returns the passes and each layer's (h0, c0)."""
+    seq = as_sequence(x, spec.input_size, spec.dtype)
+    h_init, c_init = initial_state(spec, h0, "h0"), initial_state(spec, c0, "c0")
+    passes: list[LayerPass] = []
+    layer_input = seq
+    for layer in range(upto + 1):
+        passes.append(run_layer(spec, layer, layer_input, h_init[layer], c_init[layer]))
+        layer_input = passes[-1].hidden
+    return passes, h_init, c_init
+
+
+def resolve_layer(spec: RecurrentSpec, layer: int) -> int:
+    if not -spec.num_layers <= layer < spec.num_layers:
+        raise ValueError(f"layer {layer} out of range: the model has {spec.num_layers} layer(s)")
+    return layer % spec.num_layers
+
+
+def backstep(spec: RecurrentSpec, w: LayerWeights, p: LayerPass, h0: Tensor, c0: Tensor) -> Backstep:
+    """The batched one-step backward map of this layer's recurrence (see the module docstring)."""
+    size = spec.hidden_size
+    hidden = p.hidden
+    h_prev = torch.cat([h0.view(1, size), hidden[:-1]])  # (T, H)
+    w_hh = w.w_hh  # (G*H, H)
+    if spec.arch == "rnn":
+        slope = 1 - hidden * hidden if spec.nonlinearity == "tanh" else (hidden > 0).to(hidden.dtype)
+
+        def rnn_step(t: int, g: Tensor, carry: Tensor | None) -> tuple[Tensor, Tensor | None]:
+            return (g * slope[t]) @ w_hh, None
+
+        return rnn_step
+    if spec.arch == "gru" and spec.gru_variant == "cho":
+        f = cho_factors(p.gates, h_prev)
+        w_hrz, w_hn = w_hh[: 2 * size], w_hh[2 * size :]
+
+        def cho_step(t: int, g: Tensor, carry: Tensor | None) -> tuple[Tensor, Tensor | None]:
+            dq = (g * f.k_n[t]) @ w_hn  # (K, H)
+            da_rz = torch.cat([dq * f.k_r[t], g * f.k_z[t]], 1)  # (K, 2H)
+            out = torch.addcmul(g * f.keep[t], dq, f.r[t])
+            return out.addmm_(da_rz, w_hrz), None
+
+        return cho_step
+    if spec.arch == "gru":
+        r, z, n = p.gates["r"], p.gates["z"], p.gates["n"]
+        gh_n = h_prev @ w_hh[2 * size :].T  # (T, H)
+        if w.b_hh is not None:
+            gh_n += w.b_hh[2 * size :]
+        dn = (1 - z) * (1 - n * n)
+        k3 = torch.stack([dn * gh_n * r * (1 - r), (h_prev - n) * z * (1 - z), dn * r], 1)  # (T, 3, H)
+
+        def gru_step(t: int, g: Tensor, carry: Tensor | None) -> tuple[Tensor, Tensor | None]:
+            da = (g.unsqueeze(1) * k3[t]).view(g.shape[0], 3 * size)  # (K, 3H)
+            return torch.addmm(g * z[t], da, w_hh), None
+
+        return gru_step
+    assert p.cell is not None
+    i, f_gate, g_gate, o = (p.gates[k] for k in ("i", "f", "g", "o"))
+    c_prev = torch.cat([c0.view(1, size), p.cell[:-1]])
+    tanh_c = torch.tanh(p.cell)
+    dc = o * (1 - tanh_c * tanh_c)  # d h_t / d c_t
+    k3 = torch.stack([g_gate * i * (1 - i), c_prev * f_gate * (1 - f_gate), i * (1 - g_gate * g_gate)], 1)
+    k_o = tanh_c * o * (1 - o)
+
+    def lstm_step(t: int, g: Tensor, carry: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        gc = g * dc[t] if carry is None else torch.addcmul(carry, g, dc[t])  # total dh_T/dc_t
+        da = torch.cat([gc.unsqueeze(1) * k3[t], (g * k_o[t]).unsqueeze(1)], 1)  # (K, 4, H)
+        return da.view(g.shape[0], 4 * size) @ w_hh, gc * f_gate[t]
+
+    return lstm_step
+
+
+def _run_backwards(step: Backstep, seed: Tensor, steps: int, clip: float | None = None) -> Tensor:
+    """log10 ||G_t|| for t = T-1 .. 0 from G_{T-1} = seed (K, H), renormalizing every step.
+
+    With ``clip``, whenever ||G_t|| > clip (true scale) G_t is rescaled to norm ``clip`` before it
+    is propagated; the value recorded is the clipped norm.
+    """
+    out = torch.full((steps,), -math.inf, dtype=torch.float64)
+    g: Tensor = seed
+    carry: Tensor | None = None
+    log_scale = 0.0  # true G = 10**log_scale * g
+    log_clip = None if clip is None else math.log10(clip)
+    for t in range(steps - 1, -1, -1):
+        norm = float(torch.linalg.vector_norm(g))
+        if norm > 0:
+            log_norm = log_scale + math.log10(norm)
+            if log_clip is not None and log_norm > log_clip:
+                g = g * (10 ** (log_clip - log_norm))
+                log_norm, norm = log_clip, float(torch.linalg.vector_norm(g))
+            out[t] = log_norm
+        carry_norm = 0.0 if carry is None else float(torch.linalg.vector_norm(carry))
+        scale = norm if norm > 0 else carry_norm
+        if scale == 0 or not math.isfinite(scale):
+            break  # all further G are exactly zero (dead relu units, say)
+        g = g / scale
+        carry = None if carry is None else carry / scale
+        log_scale += math.log10(scale)
+        if t > 0:
+            g, carry = step(t, g, carry)
+    return out
+
+
+def recurrent_jacobian_log10_norms(
+    spec: RecurrentSpec, x: object, layer: int = -1, h0: Tensor | None = None, c0: Tensor | None = None
+) -> Tensor:
+    """log10 ||dh_{T-1}/dh_t||_F for every t (T,), float64, within ``layer``'s recurrence.
+
+    The layer's input is held fixed (only its own recurrence is differentiated). The last entry is
+    log10 sqrt(H), the identity. Exactly zero Jacobians give -inf.
+    """
+    layer = resolve_layer(spec, layer)
+    passes, h_init, c_init = forward_layers(spec, x, layer, h0, c0)
+    p = passes[layer]
+    step = backstep(spec, spec.layers[layer], p, h_init[layer], c_init[layer])
+    eye = torch.eye(spec.hidden_size, dtype=p.hidden.dtype)  # rows: cotangents of each h_T unit
+    with torch.no_grad():
+        return _run_backwards(step, eye, p.hidden.shape[0])
+
+
+def hidden_gradient_log10_norms(
+    spec: RecurrentSpec,
+    x: object,
+    layer: int = -1,
+    clip: float | None = None,
+    h0: Tensor | None = None,
+    c0: Tensor | None = None,
+) -> Tensor:
+    """log10 ||dL/dh_t|| (T,), float64, for L = 0.5 ||h_{T-1}||² of ``layer``, through its recurrence.
+
+    With ``clip`` (> 0), the back-propagated dL/dh_t is clipped to norm ``clip`` at *every step*
+    before it flows on to h_{t-1} (for the LSTM, the gradient along the cell c_t is not clipped),
+    and the clipped norm is recorded: the curve is capped at ``clip`` and cannot explode.
+    This is not Pascanu et al. (2013)'s clipping, which rescales the *parameter* gradient after
+    back-propagation by min(1, clip / ||dL/dθ||): one factor for all t, so on a log plot it moves
+    the whole curve down without changing its slope.
+    """
+    if clip is not None and not clip > 0:
+        raise ValueError(f"clip must be a positive number, got {clip}")
+    layer = resolve_layer(spec, layer)
+    passes, h_init, c_init = forward_layers(spec, x, layer, h0, c0)
+    p = passes[layer]
+    step = backstep(spec, spec.layers[layer], p, h_init[layer], c_init[layer])
+    with torch.no_grad():
+        return _run_backwards(step, p.hidden[-1:].clone(), p.hidden.shape[0], clip)
+
+
+def gradient_slope(log10_norms: Tensor) -> float | None:
+    """Least-squares slope of log10 ||·|| against distance T-1-t, in decades per step.
+
+    Negative: the gradient shrinks by that many powers of ten per step back in time (vanishing);
+    positive: it grows (exploding). Non-finite entries (exact zeros) are left out; None when
+    fewer than two remain.
+    """
+    values = log10_norms.double()
+    distance = torch.arange(values.shape[0] - 1, -1, -1, dtype=torch.float64)
+    keep = torch.isfinite(values)
+    if int(keep.sum()) < 2:
+        return None
+    d, v = distance[keep], values[keep]
+    d_centered = d - d.mean()
+    return float((d_centered * (v - v.mean())).sum() / (d_centered * d_centered).sum())
+
+
+def spectral_radius(matrix: Tensor) -> float:
+    """max |eigenvalue| of a square matrix (computed in float64)."""
+    return float(torch.linalg.eigvals(matrix.double()).abs().max())
+
+
+def with_recurrent_radius(spec: RecurrentSpec, radius: float) -> RecurrentSpec:
+    """Scale each gate's H x H block of every layer's W_hh to spectral radius ``radius``.
+
+    For the plain RNN, radius > 1 with tanh lets gradients explode where units are unsaturated,
+    radius < 1 makes them vanish at least geometrically.
+    """
+    if not (math.isfinite(radius) and radius > 0):
+        raise ValueError(f"the spectral radius must be a positive number, got {radius}")
+    size = spec.hidden_size
+    layers = []
+    for w in spec.layers:
+        blocks = []
+        for block in torch.split(w.w_hh, size):  # (H, H) per gate
+            rho = spectral_radius(block)
+            if rho == 0:
+                raise ValueError("a recurrent weight block is nilpotent (spectral radius 0): cannot rescale")
+            blocks.append(block * (radius / rho))
+        layers.append(replace(w, w_hh=torch.cat(blocks)))
+    return replace(spec, layers=tuple(layers))
+
+
+def with_forget_bias(spec: RecurrentSpec, value: float) -> RecurrentSpec:
+    """LSTM only: set b_if + b_hf = ``value`` in every layer (b_if = value, b_hf = 0).
+
+    Jozefowicz et al. (2015) recommend 1.0: f starts near σ(1) ≈ 0.73 instead of 0.5, so the cell
+    path dh_T/dc_t ∝ Π f decays far more slowly.
+    """
+    if spec.arch != "lstm":
+        raise ValueError(f"a forget-gate bias applies to LSTMs only; this model is an {spec.arch.upper()}")
+    if not spec.bias:
+        raise ValueError("this LSTM has no biases (bias=False), so there is no forget-gate bias to set")
+    size = spec.hidden_size
+    layers = []
+    for w in spec.layers:
+        assert w.b_ih is not None and w.b_hh is not None
+        b_ih, b_hh = w.b_ih.clone(), w.b_hh.clone()
+        b_ih[size : 2 * size] = value
+        b_hh[size : 2 * size] = 0.0
+        layers.append(replace(w, b_ih=b_ih, b_hh=b_hh))
+    return replace(spec, layers=tuple(layers))
