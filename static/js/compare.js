@@ -4,7 +4,7 @@
 
 import { postJSON } from "./api.js";
 import { rangeFor } from "./colors.js";
-import { count, fmt, sci } from "./format.js";
+import { count, fmt, num, sci } from "./format.js";
 import { CursorOverlay, wrapPlot } from "./cursor.js";
 import { baseFont, plotConfig, purge, timeAxis, title } from "./plots.js";
 import { TraceData } from "./trace.js";
@@ -54,8 +54,14 @@ export class CompareView {
     this.status.textContent = message ?? "";
   }
 
-  /** Trace ``payload`` through the primary model and the chosen ones, and draw the columns. */
-  async show(models, payload, t) {
+  /**
+   * Trace ``payload`` through the primary model and the chosen ones, and draw the columns. The
+   * objective is the task loss when every model was trained on the same task and the page uses
+   * it; otherwise ½‖h_T‖², which every model has.
+   */
+  async show(models, payload, t, objective) {
+    const sameTask = objective === "task" && models.every((m) => m.task && m.task === models[0].task);
+    const obj = sameTask ? "task" : "hidden_norm";
     const run = ++this.run;
     if (models.length < 2) {
       this.clear("pick a model to compare with");
@@ -63,11 +69,13 @@ export class CompareView {
     }
     this.status.textContent = "tracing…";
     const results = await Promise.all(models.map((m) =>
-      postJSON("/api/trace", { model: m.id, ...payload })
+      postJSON("/api/trace", { model: m.id, ...payload, objective: obj })
         .then((response) => ({ model: m, data: TraceData.fromResponse(m, response) }))
         .catch((err) => ({ model: m, error: err.message }))));
     if (run !== this.run) return; // a newer comparison started meanwhile
-    this.clear("L = ½‖h_T‖² for every model, so the gradients compare");
+    this.clear(sameTask
+      ? `L = each model's ${models[0].task} task loss`
+      : "L = ½‖h_T‖² for every model, so the gradients compare");
     this.grid.style.setProperty("--columns", String(results.length));
     this.columns = results.map((r) => this.column(r, t));
     this.setCursor(t);
@@ -128,7 +136,8 @@ export class CompareView {
       c.cursors.forEach((cursor) => cursor.setT(tt));
       const h = c.data.rows(c.top, "hidden").map((row) => row[tt]);
       const hNorm = Math.sqrt(h.reduce((s, v) => s + v * v, 0));
-      c.readout.textContent = `at t = ${tt}: ‖h_t‖ = ${fmt(hNorm)}, ‖dL/dh_t‖ = ${sci(c.data.layers[c.top].gradNorm.hidden[tt])}, loss ${fmt(c.data.loss)}`;
+      const gradNorm = c.data.layers[c.top].gradNorm.hidden[tt];
+      c.readout.textContent = `at t = ${tt}: ‖hₜ‖ = ${fmt(hNorm)}, ‖dL/dhₜ‖ = ${sci(gradNorm)}, loss ${num(c.data.loss)}`;
     }
   }
 }

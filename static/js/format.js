@@ -17,10 +17,16 @@ export function factor(value, digits = DIGITS) {
 }
 
 /** Gradient magnitudes span decades: 3.1e−5. */
-export function sci(value) {
+export function sci(value, digits = 2) {
   if (value === null || value === undefined || Number.isNaN(value)) return "–";
   if (value === 0) return "0";
-  return value.toExponential(2).replace("e-", "e" + MINUS).replace("e+", "e").replace(/^-/, MINUS);
+  return value.toExponential(digits).replace("e-", "e" + MINUS).replace("e+", "e").replace(/^-/, MINUS);
+}
+
+/** Losses and metrics span decades: small ones in scientific notation, others to 4 decimals. */
+export function num(value) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "–";
+  return value !== 0 && Math.abs(value) < 1e-3 ? sci(value) : fmt(value, 4);
 }
 
 /** Parameter counts: 12,345. */

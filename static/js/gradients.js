@@ -39,13 +39,13 @@ export class GradientPlot {
       }
     });
     const layout = {
-      title: title(`Gradient magnitude per step, log scale (L = ${objectiveLabel}): vanishing shows as a slope`),
+      title: title(`Gradient norms per step, log scale (L = ${objectiveLabel}); vanishing shows as a slope`),
       font: baseFont(),
       height: this.height,
-      margin: { l: 76, r: 16, t: 48, b: 52 },
+      margin: { l: 76, r: 16, t: 48, b: 40 },
       xaxis: timeAxis(data.capacity, data.tokens),
       yaxis: { type: "log", automargin: true, title: { text: "gradient norm (log)" }, exponentformat: "power" },
-      legend: { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom" },
+      legend: { orientation: "h", x: 0, xanchor: "left", y: -0.22, yanchor: "top" },
       annotations: data.complete ? [] : [waiting()],
     };
     Plotly.newPlot(this.div, traces, layout, plotConfig(`gatescope-${data.model.id}-gradients`));

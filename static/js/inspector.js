@@ -23,7 +23,7 @@ function columnsFor(data) {
   cols.push({ key: "hidden", head: "h_t", read: (l, t, u) => data.value(l, "hidden", t, u), kind: hiddenKind });
   cols.push({
     key: "grad_hidden", head: "dL/dh_t", read: (l, t, u) => data.layers[l].grad_hidden?.[t]?.[u] ?? null,
-    kind: null, format: sci,
+    kind: null, format: (v) => sci(v, 1),
   });
   return cols;
 }

@@ -4,7 +4,7 @@
 import { getJSON, postJSON } from "./api.js";
 import { CompareView } from "./compare.js";
 import { exportCSV, exportJSON } from "./export.js";
-import { fmt, sci, tokenLabel } from "./format.js";
+import { num, tokenLabel } from "./format.js";
 import { GradientPlot } from "./gradients.js";
 import { HeatmapGrid } from "./heatmaps.js";
 import { InputError, InputPanel } from "./input.js";
@@ -97,11 +97,6 @@ function showError(text) {
 function tokenSuffix(t) {
   const token = app.data?.tokens?.[t];
   return token === undefined || token === null ? "" : ` · ‘${tokenLabel(token)}’`;
-}
-
-/** Losses span decades: small ones in scientific notation. */
-function number(v) {
-  return v !== 0 && Math.abs(v) < 1e-3 ? sci(v) : fmt(v, 4);
 }
 
 function objectiveLabel(obj) {
@@ -230,7 +225,7 @@ const runner = new TraceRunner({
   done: (data, loss) => {
     gradients.refresh();
     $("stop-button").disabled = true;
-    setStatus(`${data.steps} step${data.steps === 1 ? "" : "s"} · loss L = ${objectiveLabel(state.obj)} = ${number(loss)}`);
+    setStatus(`${data.steps} step${data.steps === 1 ? "" : "s"} · loss L = ${objectiveLabel(state.obj)} = ${num(loss)}`);
     if (app.follow) {
       app.follow = false;
       if (app.autoplay) {
@@ -339,7 +334,7 @@ function runCompare() {
   } catch {
     return;
   }
-  compare.show([app.model, ...others], payload, timeline.t);
+  compare.show([app.model, ...others], payload, timeline.t, state.obj);
 }
 
 $("export-json").addEventListener("click", () => app.data && exportJSON(app.data));

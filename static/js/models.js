@@ -3,7 +3,7 @@
 // a reload or a server restart).
 
 import { postJSON } from "./api.js";
-import { count, fmt, sci } from "./format.js";
+import { count, num } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 const GROUPS = [["builtin", "Shipped models"], ["upload", "Uploaded"], ["random", "Random (untrained)"]];
@@ -18,9 +18,8 @@ export function describe(model) {
   ];
   if (model.task) parts.push(`task: ${model.task}`);
   if (model.metric) {
-    const v = Number(model.metric.value);
-    const shown = v !== 0 && Math.abs(v) < 0.01 ? sci(v) : fmt(v);
-    parts.push(`${model.metric.split ? `${model.metric.split} ` : ""}${model.metric.name} ${shown}`);
+    const split = model.metric.split ? `${model.metric.split} ` : "";
+    parts.push(`${split}${model.metric.name} ${num(Number(model.metric.value))}`);
   }
   return parts.join(" · ");
 }
