@@ -1,0 +1,251 @@
+"""Analyses on top of a trace: gate saturation, unit connectivity, pattern search, the two GRUs.
+
+Pure tensor code, like the rest of the engine. Gradient flow through time (the vanishing-gradient
+lab) is in `app.engine.gradflow`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from app.engine.gradflow import forward_layers, resolve_layer
+from app.engine.spec import RecurrentSpec, with_gru_variant
+from app.engine.trace import UnitObjective, as_sequence, trace_spec
+
+#: The gates that pass through a sigmoid, and so can saturate at 0 or 1.
+SIGMOID_GATES = ("i", "f", "o", "r", "z")
+
+
+# ---- gate saturation (Karpathy, Johnson & Fei-Fei 2015) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Saturation:
+    """Per unit (H,): the fraction of steps the gate was below ``low`` and above ``high``."""
+
+    left: Tensor
+    right: Tensor
+
+
+def saturation(
+    layers: Sequence[Mapping[str, Tensor]], low: float = 0.1, high: float = 0.9
+) -> list[dict[str, Saturation]]:
+    """For each layer and sigmoid gate (LSTM i, f, o; GRU r, z): left/right-saturated fractions.
+
+    ``layers[l]`` maps gate names to (T, H) values, e.g. ``[layer.gates for layer in tr.layers]``;
+    several sequences can be concatenated along T. A unit at (0, 0) is never saturated, at (1, 0)
+    always nearly closed, at (0, 1) always nearly open; Karpathy et al. found LSTM forget gates
+    with many right-saturated units (long-term memory) and almost none that are left-saturated.
+    """
+    if not 0 <= low < high <= 1:
+        raise ValueError(f"need 0 <= low < high <= 1, got low={low}, high={high}")
+    out = []
+    for gates in layers:
+        out.append(
+            {
+                name: Saturation(
+                    (value < low).double().mean(0).to(value.dtype),
+                    (value > high).double().mean(0).to(value.dtype),
+                )
+                for name, value in gates.items()
+                if name in SIGMOID_GATES
+            }
+        )
+    return out
+
+
+def forward_gates(spec: RecurrentSpec, sequences: Sequence[Tensor]) -> list[dict[str, Tensor]]:
+    """Every layer's gates over several sequences, concatenated along time (forward pass only)."""
+    per_layer: list[dict[str, list[Tensor]]] = [{} for _ in range(spec.num_layers)]
+    for seq in sequences:
+        passes, _, _ = forward_layers(spec, seq, spec.num_layers - 1)
+        for layer, p in enumerate(passes):
+            for name, value in p.gates.items():
+                per_layer[layer].setdefault(name, []).append(value)
+    return [{name: torch.cat(values) for name, values in gates.items()} for gates in per_layer]
+
+
+# ---- connectivity (Distill, "Visualizing memorization in RNNs") -----------------------------------
+
+
+def connectivity(
+    spec: RecurrentSpec,
+    x: object,
+    layer: int,
+    unit: int,
+    step: int,
+    h0: Tensor | None = None,
+    c0: Tensor | None = None,
+) -> Tensor:
+    """||d h_step[unit] / d x_s|| for every input step s (T,); exactly 0 for s > step.
+
+    How strongly unit ``unit`` of ``layer`` at ``step`` depends on each earlier input, through
+    every path (the recurrence and the layers below). One trace with a unit objective.
+    """
+    tr = trace_spec(spec, x, h0, c0, UnitObjective(layer, unit, step))
+    norms: Tensor = torch.linalg.vector_norm(tr.grad_input, dim=1)
+    return norms
+
+
+# ---- pattern search (LSTMVis, Strobelt et al. 2018) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class PatternMatch:
+    start: int  # the window is [start, end)
+    end: int
+    score: float  # Jaccard overlap of its on-units with the query's
+    units: list[int]  # units on throughout both the query and this window
+
+
+@dataclass(frozen=True)
+class PatternResult:
+    units: list[int]  # units on (> threshold) at every step of the query
+    matches: list[PatternMatch]
+
+
+def pattern_search(hidden: Tensor, start: int, end: int, threshold: float, top: int = 10) -> PatternResult:
+    """Units on across [start, end), and other windows of the same length where the same are on.
+
+    A unit is *on* in a window if its value is > ``threshold`` at every step of it. Every other
+    window of the query's length is scored by the Jaccard overlap |Q ∩ S| / |Q ∪ S| of its on-set
+    S with the query's Q. Windows that overlap the query are left out; the best are taken greedily,
+    each overlapping none taken before it (otherwise the top ten would be one match shifted by a
+    step), ties to the earliest. Windows sharing no unit with the query are not matches.
+    Cost: O(T H) with prefix sums and one matrix-vector product, whatever the query's length.
+    """
+    steps, _ = hidden.shape
+    if not 0 <= start < end <= steps:
+        raise ValueError(f"the span must satisfy 0 <= start < end <= {steps}, got [{start}, {end})")
+    if top < 1:
+        raise ValueError(f"top must be at least 1, got {top}")
+    length = end - start
+    off = (hidden <= threshold).to(torch.int32)  # (T, H)
+    off_before = torch.cat([off.new_zeros(1, off.shape[1]), off.cumsum(0)])  # (T+1, H)
+    on = (off_before[length:] - off_before[:-length]) == 0  # (W, H): on throughout window j
+    query = on[start]  # (H,)
+    on_f = on.to(torch.float64)
+    shared = on_f @ query.to(torch.float64)  # (W,) |Q ∩ S_j|
+    union = on_f.sum(1) + float(query.sum()) - shared
+    score = torch.where(union > 0, shared / union.clamp_min(1), torch.zeros_like(shared))
+    starts = torch.arange(score.shape[0])
+    allowed = (starts + length <= start) | (starts >= end)
+    score = torch.where(allowed & (shared > 0), score, torch.full_like(score, -1.0))
+    order = torch.sort(score, descending=True, stable=True).indices.tolist()
+    scores = score.tolist()
+    matches: list[PatternMatch] = []
+    for j in order:
+        if scores[j] <= 0 or len(matches) == top:
+            break
+        if any(j < m.end and m.start < j + length for m in matches):
+            continue
+        units = (on[j] & query).nonzero().flatten().tolist()
+        matches.append(PatternMatch(j, j + length, scores[j], units))
+    return PatternResult(query.nonzero().flatten().tolist(), matches)
+
+
+# ---- torch's GRU against the textbook GRU ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VariantComparison:
+    """Both GRUs on the same weights and input, per layer: hidden (T, H) and ||difference|| (T,)."""
+
+    torch_hidden: list[Tensor]
+    cho_hidden: list[Tensor]
+    difference: list[Tensor]
+
+
+def gru_variant_difference(spec: RecurrentSpec, x: object, h0: Tensor | None = None) -> VariantComparison:
+    """Run torch.nn.GRU's and Cho et al.'s equations on the same weights, input and h0."""
+    if spec.arch != "gru":
+        raise ValueError(f"the GRU variants apply to GRU models only; this model is an {spec.arch.upper()}")
+    last = spec.num_layers - 1
+    torch_passes, _, _ = forward_layers(with_gru_variant(spec, "torch"), x, last, h0)
+    cho_passes, _, _ = forward_layers(with_gru_variant(spec, "cho"), x, last, h0)
+    return VariantComparison(
+        [p.hidden for p in torch_passes],
+        [p.hidden for p in cho_passes],
+        [(a.hidden - b.hidden).norm(dim=1) for a, b in zip(torch_passes, cho_passes, strict=True)],
+    )
+
+
+# ---- the equations with one unit's numbers --------------------------------------------------------
+
+
+def equation_terms(
+    spec: RecurrentSpec, x: object, layer: int, unit: int, step: int
+) -> dict[str, dict[str, float]]:
+    """Every term of the cell's equations for one unit at one step, ready to plug into the text.
+
+    The state h_{t-1} (and c_{t-1}) comes from running ``spec`` (its own GRU variant). For a GRU,
+    both sets of equations are evaluated on that same x_t and h_{t-1}: ``"torch"`` (reset after
+    W_hn, z keeps h) and ``"cho"`` (reset before W_hn, z takes the candidate), so the two columns
+    differ only by the equations. Term names: ``Wx_<gate>`` = (W_i· x_t + b_i·)[unit],
+    ``Uh_<gate>`` = (W_h· h_{t-1} + b_h·)[unit], ``a_<gate>`` = pre-activation, then the gates and
+    states; for the Cho GRU ``Uh_n`` = (W_hn (r ⊙ h_{t-1}) + b_hn)[unit].
+    """
+    layer = resolve_layer(spec, layer)
+    size = spec.hidden_size
+    if not -size <= unit < size:
+        raise ValueError(f"unit {unit} out of range: hidden_size is {size}")
+    passes, h_init, c_init = forward_layers(spec, x, layer)
+    steps = passes[layer].hidden.shape[0]
+    if not -steps <= step < steps:
+        raise ValueError(f"step {step} out of range: the sequence has {steps}")
+    unit, step = unit % size, step % steps
+    seq = as_sequence(x, spec.input_size, spec.dtype) if layer == 0 else passes[layer - 1].hidden
+    p, w = passes[layer], spec.layers[layer]
+    x_t = seq[step]
+    h_prev = h_init[layer] if step == 0 else p.hidden[step - 1]
+    wx = w.w_ih @ x_t + (0 if w.b_ih is None else w.b_ih)  # (G*H,)
+    uh = w.w_hh @ h_prev + (0 if w.b_hh is None else w.b_hh)  # (G*H,)
+    rows = {name: k * size + unit for k, name in enumerate(spec.gate_names or ("h",))}
+
+    def at(v: Tensor, row: int) -> float:
+        return float(v[row])
+
+    if spec.arch == "rnn":
+        terms = {"Wx": at(wx, unit), "Uh": at(uh, unit), "h_prev": float(h_prev[unit])}
+        terms["a"] = terms["Wx"] + terms["Uh"]
+        terms["h"] = float(p.hidden[step, unit])
+        return {spec.nonlinearity: terms}
+    if spec.arch == "lstm":
+        assert p.cell is not None
+        c_prev = c_init[layer] if step == 0 else p.cell[step - 1]
+        terms = {"h_prev": float(h_prev[unit]), "c_prev": float(c_prev[unit])}
+        for name, row in rows.items():
+            terms[f"Wx_{name}"], terms[f"Uh_{name}"] = at(wx, row), at(uh, row)
+            terms[f"a_{name}"] = terms[f"Wx_{name}"] + terms[f"Uh_{name}"]
+            terms[name] = float(p.gates[name][step, unit])
+        terms["c"] = float(p.cell[step, unit])
+        terms["tanh_c"] = float(torch.tanh(p.cell[step, unit]))
+        terms["h"] = float(p.hidden[step, unit])
+        return {"lstm": terms}
+    out = {}
+    rz = torch.sigmoid(wx[: 2 * size] + uh[: 2 * size])
+    r, z = rz[:size], rz[size:]
+    b_hn = 0 if w.b_hh is None else w.b_hh[2 * size + unit]
+    for variant in ("torch", "cho"):
+        terms = {"h_prev": float(h_prev[unit])}
+        for name in ("r", "z"):
+            row = rows[name]
+            terms[f"Wx_{name}"], terms[f"Uh_{name}"] = at(wx, row), at(uh, row)
+            terms[f"a_{name}"] = terms[f"Wx_{name}"] + terms[f"Uh_{name}"]
+        terms["r"], terms["z"] = float(r[unit]), float(z[unit])
+        terms["Wx_n"] = at(wx, rows["n"])
+        if variant == "torch":
+            terms["Uh_n"] = at(uh, rows["n"])  # W_hn h + b_hn, then times r
+            terms["a_n"] = terms["Wx_n"] + terms["r"] * terms["Uh_n"]
+        else:
+            terms["Uh_n"] = float(w.w_hh[rows["n"]] @ (r * h_prev)) + float(b_hn)
+            terms["a_n"] = terms["Wx_n"] + terms["Uh_n"]
+        terms["n"] = float(torch.tanh(torch.tensor(terms["a_n"], dtype=torch.float64)))
+        zt, n, hp = terms["z"], terms["n"], terms["h_prev"]
+        terms["h"] = (1 - zt) * n + zt * hp if variant == "torch" else (1 - zt) * hp + zt * n
+        out[variant] = terms
+    return out
