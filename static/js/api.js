@@ -60,8 +60,14 @@ export function openTraceStream(start, handlers) {
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
   const socket = new WebSocket(`${scheme}//${window.location.host}/ws/trace`);
   let finished = false;
-  socket.addEventListener("open", () => socket.send(JSON.stringify({ type: "start", ...start })));
+  let closeWhenOpen = false;
+  socket.addEventListener("open", () => {
+    // Closing a socket that is still connecting makes the browser log a warning: wait for it.
+    if (closeWhenOpen) socket.close();
+    else socket.send(JSON.stringify({ type: "start", ...start }));
+  });
   socket.addEventListener("message", (event) => {
+    if (finished) return;
     const msg = JSON.parse(event.data);
     if (msg.type === "step") handlers.step(msg);
     else if (msg.type === "done") handlers.done(msg);
@@ -83,7 +89,8 @@ export function openTraceStream(start, handlers) {
     cancel: () => send({ type: "cancel" }),
     close: () => {
       finished = true;
-      socket.close();
+      if (socket.readyState === WebSocket.CONNECTING) closeWhenOpen = true;
+      else socket.close();
     },
     isOpen: () => socket.readyState === WebSocket.OPEN,
   };
