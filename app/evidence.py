@@ -102,7 +102,7 @@ def train_lengths(base: list[TrainConfig], lengths: list[int], timing_steps: int
         configs = [replace(config, length=length) for config in base]
         timings = time_steps(configs, timing_steps, rounds)
         for config, ms in zip(configs, timings, strict=True):
-            log.info("training %s at length %d", config.command(), length)
+            log.info("training: %s", config.command())
             result = train(config)
             rows.append(
                 row(config.resolved(), result.card["params"], result.card["metric"]["value"], None, ms)

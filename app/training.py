@@ -95,7 +95,8 @@ class TrainConfig:
         self.validate()
         task = get_task(self.task)
         nonlinearity = self.nonlinearity or (task.default_nonlinearity if self.arch == "rnn" else "tanh")
-        return replace(self, length=self.length or task.default_length, nonlinearity=nonlinearity)
+        length = task.default_length if self.length is None else self.length
+        return replace(self, length=length, nonlinearity=nonlinearity)
 
     def command(self) -> str:
         """The ``gatescope train`` command that reproduces this config."""

@@ -90,6 +90,12 @@ def test_bad_configs_say_what_is_allowed(change: dict[str, object], message: str
         next(train_steps(config))
 
 
+def test_recall_with_no_gap_is_a_length_not_the_default() -> None:
+    assert tiny("recall", length=0).resolved().length == 0
+    assert TrainConfig(task="recall").resolved().length == get_task("recall").default_length
+    assert train(tiny("recall", length=0)).card["preset"]["text"].startswith("C")
+
+
 def test_stop_ends_early_with_a_usable_model() -> None:
     polls = iter(range(100))
     events = list(train_steps(tiny("sines", steps=50), should_stop=lambda: next(polls) >= 3))
