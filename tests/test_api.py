@@ -33,6 +33,13 @@ def test_models_lists_records_with_required_fields(client: TestClient) -> None:
     assert mine["source"] == "random"
 
 
+def test_get_one_model_rebuilds_random_ids_and_404s_unknown(client: TestClient) -> None:
+    record = client.get("/api/models/random-rnn-relu-i3-h5-l2-s7").json()
+    assert (record["arch"], record["nonlinearity"], record["num_layers"]) == ("rnn", "relu", 2)
+    assert client.get("/api/models/upload-0123456789ab").status_code == 404
+    assert client.get("/api/models/random-lstm-i3-h5-l9-s0").status_code == 422  # 9 layers: over the limit
+
+
 def test_random_models_are_reproducible_from_their_id(client: TestClient, settings: Settings) -> None:
     body = {
         "arch": "lstm",

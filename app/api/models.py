@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 
-from app.api.deps import RegistryDep, SettingsDep, user_errors
+from app.api.deps import RegistryDep, SettingsDep, find_model, user_errors
 from app.checkpoints import read_state_dict
 
 router = APIRouter(prefix="/api/models", tags=["models"])
@@ -33,6 +33,12 @@ class RandomModelRequest(BaseModel):
 @router.get("")
 def list_models(registry: RegistryDep) -> dict[str, list[dict[str, Any]]]:
     return {"models": registry.list()}
+
+
+@router.get("/{model_id}")
+def get_model(model_id: str, registry: RegistryDep) -> dict[str, Any]:
+    """One model's record. A random model's id is enough to rebuild it, even after a restart."""
+    return find_model(registry, model_id).record
 
 
 @router.post(
