@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from app import __version__
-from app.api import models, stream, trace, training
+from app.api import analysis, models, stream, trace, training
 from app.settings import REPO_ROOT, get_settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ def create_app() -> FastAPI:
     app.include_router(trace.router)
     app.include_router(stream.router)
     app.include_router(training.router)
+    app.include_router(analysis.router)
     app.mount("/static", StaticFiles(directory=REPO_ROOT / "static"), name="static")
 
     @app.exception_handler(RequestValidationError)

@@ -89,6 +89,7 @@ def trace_payload(model: LoadedModel, tr: Trace, tokens: list[str] | None) -> di
     return {
         "model": model.id,
         "arch": tr.arch,
+        "gru_variant": tr.gru_variant,
         "steps": tr.steps,
         "loss": tr.loss,
         "tokens": tokens,

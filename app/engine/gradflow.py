@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -130,8 +130,9 @@ def _run_backwards(step: Backstep, seed: Tensor, steps: int, clip: float | None 
                 g = g * (10 ** (log_clip - log_norm))
                 log_norm, norm = log_clip, float(torch.linalg.vector_norm(g))
             out[t] = log_norm
-        carry_norm = 0.0 if carry is None else float(torch.linalg.vector_norm(carry))
-        scale = norm if norm > 0 else carry_norm
+        scale = norm
+        if norm == 0 and carry is not None:  # G vanished exactly; the cell path may still carry
+            scale = float(torch.linalg.vector_norm(carry))
         if scale == 0 or not math.isfinite(scale):
             break  # all further G are exactly zero (dead relu units, say)
         g = g / scale
@@ -142,6 +143,21 @@ def _run_backwards(step: Backstep, seed: Tensor, steps: int, clip: float | None 
     return out
 
 
+def _layer_backstep(
+    spec: RecurrentSpec, x: object, layer: int, h0: Tensor | None, c0: Tensor | None
+) -> tuple[Backstep, Tensor]:
+    """The backstep of ``layer`` (its input held fixed) and its hidden states (T, H)."""
+    layer = resolve_layer(spec, layer)
+    passes, h_init, c_init = forward_layers(spec, x, layer, h0, c0)
+    p = passes[layer]
+    return backstep(spec, spec.layers[layer], p, h_init[layer], c_init[layer]), p.hidden
+
+
+def _check_clip(clip: float | None) -> None:
+    if clip is not None and not (math.isfinite(clip) and clip > 0):
+        raise ValueError(f"clip must be a positive number, got {clip}")
+
+
 def recurrent_jacobian_log10_norms(
     spec: RecurrentSpec, x: object, layer: int = -1, h0: Tensor | None = None, c0: Tensor | None = None
 ) -> Tensor:
@@ -150,13 +166,7 @@ def recurrent_jacobian_log10_norms(
     The layer's input is held fixed (only its own recurrence is differentiated). The last entry is
     log10 sqrt(H), the identity. Exactly zero Jacobians give -inf.
     """
-    layer = resolve_layer(spec, layer)
-    passes, h_init, c_init = forward_layers(spec, x, layer, h0, c0)
-    p = passes[layer]
-    step = backstep(spec, spec.layers[layer], p, h_init[layer], c_init[layer])
-    eye = torch.eye(spec.hidden_size, dtype=p.hidden.dtype)  # rows: cotangents of each h_T unit
-    with torch.no_grad():
-        return _run_backwards(step, eye, p.hidden.shape[0])
+    return gradient_flow(spec, x, layer, h0=h0, c0=c0, gradients=False).jacobian_log10
 
 
 def hidden_gradient_log10_norms(
@@ -176,14 +186,41 @@ def hidden_gradient_log10_norms(
     back-propagation by min(1, clip / ||dL/dθ||): one factor for all t, so on a log plot it moves
     the whole curve down without changing its slope.
     """
-    if clip is not None and not clip > 0:
-        raise ValueError(f"clip must be a positive number, got {clip}")
-    layer = resolve_layer(spec, layer)
-    passes, h_init, c_init = forward_layers(spec, x, layer, h0, c0)
-    p = passes[layer]
-    step = backstep(spec, spec.layers[layer], p, h_init[layer], c_init[layer])
+    _check_clip(clip)
+    step, hidden = _layer_backstep(spec, x, layer, h0, c0)
     with torch.no_grad():
-        return _run_backwards(step, p.hidden[-1:].clone(), p.hidden.shape[0], clip)
+        return _run_backwards(step, hidden[-1:].clone(), hidden.shape[0], clip)
+
+
+@dataclass(frozen=True)
+class GradientFlow:
+    """One layer's gradient flow over one input, every curve (T,) as log10, indexed by t."""
+
+    grad_log10: Tensor  # log10 ||dL/dh_t||, L = 0.5 ||h_{T-1}||²
+    jacobian_log10: Tensor  # log10 ||dh_{T-1}/dh_t||_F
+    clipped_log10: Tensor | None  # log10 ||dL/dh_t|| with per-step clipping, if asked
+
+
+def gradient_flow(
+    spec: RecurrentSpec,
+    x: object,
+    layer: int = -1,
+    clip: float | None = None,
+    h0: Tensor | None = None,
+    c0: Tensor | None = None,
+    gradients: bool = True,
+) -> GradientFlow:
+    """The vanishing-gradient lab's curves from one forward pass (see the functions above)."""
+    _check_clip(clip)
+    step, hidden = _layer_backstep(spec, x, layer, h0, c0)
+    steps = hidden.shape[0]
+    empty = torch.empty(0, dtype=torch.float64)
+    with torch.no_grad():
+        eye = torch.eye(spec.hidden_size, dtype=hidden.dtype)  # rows: cotangents of each h_T unit
+        jacobian = _run_backwards(step, eye, steps)
+        grad = _run_backwards(step, hidden[-1:].clone(), steps) if gradients else empty
+        clipped = None if clip is None else _run_backwards(step, hidden[-1:].clone(), steps, clip)
+    return GradientFlow(grad, jacobian, clipped)
 
 
 def gradient_slope(log10_norms: Tensor) -> float | None:
