@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     bench_api = commands.add_parser("bench-api", help="time the HTTP and WebSocket API on a real server")
     bench_api.add_argument("--repeats", type=int, default=30)
 
+    bench_analysis = commands.add_parser("bench-analysis", help="time every analysis view at H=128, T=1000")
+    bench_analysis.add_argument("--repeats", type=int, default=5)
+
     train = commands.add_parser("train", help="train a model on a task and save it as a checkpoint")
     add_train_arguments(train)
 
@@ -75,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(api_report(args.repeats) + "\n")
         return 0
+    if args.command == "bench-analysis":
+        from app.bench_analysis import report as analysis_report
+
+        analysis_text, analysis_ok = analysis_report(args.repeats)
+        sys.stdout.write(analysis_text + "\n")
+        return 0 if analysis_ok else 1
     if args.command == "train":
         return run_train(args)
     if args.command == "evidence":
