@@ -25,8 +25,8 @@ def cases(base: str, steps: int, hidden: int, input_size: int = 32) -> list[tupl
     """(label, path, body) for every view, on random models of this size and one N(0,1)-ish input."""
     ids = {}
     for arch in ("lstm", "gru", "rnn"):
-        body = {"arch": arch, "input_size": input_size, "hidden_size": hidden, "num_layers": 1, "seed": 0}
-        ids[arch] = httpx.post(f"{base}/api/models", json=body, timeout=30).json()["id"]
+        spec = {"arch": arch, "input_size": input_size, "hidden_size": hidden, "num_layers": 1, "seed": 0}
+        ids[arch] = httpx.post(f"{base}/api/models", json=spec, timeout=30).json()["id"]
     inputs = [[((t * 7 + k) % 13) / 6.5 - 1.0 for k in range(input_size)] for t in range(steps)]
     unit: dict[str, Any] = {"layer": 0, "unit": 5, "step": steps - 1}
     lab: dict[str, Any] = {"steps": steps, "hidden_size": hidden, "input_size": input_size, "seed": 0}
