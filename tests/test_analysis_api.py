@@ -225,3 +225,23 @@ def test_bad_analysis_requests_get_clear_422(client: TestClient, path: str, body
     response = client.post(f"/api/analysis/{path}", json=body)
     assert response.status_code in (404, 422), response.text
     assert message in response.json()["detail"]
+
+
+def test_stream_runs_the_textbook_gru_too(client: TestClient) -> None:
+    inputs = torch.randn(7, 3).tolist()
+    whole = client.post("/api/trace", json={"model": GRU, "inputs": inputs, "gru_variant": "cho"}).json()
+    with client.websocket_connect("/ws/trace") as ws:
+        ws.send_json({"type": "start", "model": GRU, "inputs": inputs, "gru_variant": "cho"})
+        messages = []
+        while not messages or messages[-1]["type"] not in ("done", "error"):
+            messages.append(ws.receive_json())
+        steps = [m for m in messages if m["type"] == "step"]
+        np.testing.assert_allclose(
+            [m["layers"][1]["hidden"] for m in steps], whole["layers"][1]["hidden"], rtol=1e-5, atol=1e-6
+        )
+        np.testing.assert_allclose(
+            messages[-1]["layers"][0]["grad_hidden"], whole["layers"][0]["grad_hidden"], rtol=1e-5, atol=1e-7
+        )
+        ws.send_json({"type": "start", "model": TEXT_LSTM, "text": "ab", "gru_variant": "cho"})
+        error = ws.receive_json()
+        assert error["type"] == "error" and "GRU models only" in error["detail"]

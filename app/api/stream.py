@@ -1,7 +1,8 @@
 """WS /ws/trace: run a model step by step and stream each step as it is computed.
 
 Client -> server (JSON text frames):
-    {"type": "start", "model": id, "inputs": [[...]] | "text": "...", "objective"?: ...}
+    {"type": "start", "model": id, "inputs": [[...]] | "text": "...", "objective"?: ...,
+     "gru_variant"?: "torch" | "cho"}                      GRU only: torch's or Cho et al.'s equations
     {"type": "append", "inputs": [[...]] | "text": "..."}   continue the same sequence (live typing):
                                                            only the new steps are computed
     {"type": "cancel"}                                     stop the steps still to come
@@ -30,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from torch import Tensor
 
 from app.api.deps import RegistryDep, SettingsDep, find_model
-from app.engine import Stepper, StepRecord, trace_spec
+from app.engine import Stepper, StepRecord, trace_spec, with_gru_variant
 from app.registry import LoadedModel, ModelRegistry
 from app.settings import Settings
 from app.tracing import dumps, gradients_payload, objective_from_request, sequence_from_request, step_payload
@@ -53,7 +54,8 @@ class StreamSession:
     @classmethod
     def start(cls, registry: ModelRegistry, settings: Settings, message: dict[str, Any]) -> StreamSession:
         model = find_model(registry, str(message.get("model", "")))
-        session = cls(model, Stepper(model.spec), message.get("objective"))
+        spec = with_gru_variant(model.spec, str(message.get("gru_variant") or "torch"))
+        session = cls(model, Stepper(spec), message.get("objective"))
         session.append(message, settings.max_steps)
         return session
 
@@ -74,7 +76,7 @@ class StreamSession:
     def gradients(self) -> dict[str, Any]:
         x = torch.stack(self.rows)
         return gradients_payload(
-            trace_spec(self.model.spec, x, objective=objective_from_request(self.model, self.objective, x))
+            trace_spec(self.stepper.spec, x, objective=objective_from_request(self.model, self.objective, x))
         )
 
 
