@@ -121,10 +121,11 @@ def measure_cost(
     seed: int = 0,
 ) -> dict[str, Any]:
     """The seed's table per architecture with measured numbers, and the ratios between them."""
-    torch.manual_seed(seed)
-    modules = {arch: _module(arch, input_size, hidden_size, num_layers) for arch in ARCHS}
-    one = torch.randn(steps, input_size)  # one sequence, unbatched
-    batch_x = torch.randn(steps, batch, input_size)
+    with torch.random.fork_rng():  # seeded, without moving the process's global RNG
+        torch.manual_seed(seed)
+        modules = {arch: _module(arch, input_size, hidden_size, num_layers) for arch in ARCHS}
+        one = torch.randn(steps, input_size)  # one sequence, unbatched
+        batch_x = torch.randn(steps, batch, input_size)
     runs: dict[str, Callable[[], None]] = {}
     optimizers = {arch: torch.optim.Adam(m.parameters(), lr=1e-3) for arch, m in modules.items()}
 
