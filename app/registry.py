@@ -73,26 +73,51 @@ def make_record(model_id: str, name: str, module: nn.Module, source: str, **extr
     return record
 
 
-def random_model_id(
-    arch: str,
-    input_size: int | None,
-    hidden_size: int,
-    num_layers: int,
-    seed: int,
-    nonlinearity: str = "tanh",
-    forget_bias: float | None = None,
-    bias: bool = True,
-) -> str:
-    """The canonical id of a freshly initialized model (``input_size=None`` means ASCII text)."""
-    parts = [f"random-{arch}"]
-    if arch == "rnn" and nonlinearity == "relu":
-        parts.append("-relu")
-    parts.append(f"-i{'ascii' if input_size is None else input_size}-h{hidden_size}-l{num_layers}-s{seed}")
-    if forget_bias is not None and arch == "lstm":
-        parts.append(f"-fb{forget_bias:g}")
-    if not bias:
-        parts.append("-nobias")
-    return "".join(parts)
+@dataclass(frozen=True)
+class RandomModelSpec:
+    """A freshly initialized model, fully described by its id (and so rebuilt from a shared link).
+
+    ``input_size=None`` means a text model over `ASCII_VOCAB`.
+    """
+
+    arch: str
+    input_size: int | None
+    hidden_size: int
+    num_layers: int
+    seed: int
+    nonlinearity: str = "tanh"
+    forget_bias: float | None = None
+    bias: bool = True
+
+    @property
+    def id(self) -> str:
+        """The canonical id, e.g. ``random-lstm-iascii-h16-l2-s0-fb1``."""
+        parts = [f"random-{self.arch}"]
+        if self.arch == "rnn" and self.nonlinearity == "relu":
+            parts.append("-relu")
+        width = "ascii" if self.input_size is None else self.input_size
+        parts.append(f"-i{width}-h{self.hidden_size}-l{self.num_layers}-s{self.seed}")
+        if self.forget_bias is not None and self.arch == "lstm":
+            parts.append(f"-fb{self.forget_bias:g}")
+        if not self.bias:
+            parts.append("-nobias")
+        return "".join(parts)
+
+    @classmethod
+    def from_id(cls, model_id: str) -> RandomModelSpec | None:
+        match = _RANDOM_ID.match(model_id)
+        if match is None:
+            return None
+        return cls(
+            arch=match["arch"],
+            input_size=None if match["input"] == "ascii" else int(match["input"]),
+            hidden_size=int(match["hidden"]),
+            num_layers=int(match["layers"]),
+            seed=int(match["seed"]),
+            nonlinearity="relu" if match["relu"] else "tanh",
+            forget_bias=None if match["fb"] is None else float(match["fb"]),
+            bias=match["nobias"] is None,
+        )
 
 
 class ModelRegistry:
@@ -118,37 +143,25 @@ class ModelRegistry:
             found = self._models.get(model_id)
         if found is not None:
             return found
-        match = _RANDOM_ID.match(model_id)
-        if match is None:
+        random_spec = RandomModelSpec.from_id(model_id)
+        if random_spec is None:
             raise KeyError(model_id)
-        return self.create_random(
-            arch=match["arch"],
-            input_size=None if match["input"] == "ascii" else int(match["input"]),
-            hidden_size=int(match["hidden"]),
-            num_layers=int(match["layers"]),
-            seed=int(match["seed"]),
-            nonlinearity="relu" if match["relu"] else "tanh",
-            forget_bias=None if match["fb"] is None else float(match["fb"]),
-            bias=match["nobias"] is None,
-        )
+        return self.create_random(random_spec)
 
     def _add(self, model: LoadedModel) -> LoadedModel:
         with self._lock:
             return self._models.setdefault(model.id, model)
 
     # ---- random -------------------------------------------------------------------------
-    def create_random(
-        self,
-        arch: str,
-        input_size: int | None,
-        hidden_size: int,
-        num_layers: int,
-        seed: int,
-        nonlinearity: str = "tanh",
-        forget_bias: float | None = None,
-        bias: bool = True,
-    ) -> LoadedModel:
+    def create_random(self, spec: RandomModelSpec) -> LoadedModel:
         """A freshly initialized torch module (torch's default init, seeded). ValueError on bad sizes."""
+        arch, input_size, hidden_size, num_layers = (
+            spec.arch,
+            spec.input_size,
+            spec.hidden_size,
+            spec.num_layers,
+        )
+        seed, nonlinearity, forget_bias, bias = spec.seed, spec.nonlinearity, spec.forget_bias, spec.bias
         self._check_sizes(input_size, hidden_size, num_layers)
         if arch not in ("lstm", "gru", "rnn"):
             raise ValueError(f"arch must be 'lstm', 'gru' or 'rnn', got {arch!r}")
@@ -158,9 +171,7 @@ class ModelRegistry:
             raise ValueError(f"seed must be between 0 and {2**31 - 1}, got {seed}")
         if forget_bias is not None and not -20 <= forget_bias <= 20:
             raise ValueError(f"forget_bias must be between -20 and 20, got {forget_bias}")
-        model_id = random_model_id(
-            arch, input_size, hidden_size, num_layers, seed, nonlinearity, forget_bias, bias
-        )
+        model_id = spec.id
         with self._lock:
             if model_id in self._models:
                 return self._models[model_id]

@@ -10,6 +10,7 @@ from starlette.datastructures import UploadFile
 
 from app.api.deps import RegistryDep, SettingsDep, find_model, user_errors
 from app.checkpoints import read_state_dict
+from app.registry import RandomModelSpec
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 
@@ -99,13 +100,15 @@ async def create_model(request: Request, registry: RegistryDep, settings: Settin
         raise HTTPException(422, "give input_size (numeric inputs) or vocab='ascii' (a text model)")
     with user_errors():
         model = registry.create_random(
-            body.arch,
-            None if body.vocab else body.input_size,
-            body.hidden_size,
-            body.num_layers,
-            body.seed,
-            body.nonlinearity,
-            body.forget_bias,
-            body.bias,
+            RandomModelSpec(
+                arch=body.arch,
+                input_size=None if body.vocab else body.input_size,
+                hidden_size=body.hidden_size,
+                num_layers=body.num_layers,
+                seed=body.seed,
+                nonlinearity=body.nonlinearity,
+                forget_bias=body.forget_bias,
+                bias=body.bias,
+            )
         )
     return model.record
