@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import plotly  # type: ignore[import-untyped]
 import torch
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -46,6 +46,18 @@ def create_app() -> FastAPI:
     app.include_router(training.router)
     app.include_router(analysis.router)
     app.mount("/static", StaticFiles(directory=REPO_ROOT / "static"), name="static")
+
+    @app.middleware("http")
+    async def limit_body_size(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Refuse a huge body from its declared length, before it is read and parsed into memory.
+        settings = app.dependency_overrides.get(get_settings, get_settings)()
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > settings.max_request_bytes:
+            limit = settings.max_request_bytes // 2**20
+            return JSONResponse({"detail": f"the request body is larger than the {limit} MiB limit"}, 413)
+        return await call_next(request)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     max_train_hidden: int = Field(256, description="largest hidden size a page training may ask for")
     max_steps: int = Field(5000, description="longest sequence a trace or stream accepts")
     max_upload_bytes: int = Field(32 * 1024 * 1024, description="largest checkpoint upload")
+    max_request_bytes: int = Field(
+        64 * 1024 * 1024, description="largest request body; refused before it is read or parsed"
+    )
     max_hidden_size: int = 1024
     max_input_size: int = 1024
     max_layers: int = 4

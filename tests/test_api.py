@@ -258,6 +258,13 @@ def test_corrupt_or_wrong_uploads_get_422(client: TestClient, name: str, data: b
     assert message in response.json()["detail"]
 
 
+def test_oversized_request_body_is_refused_before_parsing(client: TestClient, settings: Settings) -> None:
+    settings.max_request_bytes = 1000
+    body = {"model": "random-gru-i2-h4-l1-s0", "inputs": [[0.5, 0.5]] * 200}
+    response = client.post("/api/trace", json=body)
+    assert response.status_code == 413 and "larger than" in response.json()["detail"]
+
+
 def test_oversized_upload_gets_413(client: TestClient) -> None:
     response = upload(client, "big.safetensors", b"\x00" * (2 * 2**20 + 10))
     assert response.status_code == 413
