@@ -76,6 +76,10 @@ def create_app() -> FastAPI:
     def index(request: Request) -> HTMLResponse:
         return templates.TemplateResponse(request, "index.html", {"version": __version__})
 
+    @app.get("/lab", response_class=HTMLResponse, include_in_schema=False)
+    def lab(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(request, "lab.html", {"version": __version__})
+
     return app
 
 

@@ -1,0 +1,218 @@
+// Equations: the seed's cell equations verbatim beside torch.nn's, both with the selected unit's
+// numbers at the chosen step plugged in (POST /api/analysis/equations). For a GRU the seed's are
+// Cho et al. (2014)'s, a different cell on the same weights: both are evaluated on the same x_t
+// and h_{t−1}, and POST /api/analysis/gru-variants shows how far the two runs drift apart.
+
+import { factor, fmt, tokenLabel } from "../format.js";
+import { baseFont, plotConfig, timeAxis, title } from "../plots.js";
+import { equationRow, math, note } from "./mathtext.js";
+import { Latest, ViewStatus, painted } from "./request.js";
+
+const Plotly = window.Plotly;
+
+// The seed's equations, word for word (it omits biases and the LSTM candidate's name).
+const SEED = {
+  lstm: {
+    f: "f_t = σ(W_f x_t + U_f h_{t−1})",
+    i: "i_t = σ(W_i x_t + U_i h_{t−1})",
+    o: "o_t = σ(W_o x_t + U_o h_{t−1})",
+    c: "C_t = f_t * C_{t−1} + i_t * tanh(…)",
+    h: "h_t = o_t * tanh(C_t)",
+  },
+  gru: {
+    z: "z_t = σ(W_z x_t + U_z h_{t−1})",
+    r: "r_t = σ(W_r x_t + U_r h_{t−1})",
+    n: "h\u0303_t = tanh(W x_t + U (r_t * h_{t−1}))",
+    h: "h_t = (1 − z_t) * h_{t−1} + z_t * h\u0303_t",
+  },
+};
+
+const TORCH_GATE = (g, act) => `${g}_t = ${act}(W_i${g} x_t + b_i${g} + W_h${g} h_{t−1} + b_h${g})`;
+
+function affineNumbers(terms, g, act) {
+  return `${act}(${fmt(terms[`Wx_${g}`])} + ${factor(terms[`Uh_${g}`])}) = ${act}(${fmt(terms[`a_${g}`])})`;
+}
+
+function column(heading, className) {
+  const col = document.createElement("div");
+  col.className = `eq-col ${className}`;
+  const h = document.createElement("h3");
+  h.textContent = heading;
+  col.append(h);
+  return col;
+}
+
+export class EquationsView {
+  constructor(lab) {
+    this.lab = lab;
+    this.section = document.getElementById("view-equations");
+    this.box = document.getElementById("eq-columns");
+    this.diffWrap = document.getElementById("eq-diff-wrap");
+    this.diffDiv = document.getElementById("eq-diff");
+    this.status = new ViewStatus(this.section);
+    this.latest = new Latest();
+    this.latestDiff = new Latest();
+    this.lastKey = null;
+    this.diffKey = null;
+    this.diff = null;
+  }
+
+  async refresh() {
+    const lab = this.lab;
+    if (!lab.model || !lab.input) return;
+    const body = lab.body({ layer: lab.layer, unit: lab.unit, step: lab.step });
+    const key = JSON.stringify(body);
+    if (key === this.lastKey) return;
+    this.lastKey = key;
+    const started = performance.now();
+    this.status.busy();
+    const diff = lab.model.arch === "gru" ? this.loadDiff() : Promise.resolve(this.hideDiff());
+    let data;
+    try {
+      data = await this.latest.post("/api/analysis/equations", body);
+    } catch (err) {
+      this.lastKey = null;
+      this.status.error(err.message);
+      return;
+    }
+    if (!data) return;
+    this.draw(data);
+    await diff;
+    await painted();
+    this.status.done(started);
+  }
+
+  draw(data) {
+    const k = data.unit;
+    const where = document.createElement("p");
+    where.className = "eq-where";
+    const token = data.tokens ? ` (‘${tokenLabel(data.tokens[data.step])}’)` : "";
+    where.append(...math(`Unit ${k} of layer ${data.layer} at t = ${data.step}${token}.`));
+    const nodes = [where];
+    if (data.arch === "lstm") nodes.push(this.lstm(data.terms.lstm));
+    else if (data.arch === "gru") nodes.push(...this.gru(data.terms, data.gru_variant));
+    else nodes.push(this.rnn(data.terms));
+    if (data.layer > 0) nodes.push(note(`Layer ${data.layer}: x_t is the hidden state h_t of layer ${data.layer - 1}.`));
+    this.box.replaceChildren(...nodes);
+  }
+
+  lstm(t) {
+    const grid = document.createElement("div");
+    grid.className = "eq-grid";
+    const seed = column("The seed writes", "seed");
+    const torch = column("torch.nn.LSTM computes", "torch");
+    seed.append(note("No biases in the seed; the numbers include torch's, so W_f x_t stands for W_if x_t + b_if " +
+      "and U_f h_{t−1} for W_hf h_{t−1} + b_hf."));
+    torch.append(note("Gate order i, f, g, o; ⊙ is elementwise, as the seed's *."));
+    for (const g of ["f", "i", "o"]) {
+      seed.append(equationRow(`seed-${g}`, SEED.lstm[g], affineNumbers(t, g, "σ"), fmt(t[g])));
+    }
+    seed.append(equationRow("seed-c", SEED.lstm.c,
+      `${factor(t.f)} × ${factor(t.c_prev)} + ${factor(t.i)} × tanh(${fmt(t.a_g)})`, fmt(t.c)));
+    seed.append(equationRow("seed-h", SEED.lstm.h, `${factor(t.o)} × tanh(${fmt(t.c)})`, fmt(t.h)));
+    seed.append(note("The seed's tanh(…) is torch's candidate g_t."));
+    for (const [g, act] of [["i", "σ"], ["f", "σ"], ["g", "tanh"], ["o", "σ"]]) {
+      torch.append(equationRow(`torch-${g}`, TORCH_GATE(g, act), affineNumbers(t, g, act), fmt(t[g])));
+    }
+    torch.append(equationRow("torch-c", "c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t",
+      `${factor(t.f)} × ${factor(t.c_prev)} + ${factor(t.i)} × ${factor(t.g)}`, fmt(t.c)));
+    torch.append(equationRow("torch-h", "h_t = o_t ⊙ tanh(c_t)",
+      `${factor(t.o)} × ${factor(t.tanh_c)}`, fmt(t.h)));
+    grid.append(seed, torch);
+    return grid;
+  }
+
+  gru(terms, variant) {
+    const cho = terms.cho;
+    const tt = terms.torch;
+    const grid = document.createElement("div");
+    grid.className = "eq-grid";
+    const runs = (name) => (variant === name ? " · this run" : "");
+    const seed = column(`The seed writes: Cho et al. (2014)${runs("cho")}`, "seed");
+    const torch = column(`torch.nn.GRU computes${runs("torch")}`, "torch");
+    seed.append(note("No biases in the seed; the numbers include torch's (b_i·, b_h·) on torch's weights."));
+    torch.append(note("Gate order r, z, n; ⊙ is elementwise, as the seed's *."));
+    for (const g of ["z", "r"]) seed.append(equationRow(`seed-${g}`, SEED.gru[g], affineNumbers(cho, g, "σ"), fmt(cho[g])));
+    seed.append(equationRow("seed-n", SEED.gru.n, `tanh(${fmt(cho.Wx_n)} + ${factor(cho.Uh_n)})`, fmt(cho.n)));
+    seed.append(equationRow("seed-h", SEED.gru.h,
+      `(1 − ${fmt(cho.z)}) × ${factor(cho.h_prev)} + ${factor(cho.z)} × ${factor(cho.n)}`, fmt(cho.h)));
+    for (const g of ["z", "r"]) torch.append(equationRow(`torch-${g}`, TORCH_GATE(g, "σ"), affineNumbers(tt, g, "σ"), fmt(tt[g])));
+    torch.append(equationRow("torch-n", "n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t−1} + b_hn))",
+      `tanh(${fmt(tt.Wx_n)} + ${factor(tt.r)} × ${factor(tt.Uh_n)})`, fmt(tt.n)));
+    torch.append(equationRow("torch-h", "h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}",
+      `(1 − ${fmt(tt.z)}) × ${factor(tt.n)} + ${factor(tt.z)} × ${factor(tt.h_prev)}`, fmt(tt.h)));
+    grid.append(seed, torch);
+    for (const row of grid.querySelectorAll('[data-eq$="-n"], [data-eq$="-h"]')) row.classList.add("differs");
+    const summary = document.createElement("p");
+    summary.className = "eq-summary";
+    summary.dataset.testid = "eq-summary";
+    summary.append(...math(
+      `Same weights, same x_t and h_{t−1} = ${fmt(tt.h_prev)} (from the ${variant === "cho" ? "Cho" : "torch"} run): ` +
+      `the reset gate acts before W_hn in the seed and after it in torch, and z_t weights the candidate in the seed ` +
+      `but keeps h_{t−1} in torch, so h_t = ${fmt(cho.h)} (seed) vs ${fmt(tt.h)} (torch).`));
+    return [grid, summary];
+  }
+
+  rnn(terms) {
+    const [act, t] = Object.entries(terms)[0];
+    const grid = document.createElement("div");
+    grid.className = "eq-grid";
+    const seed = column("The seed writes", "seed");
+    seed.append(note("Nothing: the seed compares LSTM and GRU only, with no equation for the plain RNN."));
+    const torch = column(`torch.nn.RNN (${act}) computes`, "torch");
+    torch.append(equationRow("torch-h", `h_t = ${act}(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh)`,
+      `${act}(${fmt(t.Wx)} + ${factor(t.Uh)}) = ${act}(${fmt(t.a)})`, fmt(t.h)));
+    torch.append(note("No gate: the gradient through time is multiplied by W_hh and the slope of the nonlinearity at every step."));
+    grid.append(seed, torch);
+    return grid;
+  }
+
+  hideDiff() {
+    this.diffWrap.hidden = true;
+    this.diffKey = null;
+  }
+
+  /** ||h_torch − h_cho|| per step for this layer: once per model, input and layer. */
+  async loadDiff() {
+    const lab = this.lab;
+    this.diffWrap.hidden = false;
+    const body = lab.body({});
+    delete body.gru_variant;
+    const key = JSON.stringify(body) + lab.layer;
+    if (key !== this.diffKey) {
+      let data;
+      try {
+        data = await this.latestDiff.post("/api/analysis/gru-variants", body);
+      } catch (err) {
+        this.status.error(err.message);
+        return;
+      }
+      if (!data) return;
+      this.diffKey = key;
+      this.diff = data;
+    }
+    const data = this.diff;
+    const layer = data.layers[Math.min(lab.layer, data.layers.length - 1)];
+    const k = lab.unit;
+    const x = layer.difference.map((_, t) => t);
+    const traces = [
+      { type: "scatter", mode: "lines", name: "‖h<sub>t</sub>(torch) − h<sub>t</sub>(Cho)‖, all units", x, y: layer.difference,
+        line: { color: "#444", width: 3 }, hovertemplate: "t = %{x}<br>‖difference‖ = %{y:.3f}<extra></extra>" },
+      { type: "scatter", mode: "lines", name: `unit ${k}, torch`, x, y: layer.torch_hidden.map((h) => h[k]),
+        line: { color: "#2a9d8f", width: 2 }, hovertemplate: `t = %{x}<br>h<sub>t</sub>[${k}] torch = %{y:.3f}<extra></extra>` },
+      { type: "scatter", mode: "lines", name: `unit ${k}, Cho`, x, y: layer.cho_hidden.map((h) => h[k]),
+        line: { color: "#8d5fd3", width: 2, dash: "dash" }, hovertemplate: `t = %{x}<br>h<sub>t</sub>[${k}] Cho = %{y:.3f}<extra></extra>` },
+    ];
+    const layout = {
+      title: title(`The two GRUs on the same weights and input, layer ${lab.layer}`), font: baseFont(), height: 360,
+      margin: { l: 64, r: 16, t: 52, b: 50 },
+      xaxis: timeAxis(data.steps, data.tokens),
+      yaxis: { title: { text: "hidden state / distance" }, zeroline: true, automargin: true },
+      legend: { orientation: "h", x: 0, y: -0.25, yanchor: "top" },
+      shapes: [{ type: "line", xref: "x", yref: "paper", x0: lab.step, x1: lab.step, y0: 0, y1: 1,
+        line: { color: "#111", width: 2 } }],
+      uirevision: key,
+    };
+    await Plotly.react(this.diffDiv, traces, layout, plotConfig("gatescope-lab-gru-variants"));
+  }
+}

@@ -1,0 +1,212 @@
+// Gradient flow: ||dL/dh_t|| and ||dh_{T−1}/dh_t||_F against distance T−1−t for RNN, LSTM and
+// GRU built from one seed and run on one input (POST /api/analysis/vanishing), the slope of
+// log10 of each per model as a number, and the knobs: length, W_hh's spectral radius, the LSTM
+// forget bias, the RNN nonlinearity, clipping.
+
+import { count, fmt } from "../format.js";
+import { baseFont, plotConfig, title } from "../plots.js";
+import { decadeAxis, extent } from "./logaxis.js";
+import { Latest, ViewStatus, painted } from "./request.js";
+
+const Plotly = window.Plotly;
+
+export const ARCHS = {
+  rnn: { name: "RNN", color: "#d1495b" },
+  lstm: { name: "LSTM", color: "#1f4e9c" },
+  gru: { name: "GRU (torch)", color: "#2a9d8f" },
+  gru_cho: { name: "GRU (Cho 2014)", color: "#8d5fd3" },
+};
+
+const PRESETS = {
+  vanish: { scale: "", clip: "", fb: "", nl: "tanh" },
+  explode: { scale: "3", clip: "1", fb: "", nl: "tanh" },
+};
+
+export class GradientFlowView {
+  constructor(lab) {
+    this.lab = lab;
+    this.section = document.getElementById("view-gradients");
+    this.form = document.getElementById("gf-form");
+    this.gradDiv = document.getElementById("gf-grad");
+    this.jacDiv = document.getElementById("gf-jac");
+    this.tbody = document.querySelector("#gf-slopes tbody");
+    this.status = new ViewStatus(this.section);
+    this.latest = new Latest();
+    this.lastKey = null;
+    this.timer = null;
+    this.fromState();
+    this.form.addEventListener("input", () => this.changed());
+    this.form.addEventListener("change", () => this.changed());
+    this.form.addEventListener("submit", (event) => event.preventDefault());
+    for (const button of this.form.querySelectorAll("[data-preset]")) {
+      button.addEventListener("click", () => {
+        Object.assign(this.lab.state.lab, PRESETS[button.dataset.preset]);
+        this.fromState();
+        this.changed(0);
+      });
+    }
+  }
+
+  /** Knobs from the URL state. */
+  fromState() {
+    const s = this.lab.state.lab;
+    const f = this.form.elements;
+    const archs = s.gf.split(",");
+    for (const box of this.form.querySelectorAll("input[name=arch]")) box.checked = archs.includes(box.value);
+    f.steps.value = s.T;
+    f.hidden_size.value = s.H;
+    f.scale.value = s.scale;
+    f.forget_bias.value = s.fb;
+    f.nonlinearity.value = s.nl;
+    f.seed.value = s.seed;
+    f.clip_on.checked = s.clip !== "";
+    if (s.clip !== "") f.clip.value = s.clip;
+  }
+
+  /** Knobs to the URL state; recompute shortly (typing a number fires once per key). */
+  changed(delay = 300) {
+    const s = this.lab.state.lab;
+    const f = this.form.elements;
+    s.gf = [...this.form.querySelectorAll("input[name=arch]:checked")].map((b) => b.value).join(",");
+    s.T = f.steps.value;
+    s.H = f.hidden_size.value;
+    s.scale = f.scale.value;
+    s.fb = f.forget_bias.value;
+    s.nl = f.nonlinearity.value;
+    s.seed = f.seed.value;
+    s.clip = f.clip_on.checked ? f.clip.value : "";
+    this.lab.save();
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.refresh(), delay);
+  }
+
+  body() {
+    const s = this.lab.state.lab;
+    const body = {
+      archs: s.gf.split(",").filter(Boolean),
+      steps: Number(s.T),
+      hidden_size: Number(s.H),
+      seed: Number(s.seed),
+      nonlinearity: s.nl,
+    };
+    if (s.scale !== "") body.scale = Number(s.scale);
+    if (s.fb !== "") body.forget_bias = Number(s.fb);
+    if (s.clip !== "") body.clip = Number(s.clip);
+    return body;
+  }
+
+  async refresh() {
+    const body = this.body();
+    const key = JSON.stringify(body);
+    if (key === this.lastKey) return;
+    this.lastKey = key;
+    if (!body.archs.length) {
+      this.status.error("tick at least one cell");
+      return;
+    }
+    const started = performance.now();
+    this.status.busy();
+    let data;
+    try {
+      data = await this.latest.post("/api/analysis/vanishing", body);
+    } catch (err) {
+      this.lastKey = null;
+      this.status.error(err.message);
+      return;
+    }
+    if (!data) return;
+    await this.draw(data);
+    await painted();
+    this.status.done(started, ` · T = ${data.steps}, H = ${body.hidden_size}`);
+  }
+
+  async draw(data) {
+    const steps = data.steps;
+    const distance = Array.from({ length: steps }, (_, t) => steps - 1 - t);
+    const grad = [];
+    const jac = [];
+    for (const [arch, r] of Object.entries(data.archs)) {
+      const { name, color } = ARCHS[arch];
+      const hover = (what) => `${name}<br>${what} = 10<sup>%{y:.2f}</sup><br>T−1−t = %{x}<extra></extra>`;
+      grad.push({
+        type: "scatter", mode: "lines", name, x: distance, y: r.grad_log10,
+        line: { color, width: 3 }, hovertemplate: hover("‖dL/dh<sub>t</sub>‖"),
+      });
+      if (r.clipped_log10) {
+        grad.push({
+          type: "scatter", mode: "lines", name: `${name}, clipped to ${data.clip}`, x: distance, y: r.clipped_log10,
+          line: { color, width: 2.5, dash: "dash" }, hovertemplate: hover("clipped ‖dL/dh<sub>t</sub>‖"),
+        });
+      }
+      jac.push({
+        type: "scatter", mode: "lines", name, x: distance, y: r.jacobian_log10,
+        line: { color, width: 3 }, hovertemplate: hover("‖dh<sub>T−1</sub>/dh<sub>t</sub>‖<sub>F</sub>"),
+      });
+    }
+    const xaxis = { title: { text: "distance T−1−t (steps back from the end)" }, zeroline: false, automargin: true };
+    const layout = (text, ys, ytitle) => {
+      const [lo, hi] = extent(ys);
+      return {
+        title: title(text), font: baseFont(), height: 420,
+        margin: { l: 70, r: 16, t: 52, b: 50 }, xaxis, yaxis: decadeAxis(lo, hi, ytitle),
+        legend: { x: 1, xanchor: "right", y: 1, yanchor: "top", bgcolor: "rgba(255,255,255,0.85)" },
+        uirevision: "gf",
+      };
+    };
+    await Promise.all([
+      Plotly.react(this.gradDiv, grad, layout("Gradient of the loss, ‖dL/dh_t‖", grad.map((g) => g.y), "‖dL/dh<sub>t</sub>‖ (log scale)"),
+        plotConfig("gatescope-lab-grad")),
+      Plotly.react(this.jacDiv, jac, layout("Jacobian norm, ‖dh_{T−1}/dh_t‖_F", jac.map((g) => g.y), "Frobenius norm (log scale)"),
+        plotConfig("gatescope-lab-jacobian")),
+    ]);
+    this.table(data);
+  }
+
+  table(data) {
+    const clipped = data.clip !== null;
+    this.section.querySelector("#gf-slopes").classList.toggle("no-clip", !clipped);
+    const rows = Object.entries(data.archs).map(([arch, r]) => {
+      const tr = document.createElement("tr");
+      tr.dataset.arch = arch;
+      const cell = (text, q, cls) => {
+        const td = document.createElement("td");
+        td.textContent = text;
+        if (q) td.dataset.q = q;
+        if (cls) td.className = cls;
+        tr.append(td);
+      };
+      const th = document.createElement("th");
+      th.scope = "row";
+      const swatch = document.createElement("span");
+      swatch.className = "swatch";
+      swatch.style.background = ARCHS[arch].color;
+      th.append(swatch, ARCHS[arch].name);
+      tr.append(th);
+      // The slope (tested against the API at display precision), then the factor it means per step.
+      const slope = (value, q, cls) => {
+        const td = document.createElement("td");
+        if (cls) td.className = cls;
+        const num = document.createElement("span");
+        num.className = "slope";
+        num.dataset.q = q;
+        num.textContent = fmt(value);
+        td.append(num);
+        if (value !== null) {
+          const factor = document.createElement("span");
+          factor.className = "per-step";
+          factor.textContent = ` ×${fmt(10 ** value)} per step`;
+          td.append(factor);
+        }
+        tr.append(td);
+      };
+      slope(r.grad_slope, "grad_slope");
+      slope(r.jacobian_slope, "jacobian_slope");
+      if (clipped) slope(r.clipped_slope, "clipped_slope", "clip-col");
+      else cell("", "clipped_slope", "clip-col");
+      cell(r.spectral_radius.map((v) => fmt(v, 2)).join(", "), "radius");
+      cell(count(r.params), "params");
+      return tr;
+    });
+    this.tbody.replaceChildren(...rows);
+  }
+}

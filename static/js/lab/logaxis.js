@@ -1,0 +1,53 @@
+// Norms that span hundreds of decades (a vanishing RNN gradient reaches 1e−400, below what a
+// double can hold) are plotted as their log10 on a linear axis, labelled in powers of ten: the
+// same picture as a log axis, without underflow.
+
+const MINUS = "\u2212";
+const NICE = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
+
+/** "10<sup>−5</sup>" (Plotly tick text; our own strings only). */
+export function powerOfTen(k) {
+  if (k === 0) return "1";
+  if (k === 1) return "10";
+  return `10<sup>${String(k).replace("-", MINUS)}</sup>`;
+}
+
+/** Axis settings with a tick every few decades across [lo, hi] (log10 values). */
+export function decadeAxis(lo, hi, titleText) {
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) {
+    lo = -1;
+    hi = 1;
+  }
+  if (hi - lo < 1) {
+    lo = Math.floor(lo);
+    hi = Math.ceil(hi + 1e-9);
+    if (hi === lo) hi = lo + 1;
+  }
+  const step = NICE.find((s) => (hi - lo) / s <= 7) ?? Math.ceil((hi - lo) / 7);
+  const tickvals = [];
+  for (let k = Math.ceil(lo / step) * step; k <= hi; k += step) tickvals.push(k);
+  const pad = (hi - lo) * 0.04;
+  return {
+    title: { text: titleText },
+    tickmode: "array",
+    tickvals,
+    ticktext: tickvals.map(powerOfTen),
+    range: [lo - pad, hi + pad],
+    automargin: true,
+    zeroline: false,
+  };
+}
+
+/** Smallest and largest finite value across arrays (nulls skipped). */
+export function extent(arrays) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const values of arrays) {
+    for (const v of values ?? []) {
+      if (v === null || !Number.isFinite(v)) continue;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  }
+  return [lo, hi];
+}

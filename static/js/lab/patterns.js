@@ -1,0 +1,178 @@
+// Pattern search (LSTMVis, Strobelt et al. 2018): drag over the input to select a span; the units
+// whose hidden state stays above the threshold across it are listed, and other spans where the
+// same units are on, ranked by Jaccard overlap; clicking one moves there
+// (POST /api/analysis/patterns).
+
+import { fmt, tokenLabel } from "../format.js";
+import { Latest, ViewStatus, painted } from "./request.js";
+import { tokenSpans } from "./tokens.js";
+
+export class PatternsView {
+  constructor(lab) {
+    this.lab = lab;
+    this.section = document.getElementById("view-patterns");
+    this.form = document.getElementById("pat-form");
+    this.text = document.getElementById("pat-text");
+    this.unitsBox = document.getElementById("pat-units");
+    this.list = document.getElementById("pat-matches");
+    this.status = new ViewStatus(this.section);
+    this.latest = new Latest();
+    this.lastKey = null;
+    this.textKey = null;
+    this.spans = [];
+    this.anchor = null;
+    this.timer = null;
+    this.form.addEventListener("submit", (event) => event.preventDefault());
+    this.form.addEventListener("input", () => {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.fromForm(), 300);
+    });
+    // Drag to select: press on one step, move, release on another.
+    this.text.addEventListener("mousedown", (event) => {
+      const span = event.target.closest("span[data-t]");
+      if (!span) return;
+      event.preventDefault();
+      this.anchor = Number(span.dataset.t);
+      this.mark(this.anchor, this.anchor + 1);
+    });
+    this.text.addEventListener("mouseover", (event) => {
+      const span = event.target.closest("span[data-t]");
+      if (this.anchor === null || !span) return;
+      const t = Number(span.dataset.t);
+      this.mark(Math.min(t, this.anchor), Math.max(t, this.anchor) + 1);
+    });
+    window.addEventListener("mouseup", (event) => {
+      if (this.anchor === null) return;
+      const span = event.target.closest?.("span[data-t]");
+      const t = span && this.text.contains(span) ? Number(span.dataset.t) : this.anchor;
+      const start = Math.min(t, this.anchor);
+      const end = Math.max(t, this.anchor) + 1;
+      this.anchor = null;
+      this.form.elements.start.value = String(start);
+      this.form.elements.end.value = String(end);
+      this.fromForm();
+    });
+  }
+
+  fromForm() {
+    const f = this.form.elements;
+    Object.assign(this.lab.state.lab, { ps: f.start.value, pe: f.end.value, th: f.threshold.value });
+    this.lab.save();
+    this.refresh();
+  }
+
+  /** The span from the URL state, or the first three steps. */
+  span() {
+    const s = this.lab.state.lab;
+    const steps = this.lab.input.steps;
+    const start = s.ps === "" ? 0 : Number(s.ps);
+    const end = s.pe === "" ? Math.min(start + 3, steps) : Number(s.pe);
+    return { start, end, threshold: Number(s.th) };
+  }
+
+  async refresh() {
+    const lab = this.lab;
+    if (!lab.model || !lab.input) return;
+    const span = this.span();
+    const f = this.form.elements;
+    f.start.value = String(span.start);
+    f.end.value = String(span.end);
+    f.threshold.value = lab.state.lab.th;
+    f.start.max = String(lab.input.steps - 1);
+    f.end.max = String(lab.input.steps);
+    if (this.textKey !== lab.inputKey()) {
+      this.textKey = lab.inputKey();
+      this.spans = tokenSpans(this.text, lab.input.steps, lab.input.tokens);
+    }
+    this.mark(span.start, span.end);
+    const body = lab.body({ layer: lab.layer, ...span, top: 10 });
+    const key = JSON.stringify(body);
+    if (key === this.lastKey) return;
+    this.lastKey = key;
+    const started = performance.now();
+    this.status.busy();
+    let data;
+    try {
+      data = await this.latest.post("/api/analysis/patterns", body);
+    } catch (err) {
+      this.lastKey = null;
+      this.unitsBox.replaceChildren();
+      this.list.replaceChildren();
+      this.status.error(err.message);
+      return;
+    }
+    if (!data) return;
+    this.draw(data);
+    await painted();
+    this.status.done(started, ` · ${data.units.length} unit${data.units.length === 1 ? "" : "s"} on, ${data.matches.length} match${data.matches.length === 1 ? "" : "es"}`);
+  }
+
+  mark(start, end) {
+    this.spans.forEach((span, t) => {
+      span.classList.toggle("sel", t >= start && t < end);
+    });
+  }
+
+  draw(data) {
+    if (!data.units.length) {
+      this.unitsBox.textContent = `none: no unit of layer ${data.layer} has h > ${data.threshold} at every step of the span; ` +
+        "lower the threshold or select a shorter span";
+    } else {
+      const chips = data.units.map((u) => {
+        const a = document.createElement("a");
+        a.className = "chip";
+        a.dataset.unit = String(u);
+        a.textContent = String(u);
+        a.href = this.lab.mainURL({ unit: u, layer: data.layer, t: data.start });
+        a.title = `open unit ${u} in the main view`;
+        return a;
+      });
+      this.unitsBox.replaceChildren(...chips);
+    }
+    for (const span of this.spans) span.classList.remove("match", "match-active");
+    const items = data.matches.map((m, k) => {
+      const li = document.createElement("li");
+      li.dataset.start = String(m.start);
+      const button = document.createElement("button");
+      button.type = "button";
+      const where = document.createElement("span");
+      where.className = "where";
+      where.textContent = `t = ${m.start}–${m.end - 1}`;
+      const score = document.createElement("span");
+      score.className = "score";
+      score.dataset.q = "score";
+      score.textContent = `Jaccard ${fmt(m.score)}`;
+      button.append(where, score);
+      if (m.text !== null) {
+        const text = document.createElement("code");
+        text.className = "match-text";
+        text.textContent = [...m.text].map(tokenLabel).join("");
+        button.append(text);
+      }
+      const shared = document.createElement("span");
+      shared.className = "shared";
+      shared.textContent = `${m.units.length} shared: ${m.units.join(", ")}`;
+      button.append(shared);
+      button.addEventListener("click", () => this.goto(m, k));
+      li.append(button);
+      for (let t = m.start; t < m.end; t += 1) this.spans[t]?.classList.add("match");
+      return li;
+    });
+    if (!items.length && data.units.length) {
+      const li = document.createElement("li");
+      li.className = "muted";
+      li.textContent = "no other span has any of these units on throughout";
+      items.push(li);
+    }
+    this.list.replaceChildren(...items);
+  }
+
+  /** Move to a match: highlight it in the input and make it the step cursor. */
+  goto(match, k) {
+    for (const span of this.spans) span.classList.remove("match-active");
+    for (let t = match.start; t < match.end; t += 1) this.spans[t]?.classList.add("match-active");
+    this.spans[match.start]?.scrollIntoView({ block: "nearest" });
+    this.list.querySelectorAll("li").forEach((li, j) => li.classList.toggle("active", j === k));
+    this.lab.setStep(match.start);
+  }
+}

@@ -1,0 +1,57 @@
+// One request in flight per view: a newer request makes the older one's answer stale, and a
+// stale answer is dropped (null), so a quick run of knob changes ends on the last one's numbers.
+// Each view also times itself, request to drawn plot, and shows it (data-render-ms) for a
+// person and for the browser benchmark.
+
+import { postJSON } from "../api.js";
+
+export class Latest {
+  constructor() {
+    this.serial = 0;
+  }
+
+  /** POST, or null when a newer post() started meanwhile. Errors of stale requests are dropped too. */
+  async post(url, payload) {
+    const serial = ++this.serial;
+    try {
+      const body = await postJSON(url, payload);
+      return serial === this.serial ? body : null;
+    } catch (err) {
+      if (serial !== this.serial) return null;
+      throw err;
+    }
+  }
+}
+
+/** Wait until the browser has painted what was just drawn. */
+export function painted() {
+  return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+}
+
+/** A view's status line: "computed and drawn in 123 ms", or the server's error as text. */
+export class ViewStatus {
+  constructor(section) {
+    this.section = section;
+    this.line = section.querySelector(".view-status");
+  }
+
+  busy(text = "computing…") {
+    this.section.classList.add("busy");
+    this.line.classList.remove("error");
+    this.line.textContent = text;
+  }
+
+  done(started, extra = "") {
+    const ms = performance.now() - started;
+    this.section.classList.remove("busy");
+    this.section.dataset.renderMs = ms.toFixed(0);
+    this.line.classList.remove("error");
+    this.line.textContent = `computed and drawn in ${ms.toFixed(0)} ms${extra}`;
+  }
+
+  error(text) {
+    this.section.classList.remove("busy");
+    this.line.classList.add("error");
+    this.line.textContent = text;
+  }
+}

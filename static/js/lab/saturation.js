@@ -1,0 +1,143 @@
+// Gate saturation (Karpathy, Johnson & Fei-Fei 2015): one scatter per sigmoid gate, each unit a
+// point at (fraction of steps < 0.1, fraction > 0.9), colored by layer. Clicking a unit opens it
+// in the main view (POST /api/analysis/saturation).
+
+import { baseFont, plotConfig, title } from "../plots.js";
+import { Latest, ViewStatus, painted } from "./request.js";
+
+const Plotly = window.Plotly;
+const LAYER_COLORS = ["#1f4e9c", "#e07b00", "#2a9d8f", "#b8336a"];
+const GATE_NAMES = {
+  i: "input gate i", f: "forget gate f", o: "output gate o", r: "reset gate r", z: "update gate z",
+};
+
+export class SaturationView {
+  constructor(lab) {
+    this.lab = lab;
+    this.section = document.getElementById("view-saturation");
+    this.box = document.getElementById("sat-plots");
+    this.source = document.getElementById("sat-source");
+    this.status = new ViewStatus(this.section);
+    this.latest = new Latest();
+    this.lastKey = null;
+    this.divs = new Map();
+    this.source.addEventListener("change", () => {
+      this.lab.state.lab.src = this.source.value;
+      this.lab.save();
+      this.refresh();
+    });
+  }
+
+  body() {
+    const task = this.lab.state.lab.src === "task" && this.lab.model.task;
+    const body = this.lab.body({ source: task ? "task" : "input" });
+    if (task) {
+      delete body.text;
+      delete body.inputs;
+    }
+    return body;
+  }
+
+  async refresh() {
+    const model = this.lab.model;
+    if (!model) return;
+    const taskOption = this.source.querySelector("option[value=task]");
+    taskOption.disabled = !model.task;
+    this.source.value = model.task ? this.lab.state.lab.src : "input";
+    if (model.arch === "rnn") {
+      this.lastKey = null;
+      this.clear();
+      this.status.error("A plain RNN has no gates, so nothing saturates: pick an LSTM or a GRU.");
+      return;
+    }
+    let body;
+    try {
+      body = this.body();
+    } catch (err) {
+      this.status.error(err.message);
+      return;
+    }
+    const key = JSON.stringify(body);
+    if (key === this.lastKey) return;
+    this.lastKey = key;
+    const started = performance.now();
+    this.status.busy();
+    let data;
+    try {
+      data = await this.latest.post("/api/analysis/saturation", body);
+    } catch (err) {
+      this.lastKey = null;
+      this.status.error(err.message);
+      return;
+    }
+    if (!data) return;
+    await this.draw(data);
+    await painted();
+    const over = data.source === "task"
+      ? `${data.sequences} held-out sequences of the task (${data.steps} steps)`
+      : `this input (${data.steps} steps)`;
+    this.status.done(started, ` · over ${over}`);
+  }
+
+  clear() {
+    for (const div of this.divs.values()) Plotly.purge(div);
+    this.divs.clear();
+    this.box.replaceChildren();
+  }
+
+  /** A plot per gate; the same gates as before are updated in place (Plotly.react). */
+  async draw(data) {
+    const gates = Object.keys(data.layers[0] ?? {});
+    if ([...this.divs.keys()].join() !== gates.join()) {
+      this.clear();
+      for (const gate of gates) {
+        const div = document.createElement("div");
+        div.className = "plot sat-plot";
+        div.dataset.gate = gate;
+        this.box.append(div);
+        this.divs.set(gate, div);
+      }
+    }
+    const many = data.layers.length > 1;
+    await Promise.all(gates.map((gate) => {
+      const traces = [{
+        type: "scatter", mode: "lines", x: [0, 1], y: [1, 0], hoverinfo: "skip", showlegend: false,
+        line: { color: "#8c959f", width: 1.5, dash: "dot" },
+      }];
+      data.layers.forEach((layer, l) => {
+        const s = layer[gate];
+        traces.push({
+          type: "scatter", mode: "markers", name: `layer ${l}`, x: s.left, y: s.right,
+          customdata: s.left.map((_, unit) => unit),
+          marker: { color: LAYER_COLORS[l % LAYER_COLORS.length], size: 11, opacity: 0.8,
+            line: { color: "#fff", width: 1 } },
+          hovertemplate: `layer ${l}, unit %{customdata}<br>shut (&lt; ${data.low}): %{x:.3f}` +
+            `<br>open (&gt; ${data.high}): %{y:.3f}<br>click to open in the main view<extra></extra>`,
+        });
+      });
+      const axis = (text) => ({ title: { text }, range: [-0.03, 1.03], dtick: 0.25, zeroline: false, automargin: true });
+      const layout = {
+        title: title(`${GATE_NAMES[gate] ?? gate}`), font: baseFont(), height: 400,
+        margin: { l: 64, r: 12, t: 48, b: 56 },
+        xaxis: axis(`fraction of steps < ${data.low} (shut)`),
+        yaxis: { ...axis(`fraction > ${data.high} (open)`), scaleanchor: "x" },
+        showlegend: many, legend: { orientation: "h", x: 0, y: -0.22, yanchor: "top" },
+        annotations: [{
+          text: "always saturated", x: 0.62, y: 0.44, showarrow: false, textangle: -45,
+          font: { size: 12, color: "#8c959f" },
+        }],
+        hovermode: "closest",
+      };
+      const div = this.divs.get(gate);
+      return Plotly.react(div, traces, layout, plotConfig(`gatescope-lab-saturation-${gate}`)).then(() => {
+        if (div.dataset.wired) return;
+        div.dataset.wired = "1";
+        div.on("plotly_click", (event) => {
+          const point = event.points.find((p) => p.customdata !== undefined);
+          if (!point) return;
+          this.lab.openMain({ unit: point.customdata, layer: point.curveNumber - 1 });
+        });
+      });
+    }));
+  }
+}
