@@ -8,6 +8,7 @@ set, a missing chromium or playwright is an error, not a skip.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import socket
@@ -26,7 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if os.environ.get("CI"):
-    from playwright import sync_api  # noqa: F401  # an ImportError fails the run in CI
+    importlib.import_module("playwright.sync_api")  # an ImportError fails the run in CI
 
     if CHROMIUM is None:
         raise RuntimeError("CI is set but Debian's chromium is not installed")
@@ -63,7 +64,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "PYTHONUNBUFFERED": "1",
     }
     # stderr to a file: a pipe nobody reads fills up and stalls a chatty server.
-    log = tempfile.TemporaryFile()
+    log = tempfile.TemporaryFile()  # noqa: SIM115  # open for the server's whole life
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
@@ -169,7 +170,8 @@ def test_saturation_plots_the_api_and_a_click_opens_the_unit(page: Page, server:
     expect(plots).to_have_count(3)
     for gate in "ifo":
         xy = page.evaluate(
-            f"(() => {{ const d = document.querySelector('[data-gate={gate}]').data[1]; return [d.x, d.y]; }})()"
+            f"(() => {{ const d = document.querySelector('[data-gate={gate}]').data[1];"
+            " return [d.x, d.y]; }})()"
         )
         assert xy[0] == pytest.approx(ref[gate]["left"], abs=1e-6)
         assert xy[1] == pytest.approx(ref[gate]["right"], abs=1e-6)
