@@ -171,7 +171,7 @@ def test_saturation_plots_the_api_and_a_click_opens_the_unit(page: Page, server:
     for gate in "ifo":
         xy = page.evaluate(
             f"(() => {{ const d = document.querySelector('[data-gate={gate}]').data[1];"
-            " return [d.x, d.y]; }})()"
+            " return [d.x, d.y]; })()"
         )
         assert xy[0] == pytest.approx(ref[gate]["left"], abs=1e-6)
         assert xy[1] == pytest.approx(ref[gate]["right"], abs=1e-6)
