@@ -47,6 +47,7 @@ export class ConnectivityView {
       return;
     }
     if (!data) return;
+    this.status.fetched();
     await this.draw(data);
     await painted();
     this.status.done(started);

@@ -73,6 +73,7 @@ export class CostView {
       return;
     }
     if (!data) return;
+    this.status.fetched();
     this.draw(data);
     await painted();
     this.status.done(started, ` · torch ${data.torch_version}, ${data.torch_threads} thread${data.torch_threads > 1 ? "s" : ""}; ` +

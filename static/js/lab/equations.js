@@ -76,6 +76,7 @@ export class EquationsView {
       return;
     }
     if (!data) return;
+    this.status.fetched();
     this.draw(data);
     await diff;
     await painted();

@@ -106,6 +106,8 @@ export class GradientFlowView {
     }
     const started = performance.now();
     this.status.busy();
+    // One request for every cell: split per cell, the server's threads fight over the GIL and
+    // the whole takes longer on two cores.
     let data;
     try {
       data = await this.latest.post("/api/analysis/vanishing", body);
@@ -115,6 +117,7 @@ export class GradientFlowView {
       return;
     }
     if (!data) return;
+    this.status.fetched();
     await this.draw(data);
     await painted();
     this.status.done(started, ` · T = ${data.steps}, H = ${body.hidden_size}`);

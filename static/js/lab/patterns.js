@@ -102,6 +102,7 @@ export class PatternsView {
       return;
     }
     if (!data) return;
+    this.status.fetched();
     this.draw(data);
     await painted();
     this.status.done(started, ` · ${data.units.length} unit${data.units.length === 1 ? "" : "s"} on, ${data.matches.length} match${data.matches.length === 1 ? "" : "es"}`);

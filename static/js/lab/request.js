@@ -11,10 +11,14 @@ export class Latest {
   }
 
   /** POST, or null when a newer post() started meanwhile. Errors of stale requests are dropped too. */
-  async post(url, payload) {
+  post(url, payload) {
+    return this.settle(postJSON(url, payload));
+  }
+
+  async settle(promise) {
     const serial = ++this.serial;
     try {
-      const body = await postJSON(url, payload);
+      const body = await promise;
       return serial === this.serial ? body : null;
     } catch (err) {
       if (serial !== this.serial) return null;
@@ -35,7 +39,13 @@ export class ViewStatus {
     this.line = section.querySelector(".view-status");
   }
 
+  /** The answer arrived: what follows is drawing. */
+  fetched() {
+    this.fetchedAt = performance.now();
+  }
+
   busy(text = "computing…") {
+    this.fetchedAt = null;
     this.section.classList.add("busy");
     this.line.classList.remove("error");
     this.line.textContent = text;
@@ -45,8 +55,14 @@ export class ViewStatus {
     const ms = performance.now() - started;
     this.section.classList.remove("busy");
     this.section.dataset.renderMs = ms.toFixed(0);
+    let split = "";
+    if (this.fetchedAt) {
+      const server = this.fetchedAt - started;
+      this.section.dataset.fetchMs = server.toFixed(0);
+      split = ` (answer ${server.toFixed(0)} ms, drawing ${(ms - server).toFixed(0)} ms)`;
+    }
     this.line.classList.remove("error");
-    this.line.textContent = `computed and drawn in ${ms.toFixed(0)} ms${extra}`;
+    this.line.textContent = `computed and drawn in ${ms.toFixed(0)} ms${split}${extra}`;
   }
 
   error(text) {

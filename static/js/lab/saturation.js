@@ -71,6 +71,7 @@ export class SaturationView {
       return;
     }
     if (!data) return;
+    this.status.fetched();
     await this.draw(data);
     await painted();
     const over = data.source === "task"
