@@ -1,6 +1,11 @@
 // The inspection panel at the cursor: every unit's gate values, c_{t−1} -> c_t (LSTM) or
-// h_{t−1} -> h_t, and dL/dh_t, in a table built once per trace whose cells are rewritten on each
-// cursor move; above it the selected unit's equations with its numbers plugged in.
+// h_{t−1} -> h_t, and dL/dh_t, in a table built once per trace; above it the selected unit's
+// equations with its numbers plugged in.
+//
+// A cursor move must stay cheap at H=128 (about 1,150 cells): rows are persistent elements, only
+// the rows on screen are rewritten (an IntersectionObserver says which, without forcing a
+// layout), a row scrolled into view catches up, and a cell is written only when its text or
+// color changed.
 
 import { colorOf, rangeFor } from "./colors.js";
 import { equationNodes } from "./equations.js";
@@ -48,7 +53,17 @@ export class Inspector {
     this.equations = $("equations");
     this.title = $("insp-t");
     this.data = null;
+    this.rows = [];
     this.cells = [];
+    this.visible = new Set(); // units whose row is on screen
+    this.shown = []; // per unit: the "layer:t" its cells show now
+    this.at = null; // what the table should show: {t, key}
+    this.selected = -1;
+    this.observer = new IntersectionObserver((entries) => this.onVisibility(entries), { rootMargin: "120px 0px" });
+    this.table.tBodies[0].addEventListener("click", (event) => {
+      const row = event.target.closest("tr[data-unit]");
+      if (row) this.onUnit(Number(row.dataset.unit));
+    });
   }
 
   build(data, layer) {
@@ -60,6 +75,8 @@ export class Inspector {
     const headRow = document.createElement("tr");
     headRow.append(header("unit"), ...this.columns.map((c) => header(c.head)));
     this.table.tHead.replaceChildren(headRow);
+    this.observer.disconnect();
+    this.visible.clear();
     const body = document.createDocumentFragment();
     this.rows = [];
     this.cells = [];
@@ -70,45 +87,40 @@ export class Inspector {
       th.scope = "row";
       th.textContent = String(u);
       tr.append(th);
-      const cells = this.columns.map((c) => {
+      this.cells.push(this.columns.map((c) => {
         const td = document.createElement("td");
         td.dataset.q = c.key;
         tr.append(td);
         return td;
-      });
-      tr.addEventListener("click", () => this.onUnit(u));
+      }));
       body.append(tr);
       this.rows.push(tr);
-      this.cells.push(cells);
+      this.observer.observe(tr);
     }
     this.table.tBodies[0].replaceChildren(body);
+    // What each cell shows, so an unchanged one is never written again.
+    this.texts = this.cells.map((row) => row.map(() => ""));
+    this.colors = this.cells.map((row) => row.map(() => ""));
+    this.shown = new Array(data.units).fill(null);
+    this.selected = -1;
+    this.at = null;
   }
 
-  /** Rewrite the numbers for step t and the selected unit's equations. */
+  /** Rewrite the numbers for step t (the rows on screen) and the selected unit's equations. */
   update(t, unit, tokenText) {
     const data = this.data;
     if (!data) return;
     this.title.textContent = `t = ${t}${tokenText}`;
     const l = this.layer;
     const pending = t >= data.steps;
-    for (let u = 0; u < data.units; u += 1) {
-      const cells = this.cells[u];
-      this.columns.forEach((c, k) => {
-        const value = pending ? null : c.read(l, t, u);
-        const td = cells[k];
-        td.textContent = (c.format ?? fmt)(value);
-        const range = this.ranges[k];
-        if (range && value !== null) {
-          const color = colorOf(value, range);
-          td.style.backgroundColor = color.css;
-          td.style.color = color.light ? "#fff" : "#111";
-        } else {
-          td.style.backgroundColor = "";
-          td.style.color = "";
-        }
-      });
+    // "pending" and the step count are in the key: rows refill as the stream brings steps in.
+    this.at = { t, key: `${l}:${t}:${pending ? "p" : data.steps}:${data.complete}` };
+    for (const u of this.visible) this.fill(u);
+    if (unit !== this.selected) {
+      this.rows[this.selected]?.classList.remove("selected");
+      this.rows[unit]?.classList.add("selected");
+      this.selected = unit;
     }
-    this.rows.forEach((tr, u) => tr.classList.toggle("selected", u === unit));
     if (pending) {
       this.equations.replaceChildren(document.createTextNode("waiting for this step…"));
       return;
@@ -119,6 +131,47 @@ export class Inspector {
     const v = (key) => data.value(l, key, t, unit);
     const prev = (key) => data.previous(l, key, t, unit);
     this.equations.replaceChildren(heading, ...equationNodes(data.model, l, t, v, prev));
+  }
+
+  /** Bring row ``u`` up to the current step, touching only the cells that change. */
+  fill(u) {
+    const at = this.at;
+    if (!at || this.shown[u] === at.key) return;
+    this.shown[u] = at.key;
+    const pending = at.t >= this.data.steps;
+    const cells = this.cells[u];
+    const texts = this.texts[u];
+    const colors = this.colors[u];
+    for (let k = 0; k < this.columns.length; k += 1) {
+      const c = this.columns[k];
+      const value = pending ? null : c.read(this.layer, at.t, u);
+      const td = cells[k];
+      const text = (c.format ?? fmt)(value);
+      if (texts[k] !== text) {
+        texts[k] = text;
+        td.textContent = text;
+      }
+      const range = this.ranges[k];
+      const color = range && value !== null ? colorOf(value, range) : null;
+      const css = color ? color.css : "";
+      if (colors[k] !== css) {
+        colors[k] = css;
+        td.style.backgroundColor = css;
+        td.style.color = color ? (color.light ? "#fff" : "#111") : "";
+      }
+    }
+  }
+
+  onVisibility(entries) {
+    for (const entry of entries) {
+      const u = Number(entry.target.dataset.unit);
+      if (entry.isIntersecting) {
+        this.visible.add(u);
+        this.fill(u);
+      } else {
+        this.visible.delete(u);
+      }
+    }
   }
 
   scrollToUnit(unit) {
