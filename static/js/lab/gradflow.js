@@ -150,9 +150,9 @@ export class GradientFlowView {
     const layout = (text, ys, ytitle) => {
       const [lo, hi] = extent(ys);
       return {
-        title: title(text), font: baseFont(), height: 420,
-        margin: { l: 70, r: 16, t: 52, b: 50 }, xaxis, yaxis: decadeAxis(lo, hi, ytitle),
-        legend: { x: 1, xanchor: "right", y: 1, yanchor: "top", bgcolor: "rgba(255,255,255,0.85)" },
+        title: title(text), font: baseFont(), height: 480,
+        margin: { l: 70, r: 16, t: 52, b: 110 }, xaxis, yaxis: decadeAxis(lo, hi, ytitle),
+        legend: { orientation: "h", x: 0, y: -0.3, yanchor: "top" },
         uirevision: "gf",
       };
     };
