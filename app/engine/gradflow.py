@@ -111,36 +111,61 @@ def backstep(spec: RecurrentSpec, w: LayerWeights, p: LayerPass, h0: Tensor, c0:
     return lstm_step
 
 
-def _run_backwards(step: Backstep, seed: Tensor, steps: int, clip: float | None = None) -> Tensor:
-    """log10 ||G_t|| for t = T-1 .. 0 from G_{T-1} = seed (K, H), renormalizing every step.
+def _run_backwards(
+    step: Backstep, seed: Tensor, steps: int, clip: float | None = None, clipped_row: int | None = None
+) -> Tensor:
+    """log10 of each row's norm, (T, K) float64, for G_{T-1} = seed (K, H) propagated back.
 
-    With ``clip``, whenever ||G_t|| > clip (true scale) G_t is rescaled to norm ``clip`` before it
-    is propagated; the value recorded is the clipped norm.
+    Rows are independent cotangents, so they run as one batch: one backstep per t for all of them
+    (the Jacobian's H rows, dL/dh_t and its clipped copy together). Every step each row is divided
+    by a scale of its own (its norm, or its cell carry's if larger); the scales are kept and their
+    log10 summed after the loop, which is exact and never over- or underflows. The loop itself does
+    only a few tensor ops per step, no host syncs. With ``clip``, row ``clipped_row`` is rescaled
+    to norm ``clip`` whenever its true norm exceeds it, before it propagates (its LSTM cell carry
+    keeps its true value), and the clipped norm is recorded.
     """
-    out = torch.full((steps,), -math.inf, dtype=torch.float64)
-    g: Tensor = seed
+    rows = seed.shape[0]
+    norms_at = torch.zeros(steps, rows, dtype=seed.dtype)  # ||g_t[k]|| in the running units
+    scales_at = torch.ones(steps, rows, dtype=seed.dtype)  # what row k was divided by after step t
+    tiny = torch.finfo(seed.dtype).tiny * 1e8  # exact zero rows stay zero, nothing divides by 0
+    g: Tensor = seed.clone()
     carry: Tensor | None = None
-    log_scale = 0.0  # true G = 10**log_scale * g
-    log_clip = None if clip is None else math.log10(clip)
+    clip_log_scale = 0.0  # log10 of the clipped row's running scale (the one host sync, if any)
+    clipped_steps: list[int] = []  # where the clipped row was clipped: its norm is exactly `clip`
     for t in range(steps - 1, -1, -1):
-        norm = float(torch.linalg.vector_norm(g))
-        if norm > 0:
-            log_norm = log_scale + math.log10(norm)
-            if log_clip is not None and log_norm > log_clip:
-                g = g * (10 ** (log_clip - log_norm))
-                log_norm, norm = log_clip, float(torch.linalg.vector_norm(g))
-            out[t] = log_norm
-        scale = norm
-        if norm == 0 and carry is not None:  # G vanished exactly; the cell path may still carry
-            scale = float(torch.linalg.vector_norm(carry))
-        if scale == 0 or not math.isfinite(scale):
-            break  # all further G are exactly zero (dead relu units, say)
-        g = g / scale
-        carry = None if carry is None else carry / scale
-        log_scale += math.log10(scale)
-        if t > 0:
-            g, carry = step(t, g, carry)
+        norms = torch.linalg.vector_norm(g, dim=1)  # (K,)
+        if clip is not None and clipped_row is not None:
+            norm = float(norms[clipped_row])
+            if norm > 0 and clip_log_scale + math.log10(norm) > math.log10(clip):
+                factor = 10 ** (math.log10(clip) - clip_log_scale) / norm
+                g[clipped_row] *= factor  # the carry is not clipped
+                norms[clipped_row] *= factor
+                clipped_steps.append(t)
+        norms_at[t] = norms
+        if t == 0:
+            break
+        scale = norms if carry is None else torch.maximum(norms, torch.linalg.vector_norm(carry, dim=1))
+        scale = scale.clamp_min(tiny)
+        scales_at[t] = scale
+        if clip is not None and clipped_row is not None:
+            clip_log_scale += math.log10(float(scale[clipped_row]))
+        divisor = scale.unsqueeze(1)
+        g = g / divisor
+        carry = None if carry is None else carry / divisor
+        g, carry = step(t, g, carry)
+    # True norm at t: norms_at[t] times the product of the scales applied after every step s > t.
+    log_scales = torch.log10(scales_at.double())
+    after = torch.flip(torch.cumsum(torch.flip(log_scales, [0]), 0), [0]) - log_scales  # sum over s > t
+    out = after + torch.log10(norms_at.double())
+    if clip is not None and clipped_row is not None and clipped_steps:
+        out[clipped_steps, clipped_row] = math.log10(clip)
     return out
+
+
+def _log10_frobenius(row_log10: Tensor) -> Tensor:
+    """log10 sqrt(sum_k 10**(2 r_k)) per step, from per-row log10 norms (T, K) -> (T,)."""
+    ln10 = math.log(10.0)
+    return torch.logsumexp(2 * ln10 * row_log10, dim=1) / (2 * ln10)
 
 
 def _layer_backstep(
@@ -189,7 +214,7 @@ def hidden_gradient_log10_norms(
     _check_clip(clip)
     step, hidden = _layer_backstep(spec, x, layer, h0, c0)
     with torch.no_grad():
-        return _run_backwards(step, hidden[-1:].clone(), hidden.shape[0], clip)
+        return _run_backwards(step, hidden[-1:].clone(), hidden.shape[0], clip, 0)[:, 0]
 
 
 @dataclass(frozen=True)
@@ -215,11 +240,19 @@ def gradient_flow(
     step, hidden = _layer_backstep(spec, x, layer, h0, c0)
     steps = hidden.shape[0]
     empty = torch.empty(0, dtype=torch.float64)
+    size = spec.hidden_size
     with torch.no_grad():
-        eye = torch.eye(spec.hidden_size, dtype=hidden.dtype)  # rows: cotangents of each h_T unit
-        jacobian = _run_backwards(step, eye, steps)
-        grad = _run_backwards(step, hidden[-1:].clone(), steps) if gradients else empty
-        clipped = None if clip is None else _run_backwards(step, hidden[-1:].clone(), steps, clip)
+        # One batch of cotangents: the identity (rows of dh_T/dh_t), then h_T (dL/dh_t), then
+        # h_T again for the clipped copy. One backstep per t serves all of them.
+        seeds = [torch.eye(size, dtype=hidden.dtype)]
+        if gradients:
+            seeds.append(hidden[-1:])
+        if clip is not None:
+            seeds.append(hidden[-1:])
+        rows = _run_backwards(step, torch.cat(seeds), steps, clip, size + int(gradients))
+        jacobian = _log10_frobenius(rows[:, :size])
+        grad = rows[:, size] if gradients else empty
+        clipped = None if clip is None else rows[:, -1]
     return GradientFlow(grad, jacobian, clipped)
 
 
