@@ -95,3 +95,43 @@ export function openTraceStream(start, handlers) {
     isOpen: () => socket.readyState === WebSocket.OPEN,
   };
 }
+
+/**
+ * Open the training stream (WS /ws/train) and send ``start``. Every server message goes to
+ * onMessage(msg) ("started", "progress", "trained", "done", "stopped", "error" with its detail as
+ * text); a dropped connection is an "error" too. Returns {cancel(), close()}.
+ */
+export function openTrainStream(start, onMessage) {
+  const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+  const socket = new WebSocket(`${scheme}//${window.location.host}/ws/train`);
+  let finished = false;
+  let closeWhenOpen = false;
+  socket.addEventListener("open", () => {
+    if (closeWhenOpen) socket.close();
+    else socket.send(JSON.stringify({ type: "start", ...start }));
+  });
+  socket.addEventListener("message", (event) => {
+    if (finished) return;
+    const msg = JSON.parse(event.data);
+    if (msg.type === "error") msg.detail = detailText(msg.detail);
+    if (msg.type === "done" || msg.type === "stopped" || msg.type === "error") finished = true;
+    onMessage(msg);
+  });
+  const lost = () => {
+    if (finished) return;
+    finished = true;
+    onMessage({ type: "error", detail: "the training stream closed: is the server running?" });
+  };
+  socket.addEventListener("error", lost);
+  socket.addEventListener("close", lost);
+  return {
+    cancel: () => {
+      if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "cancel" }));
+    },
+    close: () => {
+      finished = true;
+      if (socket.readyState === WebSocket.CONNECTING) closeWhenOpen = true;
+      else socket.close();
+    },
+  };
+}

@@ -57,3 +57,11 @@ export function colorOf(value, range) {
   const luminance = (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]) / 255;
   return { css: `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`, light: luminance < 0.55 };
 }
+
+/** One color and dash per architecture wherever they are plotted side by side (Okabe-Ito colors,
+ * safe for color-blind readers; the dash tells them apart in grayscale too). */
+export const ARCH_STYLE = {
+  rnn: { color: "#D55E00", dash: "dot", label: "RNN" },
+  lstm: { color: "#0072B2", dash: "solid", label: "LSTM" },
+  gru: { color: "#009E73", dash: "dash", label: "GRU" },
+};

@@ -12,10 +12,11 @@ import { TraceData } from "./trace.js";
 const Plotly = window.Plotly;
 const $ = (id) => document.getElementById(id);
 
-/** Models that read the same input as ``primary``: text models, or the same input width. */
+/** Models that read the same input as ``primary``: the same characters, or the same input width. */
 export function compatible(models, primary) {
+  const vocab = (m) => (m.vocab ? [...m.vocab].sort().join("") : null);
   return models.filter((m) => m.id !== primary.id &&
-    (primary.vocab ? Boolean(m.vocab) : !m.vocab && m.input_size === primary.input_size));
+    (primary.vocab ? vocab(m) === vocab(primary) : !m.vocab && m.input_size === primary.input_size));
 }
 
 function el(tag, className, text) {

@@ -41,3 +41,16 @@ export function tokenLabel(ch) {
   if (ch === "\t") return "⇥";
   return ch;
 }
+
+/** "1.8 ms" for a time per step given in seconds. */
+export function msPerStep(seconds) {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "–";
+  const ms = 1000 * seconds;
+  return `${ms < 10 ? ms.toFixed(2) : ms.toFixed(1)} ms`;
+}
+
+/** A metric value: "largest n right" is a count, the rest are numbers. */
+export function metricText(value, name) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "–";
+  return /\bn\b/.test(name) && Number.isInteger(value) ? String(value) : num(value);
+}

@@ -11,11 +11,13 @@ import { InputError, InputPanel } from "./input.js";
 import { Inspector } from "./inspector.js";
 import { ModelPicker } from "./models.js";
 import { setFontSize } from "./plots.js";
-import { readState, writeState } from "./state.js";
+import { PANELS, readState, writeState } from "./state.js";
 import { TextView } from "./textview.js";
 import { Timeline } from "./timeline.js";
+import { TrainPanel } from "./training.js";
 import { TraceRunner } from "./runner.js";
 import { wireUpload } from "./upload.js";
+import { ModelZoo } from "./zoo.js";
 
 const $ = (id) => document.getElementById(id);
 const clamp = (v, lo, hi) => Math.max(lo, Math.min(hi, v));
@@ -69,6 +71,13 @@ const input = new InputPanel({
   },
   onRun: () => run(),
 });
+const trainPanel = new TrainPanel({
+  onModel: (record) => picker.add(record),
+  onOpen: (record) => openModel(record),
+  onBeforeAfter: (trained, initId) => beforeAfter(trained, initId),
+  onOpenChange: () => savePanels(),
+});
+const zoo = new ModelZoo({ onOpen: (record) => openModel(record), onOpenChange: () => savePanels() });
 wireUpload({
   onModel: (record) => {
     picker.add(record);
@@ -347,6 +356,7 @@ function applyTeacher(on, redraw) {
   setFontSize(on ? 19 : 14);
   heatmaps.height = on ? 320 : 250;
   gradients.height = on ? 360 : 300;
+  if (redraw) trainPanel.refont();
   if (redraw && app.data) {
     buildViews();
     runCompare();
@@ -356,32 +366,66 @@ function applyTeacher(on, redraw) {
 
 $("teacher-toggle").addEventListener("click", () => applyTeacher(!state.teach, true));
 
+// ---- train panel and model zoo -----------------------------------------------------------------
+
+const PANEL_IDS = { train: "train-panel", zoo: "zoo-panel" };
+
+function openPanels() {
+  for (const name of PANELS) $(PANEL_IDS[name]).open = state.open.includes(name);
+}
+
+function savePanels() {
+  state.open = PANELS.filter((name) => $(PANEL_IDS[name]).open);
+  save();
+}
+
+for (const button of document.querySelectorAll("[data-open]")) {
+  button.addEventListener("click", () => {
+    const panel = $(button.dataset.open);
+    panel.open = true;
+    panel.scrollIntoView({ behavior: "smooth", block: "start" });
+  });
+}
+
+/** Explore ``record`` in the main view, on its task's preset with its task loss. */
+function openModel(record) {
+  if (!picker.get(record.id)) picker.add(record);
+  chooseModel(record, true);
+  window.scrollTo({ top: 0, behavior: "smooth" });
+}
+
+/** The trained model beside its untrained initialization (same seed), on the task's preset. */
+async function beforeAfter(trained, initId) {
+  let init = picker.get(initId);
+  if (!init) {
+    try {
+      init = await getJSON(`/api/models/${encodeURIComponent(initId)}`);
+    } catch (err) {
+      trainPanel.showError(`The initialization “${initId}” is not on this server: ${err.message}`);
+      return;
+    }
+    picker.add(init);
+  }
+  if (!picker.get(trained.id)) picker.add(trained);
+  state.compare = [init.id];
+  chooseModel(trained, true);
+  document.querySelector(".compare").scrollIntoView({ behavior: "smooth", block: "start" });
+}
+
 // A link pasted into this tab (a new hash) is a new view: load it as a reload would.
 window.addEventListener("hashchange", () => window.location.reload());
 
 // ---- boot --------------------------------------------------------------------------------------
 
-// The server's random ids spell out how to build the model (app/registry.py), e.g.
-// random-lstm-i8-h16-l1-s0-fb1, random-rnn-relu-iascii-h32-l2-s7-nobias.
-const RANDOM_ID = /^random-(lstm|gru|rnn)(-relu)?-i(\d+|ascii)-h(\d+)-l(\d+)-s(\d+)(?:-fb(-?\d+(?:\.\d+)?))?(-nobias)?$/;
-
-/** A model named in the URL but not listed: a random model is rebuilt from its id. */
+/** A model named in the URL but not listed: the server rebuilds a random one from its id. */
 async function recover(id) {
-  const m = RANDOM_ID.exec(id);
-  if (!m) return null;
-  const [, arch, relu, inputs, hidden, layers, seed, fb, nobias] = m;
-  const payload = { arch, hidden_size: Number(hidden), num_layers: Number(layers), seed: Number(seed) };
-  if (inputs === "ascii") payload.vocab = "ascii";
-  else payload.input_size = Number(inputs);
-  if (relu) payload.nonlinearity = "relu";
-  if (fb !== undefined) payload.forget_bias = Number(fb);
-  if (nobias) payload.bias = false;
-  return postJSON("/api/models", payload).catch(() => null);
+  return getJSON(`/api/models/${encodeURIComponent(id)}`).catch(() => null);
 }
 
 async function boot() {
   applyTeacher(state.teach, false);
   timeline.speed = state.speed;
+  openPanels();
   let models;
   try {
     models = (await getJSON("/api/models")).models;
@@ -390,6 +434,10 @@ async function boot() {
     return;
   }
   picker.setModels(models);
+  getJSON("/api/tasks").then(({ tasks }) => {
+    trainPanel.setTasks(tasks, models);
+    zoo.render(models, tasks);
+  }, (err) => trainPanel.showError(err.message));
   let model = state.model ? picker.get(state.model) : null;
   if (state.model && !model) {
     model = await recover(state.model);

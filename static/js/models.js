@@ -6,7 +6,9 @@ import { postJSON } from "./api.js";
 import { count, num } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
-const GROUPS = [["builtin", "Shipped models"], ["upload", "Uploaded"], ["random", "Random (untrained)"]];
+const GROUPS = [
+  ["builtin", "Shipped models"], ["trained", "Trained here"], ["upload", "Uploaded"], ["random", "Random (untrained)"],
+];
 
 /** "LSTM · 29 → 64 · 2 layers · 50,432 parameters · next character, accuracy 0.61". */
 export function describe(model) {

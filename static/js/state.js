@@ -2,7 +2,7 @@
 // (as tensorflow/playground's state.ts does). Keys:
 //   model=<id>  compare=<id>,<id>  preset=<name> | text=<chars> | csv=<rows; newline-separated>
 //   t=<step>  unit=<u>  layer=<l>  obj=hidden_norm|task|unit:<layer>,<unit>,<step>
-//   color=<quantity coloring the text>  speed=<steps/s>  teach=1
+//   color=<quantity coloring the text>  speed=<steps/s>  teach=1  open=train,zoo (open panels)
 
 const DEFAULTS = {
   model: null,
@@ -17,7 +17,11 @@ const DEFAULTS = {
   color: "hidden",
   speed: 5,
   teach: false,
+  open: [],
 };
+
+/** The collapsible panels whose open state the URL keeps. */
+export const PANELS = ["train", "zoo"];
 
 function int(value, fallback) {
   const n = Number.parseInt(value, 10);
@@ -39,7 +43,7 @@ export function objectiveText(objective) {
 
 export function readState(hash = window.location.hash) {
   const params = new URLSearchParams(hash.replace(/^#/, ""));
-  const state = { ...DEFAULTS, compare: [] };
+  const state = { ...DEFAULTS, compare: [], open: [] };
   if (params.has("model")) state.model = params.get("model");
   if (params.get("compare")) state.compare = params.get("compare").split(",").filter(Boolean).slice(0, 2);
   if (params.has("preset")) state.preset = params.get("preset");
@@ -52,6 +56,7 @@ export function readState(hash = window.location.hash) {
   if (params.has("color")) state.color = params.get("color");
   state.speed = int(params.get("speed"), DEFAULTS.speed) || DEFAULTS.speed;
   state.teach = params.get("teach") === "1";
+  if (params.get("open")) state.open = params.get("open").split(",").filter((p) => PANELS.includes(p));
   return state;
 }
 
@@ -71,6 +76,7 @@ export function encodeState(state) {
   if (state.color !== DEFAULTS.color) params.set("color", state.color);
   if (state.speed !== DEFAULTS.speed) params.set("speed", String(state.speed));
   if (state.teach) params.set("teach", "1");
+  if (state.open.length) params.set("open", state.open.join(","));
   return "#" + params.toString();
 }
 
