@@ -26,3 +26,15 @@ def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(app) as c:
         yield c
     app.dependency_overrides.clear()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test whose module runs a server (``server_log_tail()``) shows the server's stderr."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    tail = getattr(getattr(item, "module", None), "server_log_tail", None)
+    if report.failed and callable(tail):
+        text = tail()
+        if text:
+            report.sections.append(("server stderr (tail)", text))

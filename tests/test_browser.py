@@ -2,8 +2,10 @@
 as simonw/datasette's tests/test_playwright.py does. Assertions are about what a person sees, and
 the numbers the page shows are held to POST /api/trace's at the page's display precision.
 
-Models are random ones rebuilt from their ids (deterministic), so no download or shipped file is
-needed. Keep the whole file well under a minute: one server and one browser for the module.
+Models are random ones rebuilt from their ids (deterministic), the tiny shipped ones in models/,
+or trained here in a few steps, so nothing is downloaded. Keep the whole file well under a
+minute: one server and one browser for the module. Without chromium or playwright the file is
+skipped on a workstation, but with CI set that is an error: CI must run these tests.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 from urllib.parse import quote
 
 import httpx
@@ -24,10 +28,18 @@ import pytest
 import torch
 from torch import nn
 
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if os.environ.get("CI"):
+    # A missing browser must fail CI, not skip the page's tests unnoticed.
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeError(f"CI is set but playwright is missing ({exc}): pip install -e '.[test]'") from exc
+    if CHROMIUM is None:
+        raise RuntimeError("CI is set but Debian's chromium is not installed: apt-get install -y chromium")
 sync_api = pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +49,28 @@ TEXT_RNN = "random-rnn-iascii-h8-l1-s0"
 NUM_GRU = "random-gru-i3-h4-l1-s0"
 MINUS = "\u2212"
 expect.set_options(timeout=15_000)
+
+# The running server's stderr, shown (its tail) when a test fails: see tests/conftest.py.
+_server_log: list[IO[bytes]] = []
+
+
+# Console errors per page; a test that provokes one on purpose removes it (expect_console_error).
+_page_errors: dict[Page, list[str]] = {}
+
+
+def expect_console_error(page: Page, text: str) -> None:
+    errors = _page_errors[page]
+    assert any(text in e for e in errors), f"expected a console error with {text!r}, got {errors}"
+    errors[:] = [e for e in errors if text not in e]
+
+
+def server_log_tail(chars: int = 4000) -> str:
+    if not _server_log:
+        return ""
+    log = _server_log[0]
+    log.flush()
+    log.seek(0)
+    return log.read().decode(errors="replace")[-chars:]
 
 
 def shown(value: float) -> str:
@@ -56,14 +90,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {
         **os.environ,
         "GATESCOPE_UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
+        "GATESCOPE_TRAINED_DIR": str(tmp_path_factory.mktemp("trained")),
         "PYTHONUNBUFFERED": "1",
     }
+    # stderr to a file: a pipe nobody reads fills up and blocks the server mid-test.
+    log = tempfile.TemporaryFile()  # noqa: SIM115  # open for the server's whole life
+    _server_log[:] = [log]
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -75,8 +113,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            raise RuntimeError(f"the server did not start:\n{err[-3000:]}")
+            proc.wait()
+            raise RuntimeError(f"the server did not start:\n{server_log_tail()}")
         time.sleep(0.2)
     yield base
     proc.terminate()
@@ -84,6 +122,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+    _server_log.clear()
+    log.close()
 
 
 @pytest.fixture(scope="module")
@@ -109,11 +149,12 @@ def page(browser: Browser) -> Iterator[Page]:
     """A fresh page; any console error or uncaught exception fails the test."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
-    errors: list[str] = []
+    errors = _page_errors.setdefault(pg, [])
     pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     pg.on("pageerror", lambda e: errors.append(str(e)))
     yield pg
     context.close()
+    _page_errors.pop(pg, None)
     assert errors == [], f"console errors: {errors}"
 
 
@@ -280,3 +321,85 @@ def test_an_uploaded_module_is_traced_and_the_trace_downloads(
     row = lines[1 + 3].split(",")  # t = 0, hidden
     assert row[:4] == ["0", "0", "", "hidden"]
     assert [float(v) for v in row[4:]] == pytest.approx(ref["layers"][0]["hidden"][0], abs=1e-6)
+
+
+def test_training_in_the_page_streams_and_opens_the_trained_models(page: Page, server: str) -> None:
+    open_view(page, server, f"model={TEXT_LSTM}&text=ab&open=train")
+    form = page.locator("#train-form")
+    page.locator("#train-task").select_option("sines")
+    expect(page.locator("#train-description")).to_contain_text("sum of three sines")
+    form.locator("input[name=arch-rnn]").uncheck()
+    form.locator("input[name=hidden_size]").fill("4")
+    form.locator("input[name=steps]").fill("10")
+    page.locator("#train-start").click()
+
+    # Progress streams in: both runs reach the budget, the loss chart holds one point per step.
+    runs = page.get_by_test_id("train-runs")
+    expect(page.get_by_test_id("train-status")).to_contain_text("trained 2 models", timeout=60_000)
+    for arch in ("lstm", "gru"):
+        expect(runs.locator(f'tr[data-arch="{arch}"] td[data-col="step"]')).to_have_text("10 / 10")
+    assert page.evaluate("document.getElementById('train-loss').data.map(t => t.x.length)") == [10, 10]
+    expect(page.locator("#train-progress")).to_have_attribute("value", "20")
+
+    # The trained models are listed, registered on the server and selectable in the page.
+    trained = {
+        m["arch"]: m
+        for m in httpx.get(f"{server}/api/models").json()["models"]
+        if m["source"] == "trained" and m["task"] == "sines" and m["hidden_size"] == 4
+    }
+    assert set(trained) == {"lstm", "gru"}
+    gru = trained["gru"]
+    expect(page.locator(f'#model-select option[value="{gru["id"]}"]')).to_have_count(1)
+    expect(runs.locator('tr[data-arch="gru"] td[data-col="params"]')).to_have_text(f"{gru['params']:,}")
+
+    # Open: the main view traces the trained GRU on the task's preset with the task loss.
+    runs.locator('tr[data-arch="gru"] button.open-model').click()
+    expect(page.locator("#model-select")).to_have_value(gru["id"])
+    expect(page.get_by_test_id("model-info")).to_contain_text("task: sines")
+    expect(page.locator("#objective-select")).to_have_value("task")
+    expect(page.get_by_test_id("status")).to_contain_text("200 steps · loss L = the task loss")
+
+    # Before vs after: the trained GRU beside its initialization (same seed) in the compare view.
+    runs.locator('tr[data-arch="gru"] button.before-after').click()
+    columns = page.locator("#compare-grid .compare-col")
+    expect(columns).to_have_count(2)
+    expect(columns.nth(0)).to_have_attribute("data-model", gru["id"])
+    expect(columns.nth(1)).to_have_attribute("data-model", f"{gru['id']}-init")
+    expect(page.locator("#compare-status")).to_have_text("L = each model's sines task loss")
+
+
+def test_model_zoo_lists_the_shipped_models_and_checks_the_claims(page: Page, server: str) -> None:
+    shipped = [m for m in httpx.get(f"{server}/api/models").json()["models"] if m["source"] == "builtin"]
+    assert shipped, "models/ holds the shipped checkpoints"
+    open_view(page, server, f"model={TEXT_LSTM}&text=ab&open=zoo")
+    table = page.get_by_test_id("zoo-table")
+    expect(table.locator("tr[data-model]")).to_have_count(len(shipped))
+    for m in shipped:
+        row = table.locator(f'tr[data-model="{m["id"]}"]')
+        expect(row.locator('td[data-col="params"]')).to_have_text(f"{m['params']:,}")
+        expect(row.locator('[data-col="command"]')).to_have_text(m["command"])
+    # Each task's claims are the records' own numbers.
+    for task in {m["task"] for m in shipped}:
+        by_arch = {m["arch"]: m for m in shipped if m["task"] == task}
+        lstm, gru = by_arch["lstm"], by_arch["gru"]
+        claim = table.locator(f'tbody[data-task="{task}"] li[data-claim="params"]')
+        mark = "✓" if gru["params"] < lstm["params"] else "✗"
+        expect(claim).to_have_text(
+            f"{mark} GRU has fewer parameters than LSTM: {gru['params']:,} vs {lstm['params']:,}"
+            f" ({'holds here' if mark == '✓' else 'not here'})"
+        )
+    # A shipped model opens in the main view.
+    first = shipped[0]
+    table.locator(f'tr[data-model="{first["id"]}"] button.open-model').click()
+    expect(page.locator("#model-select")).to_have_value(first["id"])
+    page.wait_for_function("location.hash.includes('open=zoo')")
+
+
+def test_a_model_the_server_does_not_have_is_named_and_another_shown(page: Page, server: str) -> None:
+    page.goto(f"{server}/#model=upload-gone-0000&text=ab")
+    expect(page.get_by_test_id("error")).to_have_text(
+        "The model “upload-gone-0000” is not on this server; showing another one."
+    )
+    expect(page.locator("#model-select")).not_to_have_value("")
+    # Chromium logs every 404 response to the console; this one is the lookup that found nothing.
+    expect_console_error(page, "404")

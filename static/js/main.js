@@ -439,10 +439,11 @@ async function boot() {
     zoo.render(models, tasks);
   }, (err) => trainPanel.showError(err.message));
   let model = state.model ? picker.get(state.model) : null;
+  let missing = null;
   if (state.model && !model) {
     model = await recover(state.model);
     if (model) picker.add(model);
-    else showError(`The model “${state.model}” is not on this server; showing another one.`);
+    else missing = `The model “${state.model}” is not on this server; showing another one.`;
   }
   for (const id of state.compare) {
     if (picker.get(id)) continue;
@@ -462,6 +463,7 @@ async function boot() {
     picker.add(model);
   }
   chooseModel(model, fresh && firstVisit);
+  if (missing) showError(missing); // after chooseModel's run, which clears old errors
 }
 
 boot();
