@@ -239,9 +239,18 @@ class ModelRegistry:
                 continue
             for card_path in sorted(directory.glob(pattern)):
                 try:
-                    self._add(load_card(card_path, source))
-                except (OSError, ValueError, KeyError) as exc:
+                    model = self._add(load_card(card_path, source))
+                    if source == "trained" and "config" in model.record:
+                        self._add_initialization(model.record["config"])
+                except (OSError, ValueError, KeyError, TypeError) as exc:
                     log.warning("skipping stored model %s: %s", card_path.name, exc)
+
+    def _add_initialization(self, config: dict[str, Any]) -> None:
+        """A trained model's starting point, rebuilt from its config's seed (for before vs after)."""
+        from app.training import TrainConfig, initialization
+
+        module, head, card = initialization(TrainConfig(**config))
+        self._add(model_from_card(module, head, card, "random"))
 
     def add_upload(
         self, state_dict: dict[str, Tensor], filename: str, prefix: str | None, nonlinearity: str
@@ -328,7 +337,7 @@ def model_from_card(
         metric=card.get("metric"),
         presets=presets,
     )
-    for key in ("training", "command", "head_params", "description"):
+    for key in ("training", "command", "head_params", "description", "config"):
         if key in card:
             record[key] = card[key]
     return LoadedModel(

@@ -15,6 +15,7 @@ one thread (``torch.set_num_threads(1)``) for bit-identical runs across machines
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -317,3 +318,30 @@ def load_checkpoint(json_path: str | os.PathLike[str]) -> tuple[nn.RNNBase, nn.L
     head.load_state_dict({k.removeprefix("head."): v for k, v in tensors.items() if k.startswith("head.")})
     module.eval()
     return module, head, card
+
+
+def trained_id(config: TrainConfig) -> str:
+    """The id of a model trained in the page: readable, and unique to its (resolved) config."""
+    digest = hashlib.sha256(repr(config).encode()).hexdigest()[:8]
+    return (
+        f"trained-{config.task}-{config.arch}-h{config.hidden_size}-s{config.seed}-n{config.steps}-{digest}"
+    )
+
+
+def initialization(config: TrainConfig) -> tuple[nn.RNNBase, nn.Linear, dict[str, Any]]:
+    """The untrained model a training run starts from, and its card, id ``<trained id>-init``.
+
+    `build_model` draws it from the config's seed alone, so it can be rebuilt at any time (after a
+    restart, from the trained model's card) and "before vs after training" stays comparable.
+    """
+    task = get_task(config.task)
+    module, head = build_model(config)
+    card: dict[str, Any] = {
+        "id": trained_id(config) + "-init",
+        "name": f"{task.title}, {ARCH_TITLES[config.arch]} before training (seed {config.seed})",
+        "task": config.task,
+        "vocab": task.vocab,
+        "preset": task.preset(),
+        "nonlinearity": config.nonlinearity,
+    }
+    return module.eval(), head.eval(), card

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from app.main import app
 from app.settings import Settings
 
 
@@ -57,6 +58,18 @@ def test_train_side_by_side_then_trace_with_the_task_loss(client: TestClient, se
         traced = client.post("/api/trace", json={"model": model, "inputs": preset, "objective": "task"})
         assert traced.status_code == 200, traced.text
         assert traced.json()["loss"] >= 0
+    # After a restart the trained model loads from disk and its initialization is rebuilt from the
+    # card's config and seed: "before vs after" still works, with the same numbers.
+    before = client.post(
+        "/api/trace", json={"model": started["runs"][0]["init_model"], "inputs": preset}
+    ).json()
+    app.state.registry = None
+    listed = [m["id"] for m in client.get("/api/models").json()["models"]]
+    assert record["id"] in listed and started["runs"][0]["init_model"] in listed
+    again_before = client.post(
+        "/api/trace", json={"model": started["runs"][0]["init_model"], "inputs": preset}
+    )
+    assert again_before.json()["layers"] == before["layers"]
     # Same config and seed: the same weights (the id is derived from the config).
     with client.websocket_connect("/ws/train") as ws:
         ws.send_json(start)

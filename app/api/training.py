@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import threading
 from dataclasses import replace
 from typing import Any
@@ -31,7 +30,15 @@ from app.api.deps import RegistryDep, SettingsDep
 from app.registry import ModelRegistry
 from app.settings import Settings
 from app.tasks import TASKS
-from app.training import TrainConfig, TrainEvent, TrainResult, build_model, save_checkpoint, train_steps
+from app.training import (
+    TrainConfig,
+    TrainEvent,
+    TrainResult,
+    initialization,
+    save_checkpoint,
+    train_steps,
+    trained_id,
+)
 
 router = APIRouter(tags=["training"])
 _slots_lock = threading.Lock()
@@ -89,13 +96,6 @@ def configs_from_message(message: dict[str, Any], settings: Settings) -> list[Tr
             f"hidden_size must be from 1 to {settings.max_train_hidden} in the page, got {base.hidden_size}"
         )
     return [replace(base, arch=str(arch)).resolved() for arch in archs]
-
-
-def trained_id(config: TrainConfig) -> str:
-    digest = hashlib.sha256(repr(config).encode()).hexdigest()[:8]
-    return (
-        f"trained-{config.task}-{config.arch}-h{config.hidden_size}-s{config.seed}-n{config.steps}-{digest}"
-    )
 
 
 def _train_all(
@@ -188,16 +188,7 @@ async def train_stream(websocket: WebSocket, registry: RegistryDep, settings: Se
             runs = []
             for config in configs:
                 # The initialization, registered so "before training" can be traced and compared.
-                module, head = build_model(config)
-                init_card = {
-                    "id": trained_id(config) + "-init",
-                    "name": f"{config.task} {config.arch.upper()} before training (seed {config.seed})",
-                    "task": config.task,
-                    "vocab": TASKS[config.task].vocab,
-                    "preset": TASKS[config.task].preset(),
-                    "nonlinearity": config.nonlinearity,
-                }
-                init = registry.add_trained(module.eval(), head, init_card, source="random")
+                init = registry.add_trained(*initialization(config), source="random")
                 runs.append(
                     {
                         "arch": config.arch,

@@ -23,9 +23,11 @@ export function sci(value, digits = 2) {
   return value.toExponential(digits).replace("e-", "e" + MINUS).replace("e+", "e").replace(/^-/, MINUS);
 }
 
-/** Losses and metrics span decades: small ones in scientific notation, others to 4 decimals. */
+/** Losses and metrics span decades: counts as integers ("largest n right 52"), small values in
+ * scientific notation, others to 4 decimals. */
 export function num(value) {
   if (value === null || value === undefined || Number.isNaN(value)) return "–";
+  if (Number.isInteger(value)) return count(value);
   return value !== 0 && Math.abs(value) < 1e-3 ? sci(value) : fmt(value, 4);
 }
 
