@@ -365,6 +365,11 @@ function applyTeacher(on, redraw) {
 }
 
 $("teacher-toggle").addEventListener("click", () => applyTeacher(!state.teach, true));
+// The lab opens on the same model and input: the link carries the current URL state. Set just
+// before it is followed (any button, keyboard too), so it never goes stale.
+for (const event of ["pointerdown", "focus", "click"]) {
+  $("lab-link").addEventListener(event, (e) => { e.currentTarget.href = `/lab${window.location.hash}`; });
+}
 
 // ---- train panel and model zoo -----------------------------------------------------------------
 
