@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from app.bench_api import running_server
+from app.localserver import running_server
 
 BAR_MS = 1000.0
 

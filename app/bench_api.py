@@ -11,45 +11,17 @@ Measures (medians; these are absolute times on this machine, so read them with i
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 
 import httpx
 import orjson
 from websockets.sync.client import connect
 
-
-@contextlib.contextmanager
-def running_server() -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, GATESCOPE_UPLOAD_DIR=tempfile.mkdtemp(prefix="gatescope-bench-"))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level", "warning"],
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/api/models", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(10)
+from app.localserver import running_server
 
 
 def bench_trace(base: str, repeats: int) -> dict[str, float]:

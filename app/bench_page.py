@@ -23,16 +23,8 @@ import statistics
 import time
 from urllib.parse import quote
 
-from app.bench_api import running_server
+from app.localserver import CHROMIUM_ARGS, running_server
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SENTENCE = "The forget gate decides what to keep; the input gate decides what to write. "
 
 _WORK_JS = """async ([key, moves]) => {

@@ -11,16 +11,7 @@ skipped on a workstation, but with CI set that is an error: CI must run these te
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 from urllib.parse import quote
 
 import httpx
@@ -28,134 +19,17 @@ import pytest
 import torch
 from torch import nn
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if os.environ.get("CI"):
-    # A missing browser must fail CI, not skip the page's tests unnoticed.
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError as exc:
-        raise RuntimeError(f"CI is set but playwright is missing ({exc}): pip install -e '.[test]'") from exc
-    if CHROMIUM is None:
-        raise RuntimeError("CI is set but Debian's chromium is not installed: apt-get install -y chromium")
-sync_api = pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Browser, Page, expect  # noqa: E402
+pytest.importorskip("playwright.sync_api")  # a workstation without it skips; CI fails in conftest
+from playwright.sync_api import Page, expect
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+from tests.browser_support import expect_console_error, shown
 
-ROOT = Path(__file__).resolve().parent.parent
 TEXT_LSTM = "random-lstm-iascii-h8-l1-s0"
 TEXT_GRU = "random-gru-iascii-h8-l1-s0"
 TEXT_RNN = "random-rnn-iascii-h8-l1-s0"
 NUM_GRU = "random-gru-i3-h4-l1-s0"
 MINUS = "\u2212"
-expect.set_options(timeout=15_000)
-
-# The running server's stderr, shown (its tail) when a test fails: see tests/conftest.py.
-_server_log: list[IO[bytes]] = []
-
-
-# Console errors per page; a test that provokes one on purpose removes it (expect_console_error).
-_page_errors: dict[Page, list[str]] = {}
-
-
-def expect_console_error(page: Page, text: str) -> None:
-    errors = _page_errors[page]
-    assert any(text in e for e in errors), f"expected a console error with {text!r}, got {errors}"
-    errors[:] = [e for e in errors if text not in e]
-
-
-def server_log_tail(chars: int = 4000) -> str:
-    if not _server_log:
-        return ""
-    log = _server_log[0]
-    log.flush()
-    log.seek(0)
-    return log.read().decode(errors="replace")[-chars:]
-
-
-def shown(value: float) -> str:
-    """What the page shows for a number: 3 decimals and a true minus sign (static/js/format.js)."""
-    return f"{value:.3f}".replace("-", MINUS)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "GATESCOPE_UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
-        "GATESCOPE_TRAINED_DIR": str(tmp_path_factory.mktemp("trained")),
-        "PYTHONUNBUFFERED": "1",
-    }
-    # stderr to a file: a pipe nobody reads fills up and blocks the server mid-test.
-    log = tempfile.TemporaryFile()  # noqa: SIM115  # open for the server's whole life
-    _server_log[:] = [log]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/api/models", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            raise RuntimeError(f"the server did not start:\n{server_log_tail()}")
-        time.sleep(0.2)
-    yield base
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    _server_log.clear()
-    log.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh page; any console error or uncaught exception fails the test."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
-    errors = _page_errors.setdefault(pg, [])
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    yield pg
-    context.close()
-    _page_errors.pop(pg, None)
-    assert errors == [], f"console errors: {errors}"
+expect.set_options(timeout=20_000)
 
 
 def api_trace(server: str, model: str, **payload: object) -> dict:

@@ -8,121 +8,22 @@ set, a missing chromium or playwright is an error, not a skip.
 
 from __future__ import annotations
 
-import importlib
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if os.environ.get("CI"):
-    importlib.import_module("playwright.sync_api")  # an ImportError fails the run in CI
+pytest.importorskip("playwright.sync_api")  # a workstation without it skips; CI fails in conftest
+from playwright.sync_api import Page, expect
 
-    if CHROMIUM is None:
-        raise RuntimeError("CI is set but Debian's chromium is not installed")
-sync_api = pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Browser, Page, expect  # noqa: E402
-
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+from tests.browser_support import shown
 
 TEXT_LSTM = "random-lstm-iascii-h8-l1-s0"
 TEXT_GRU = "random-gru-iascii-h8-l1-s0"
 TEXT_LSTM2 = "random-lstm-iascii-h6-l2-s1"
 MINUS = "\u2212"
 expect.set_options(timeout=20_000)
-
-
-def shown(value: float, digits: int = 3) -> str:
-    """A number as the page shows it (static/js/format.js fmt)."""
-    return f"{value:.{digits}f}".replace("-", MINUS)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "GATESCOPE_UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
-        "GATESCOPE_TRAINED_DIR": str(tmp_path_factory.mktemp("trained")),
-        "PYTHONUNBUFFERED": "1",
-    }
-    # stderr to a file: a pipe nobody reads fills up and stalls a chatty server.
-    log = tempfile.TemporaryFile()  # noqa: SIM115  # open for the server's whole life
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/api/models", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.seek(0)
-            raise RuntimeError(f"the server did not start:\n{log.read().decode()[-3000:]}")
-        time.sleep(0.2)
-    yield base
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh page; any console error or uncaught exception fails the test."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    yield pg
-    context.close()
-    assert errors == [], f"console errors: {errors}"
 
 
 def api(server: str, path: str, **body: Any) -> Any:
