@@ -5,7 +5,7 @@
 import { SEQUENTIAL, colorOf } from "../colors.js";
 import { sci } from "../format.js";
 import { baseFont, plotConfig, timeAxis, title } from "../plots.js";
-import { Latest, ViewStatus, painted } from "./request.js";
+import { Latest, ViewStatus, fetchAndDraw } from "./request.js";
 import { tokenSpans } from "./tokens.js";
 
 const Plotly = window.Plotly;
@@ -33,24 +33,7 @@ export class ConnectivityView {
     const lab = this.lab;
     if (!lab.model || !lab.input) return;
     const body = lab.body({ layer: lab.layer, unit: lab.unit, step: lab.step });
-    const key = JSON.stringify(body);
-    if (key === this.lastKey) return;
-    this.lastKey = key;
-    const started = performance.now();
-    this.status.busy();
-    let data;
-    try {
-      data = await this.latest.post("/api/analysis/connectivity", body);
-    } catch (err) {
-      this.lastKey = null;
-      this.status.error(err.message);
-      return;
-    }
-    if (!data) return;
-    this.status.fetched();
-    await this.draw(data);
-    await painted();
-    this.status.done(started);
+    await fetchAndDraw(this, "/api/analysis/connectivity", body, (data) => this.draw(data));
   }
 
   async draw(data) {

@@ -3,7 +3,7 @@
 // sizes asked for (POST /api/analysis/cost). Nothing here is hard-coded but the seed's words.
 
 import { count, fmt } from "../format.js";
-import { Latest, ViewStatus, painted } from "./request.js";
+import { Latest, ViewStatus, fetchAndDraw } from "./request.js";
 
 
 
@@ -57,27 +57,13 @@ export class CostView {
 
   async refresh() {
     const body = this.body();
-    const key = JSON.stringify(body);
-    if (key === this.lastKey) return;
-    this.lastKey = key;
     this.lab.state.lab.cost = Object.values(body).join(",");
     this.lab.save();
-    const started = performance.now();
-    this.status.busy("measuring real modules… (about a second)");
-    let data;
-    try {
-      data = await this.latest.post("/api/analysis/cost", body);
-    } catch (err) {
-      this.lastKey = null;
-      this.status.error(err.message);
-      return;
-    }
-    if (!data) return;
-    this.status.fetched();
-    this.draw(data);
-    await painted();
-    this.status.done(started, ` · torch ${data.torch_version}, ${data.torch_threads} thread${data.torch_threads > 1 ? "s" : ""}; ` +
-      "times are medians of interleaved runs and vary from run to run");
+    await fetchAndDraw(this, "/api/analysis/cost", body, (data) => this.draw(data), {
+      busy: "measuring real modules… (about a second)",
+      suffix: (data) => ` · torch ${data.torch_version}, ${data.torch_threads} thread${data.torch_threads > 1 ? "s" : ""}; ` +
+        "times are medians of interleaved runs and vary from run to run",
+    });
   }
 
   draw(data) {

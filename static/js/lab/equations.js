@@ -6,7 +6,7 @@
 import { factor, fmt, tokenLabel } from "../format.js";
 import { baseFont, plotConfig, timeAxis, title } from "../plots.js";
 import { equationRow, math, note } from "./mathtext.js";
-import { Latest, ViewStatus, painted } from "./request.js";
+import { Latest, ViewStatus, fetchAndDraw } from "./request.js";
 
 const Plotly = window.Plotly;
 
@@ -61,26 +61,10 @@ export class EquationsView {
     const lab = this.lab;
     if (!lab.model || !lab.input) return;
     const body = lab.body({ layer: lab.layer, unit: lab.unit, step: lab.step });
-    const key = JSON.stringify(body);
-    if (key === this.lastKey) return;
-    this.lastKey = key;
-    const started = performance.now();
-    this.status.busy();
-    const diff = lab.model.arch === "gru" ? this.loadDiff() : Promise.resolve(this.hideDiff());
-    let data;
-    try {
-      data = await this.latest.post("/api/analysis/equations", body);
-    } catch (err) {
-      this.lastKey = null;
-      this.status.error(err.message);
-      return;
-    }
-    if (!data) return;
-    this.status.fetched();
-    this.draw(data);
-    await diff;
-    await painted();
-    this.status.done(started);
+    await fetchAndDraw(this, "/api/analysis/equations", body, (data) => this.draw(data), {
+      // For a GRU, the two variants' drift (its own request) loads meanwhile.
+      alongside: () => (lab.model.arch === "gru" ? this.loadDiff() : this.hideDiff()),
+    });
   }
 
   draw(data) {

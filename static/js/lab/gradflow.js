@@ -6,7 +6,7 @@
 import { count, fmt } from "../format.js";
 import { baseFont, plotConfig, title } from "../plots.js";
 import { decadeAxis, extent } from "./logaxis.js";
-import { Latest, ViewStatus, painted } from "./request.js";
+import { Latest, ViewStatus, fetchAndDraw } from "./request.js";
 
 const Plotly = window.Plotly;
 
@@ -97,30 +97,16 @@ export class GradientFlowView {
 
   async refresh() {
     const body = this.body();
-    const key = JSON.stringify(body);
-    if (key === this.lastKey) return;
-    this.lastKey = key;
     if (!body.archs.length) {
+      this.lastKey = null;
       this.status.error("tick at least one cell");
       return;
     }
-    const started = performance.now();
-    this.status.busy();
     // One request for every cell: split per cell, the server's threads fight over the GIL and
     // the whole takes longer on two cores.
-    let data;
-    try {
-      data = await this.latest.post("/api/analysis/vanishing", body);
-    } catch (err) {
-      this.lastKey = null;
-      this.status.error(err.message);
-      return;
-    }
-    if (!data) return;
-    this.status.fetched();
-    await this.draw(data);
-    await painted();
-    this.status.done(started, ` · T = ${data.steps}, H = ${body.hidden_size}`);
+    await fetchAndDraw(this, "/api/analysis/vanishing", body, (data) => this.draw(data), {
+      suffix: (data) => ` · T = ${data.steps}, H = ${body.hidden_size}`,
+    });
   }
 
   async draw(data) {

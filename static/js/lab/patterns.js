@@ -4,7 +4,7 @@
 // (POST /api/analysis/patterns).
 
 import { fmt, tokenLabel } from "../format.js";
-import { Latest, ViewStatus, painted } from "./request.js";
+import { Latest, ViewStatus, fetchAndDraw } from "./request.js";
 import { tokenSpans } from "./tokens.js";
 
 export class PatternsView {
@@ -86,26 +86,14 @@ export class PatternsView {
     }
     this.mark(span.start, span.end);
     const body = lab.body({ layer: lab.layer, ...span, top: 10 });
-    const key = JSON.stringify(body);
-    if (key === this.lastKey) return;
-    this.lastKey = key;
-    const started = performance.now();
-    this.status.busy();
-    let data;
-    try {
-      data = await this.latest.post("/api/analysis/patterns", body);
-    } catch (err) {
-      this.lastKey = null;
-      this.unitsBox.replaceChildren();
-      this.list.replaceChildren();
-      this.status.error(err.message);
-      return;
-    }
-    if (!data) return;
-    this.status.fetched();
-    this.draw(data);
-    await painted();
-    this.status.done(started, ` · ${data.units.length} unit${data.units.length === 1 ? "" : "s"} on, ${data.matches.length} match${data.matches.length === 1 ? "" : "es"}`);
+    await fetchAndDraw(this, "/api/analysis/patterns", body, (data) => this.draw(data), {
+      failed: () => {
+        this.unitsBox.replaceChildren();
+        this.list.replaceChildren();
+      },
+      suffix: (data) => ` · ${data.units.length} unit${data.units.length === 1 ? "" : "s"} on, ` +
+        `${data.matches.length} match${data.matches.length === 1 ? "" : "es"}`,
+    });
   }
 
   mark(start, end) {

@@ -1,7 +1,7 @@
 // One request in flight per view: a newer request makes the older one's answer stale, and a
 // stale answer is dropped (null), so a quick run of knob changes ends on the last one's numbers.
 // Each view also times itself, request to drawn plot, and shows it (data-render-ms) for a
-// person and for the browser benchmark.
+// person and for the browser benchmark. fetchAndDraw() is that whole round for one view.
 
 import { postJSON } from "../api.js";
 
@@ -70,4 +70,36 @@ export class ViewStatus {
     this.line.classList.add("error");
     this.line.textContent = text;
   }
+}
+
+/**
+ * One view's round trip: nothing if ``body`` is what the view last asked for; otherwise its
+ * status says "computing…" (or ``busy``), the POST goes out, ``draw(data)`` draws the answer, and
+ * once painted the status says how long it all took, plus ``suffix(data)``. A stale answer is
+ * dropped; a failed request shows the server's error (after ``failed()``) and forgets the body,
+ * so asking again retries. ``alongside()`` starts with the request, and the paint waits for it.
+ * ``view`` has ``lastKey``, ``latest`` (a Latest) and ``status`` (a ViewStatus).
+ */
+export async function fetchAndDraw(view, url, body, draw, { busy, suffix, failed, alongside } = {}) {
+  const key = JSON.stringify(body);
+  if (key === view.lastKey) return;
+  view.lastKey = key;
+  const started = performance.now();
+  view.status.busy(busy);
+  const besides = alongside?.();
+  let data;
+  try {
+    data = await view.latest.post(url, body);
+  } catch (err) {
+    view.lastKey = null;
+    failed?.();
+    view.status.error(err.message);
+    return;
+  }
+  if (!data) return;
+  view.status.fetched();
+  await draw(data);
+  await besides;
+  await painted();
+  view.status.done(started, suffix?.(data));
 }

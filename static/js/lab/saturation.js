@@ -3,7 +3,7 @@
 // in the main view (POST /api/analysis/saturation).
 
 import { baseFont, plotConfig, title } from "../plots.js";
-import { Latest, ViewStatus, painted } from "./request.js";
+import { Latest, ViewStatus, fetchAndDraw } from "./request.js";
 
 const Plotly = window.Plotly;
 const LAYER_COLORS = ["#1f4e9c", "#e07b00", "#2a9d8f", "#b8336a"];
@@ -57,27 +57,11 @@ export class SaturationView {
       this.status.error(err.message);
       return;
     }
-    const key = JSON.stringify(body);
-    if (key === this.lastKey) return;
-    this.lastKey = key;
-    const started = performance.now();
-    this.status.busy();
-    let data;
-    try {
-      data = await this.latest.post("/api/analysis/saturation", body);
-    } catch (err) {
-      this.lastKey = null;
-      this.status.error(err.message);
-      return;
-    }
-    if (!data) return;
-    this.status.fetched();
-    await this.draw(data);
-    await painted();
-    const over = data.source === "task"
-      ? `${data.sequences} held-out sequences of the task (${data.steps} steps)`
-      : `this input (${data.steps} steps)`;
-    this.status.done(started, ` · over ${over}`);
+    await fetchAndDraw(this, "/api/analysis/saturation", body, (data) => this.draw(data), {
+      suffix: (data) => (data.source === "task"
+        ? ` · over ${data.sequences} held-out sequences of the task (${data.steps} steps)`
+        : ` · over this input (${data.steps} steps)`),
+    });
   }
 
   clear() {
