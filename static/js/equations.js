@@ -3,23 +3,7 @@
 // Built with DOM nodes (sub/sup), never innerHTML.
 
 import { factor, fmt } from "./format.js";
-
-/** Math text to nodes: "c_{t−1}" and "h_t" become subscripts; everything else is text. */
-function math(text) {
-  const nodes = [];
-  const pattern = /([A-Za-zσñ])_(\{[^}]*\}|[A-Za-z0-9]+)/g;
-  let last = 0;
-  for (const match of text.matchAll(pattern)) {
-    if (match.index > last) nodes.push(document.createTextNode(text.slice(last, match.index)));
-    nodes.push(document.createTextNode(match[1]));
-    const sub = document.createElement("sub");
-    sub.textContent = match[2].replace(/^\{|\}$/g, "");
-    nodes.push(sub);
-    last = match.index + match[0].length;
-  }
-  if (last < text.length) nodes.push(document.createTextNode(text.slice(last)));
-  return nodes;
-}
+import { math, note } from "./mathtext.js";
 
 /** One equation: symbolic form, then (optionally) numbers, then the trace's value. */
 function line(key, symbolic, numbers, result) {
@@ -41,13 +25,6 @@ function line(key, symbolic, numbers, result) {
   res.textContent = ` = ${result}`;
   row.append(res);
   return row;
-}
-
-function note(text) {
-  const p = document.createElement("p");
-  p.className = "eq-note";
-  p.append(...math(text));
-  return p;
 }
 
 /** Pre-activation in torch's notation, with or without biases: W_ii x_t + b_ii + W_hi h_{t−1} + b_hi. */

@@ -4,8 +4,8 @@
 // and h_{t−1}, and POST /api/analysis/gru-variants shows how far the two runs drift apart.
 
 import { factor, fmt, tokenLabel } from "../format.js";
+import { equationRow, math, note } from "../mathtext.js";
 import { baseFont, plotConfig, timeAxis, title } from "../plots.js";
-import { equationRow, math, note } from "./mathtext.js";
 import { Latest, ViewStatus, fetchAndDraw } from "./request.js";
 
 const Plotly = window.Plotly;

@@ -1,10 +1,11 @@
 // Math as DOM nodes: "c_{t−1}" and "h_t" become subscripts, everything else is text (never
-// innerHTML). One equation row: its symbolic form, the numbers plugged in, and the value.
+// innerHTML), for the main page's equations (equations.js) and the lab's (lab/equations.js).
+// equationRow is the lab's two-line row; the inspector's one-line row is line() in equations.js.
 
-/** Text to nodes with subscripts for x_t, C_{t−1}, W_f, h̃_t ... */
+/** Text to nodes with subscripts for x_t, C_{t−1}, W_f, h̃_t, ñ_t ... */
 export function math(text) {
   const nodes = [];
-  const pattern = /([A-Za-zσ\u0303])_(\{[^}]*\}|[A-Za-z0-9]+)/g;
+  const pattern = /([A-Za-zσñ\u0303])_(\{[^}]*\}|[A-Za-z0-9]+)/g;
   let last = 0;
   for (const match of text.matchAll(pattern)) {
     if (match.index > last) nodes.push(document.createTextNode(text.slice(last, match.index)));
