@@ -53,19 +53,37 @@ export function postFile(url, file) {
 }
 
 /**
+ * A WebSocket to ``path`` on this server that sends {type: "start", ...start} once open.
+ * send(msg) sends only on an open socket; close() on one still connecting waits for it to open
+ * (closing a socket that is still connecting makes the browser log a warning).
+ */
+function openSocket(path, start) {
+  const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+  const socket = new WebSocket(`${scheme}//${window.location.host}${path}`);
+  let closeWhenOpen = false;
+  socket.addEventListener("open", () => {
+    if (closeWhenOpen) socket.close();
+    else socket.send(JSON.stringify({ type: "start", ...start }));
+  });
+  return {
+    socket,
+    send: (msg) => {
+      if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(msg));
+    },
+    close: () => {
+      if (socket.readyState === WebSocket.CONNECTING) closeWhenOpen = true;
+      else socket.close();
+    },
+  };
+}
+
+/**
  * Open the trace stream and send ``start``. Handlers: step(msg), done(msg), cancelled(msg),
  * error(text), closed(). Returns {append(payload), cancel(), close(), isOpen()}.
  */
 export function openTraceStream(start, handlers) {
-  const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-  const socket = new WebSocket(`${scheme}//${window.location.host}/ws/trace`);
+  const { socket, send, close } = openSocket("/ws/trace", start);
   let finished = false;
-  let closeWhenOpen = false;
-  socket.addEventListener("open", () => {
-    // Closing a socket that is still connecting makes the browser log a warning: wait for it.
-    if (closeWhenOpen) socket.close();
-    else socket.send(JSON.stringify({ type: "start", ...start }));
-  });
   socket.addEventListener("message", (event) => {
     if (finished) return;
     const msg = JSON.parse(event.data);
@@ -81,16 +99,12 @@ export function openTraceStream(start, handlers) {
     finished = true;
     handlers.closed?.();
   });
-  const send = (msg) => {
-    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(msg));
-  };
   return {
     append: (payload) => send({ type: "append", ...payload }),
     cancel: () => send({ type: "cancel" }),
     close: () => {
       finished = true;
-      if (socket.readyState === WebSocket.CONNECTING) closeWhenOpen = true;
-      else socket.close();
+      close();
     },
     isOpen: () => socket.readyState === WebSocket.OPEN,
   };
@@ -102,14 +116,8 @@ export function openTraceStream(start, handlers) {
  * text); a dropped connection is an "error" too. Returns {cancel(), close()}.
  */
 export function openTrainStream(start, onMessage) {
-  const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-  const socket = new WebSocket(`${scheme}//${window.location.host}/ws/train`);
+  const { socket, send, close } = openSocket("/ws/train", start);
   let finished = false;
-  let closeWhenOpen = false;
-  socket.addEventListener("open", () => {
-    if (closeWhenOpen) socket.close();
-    else socket.send(JSON.stringify({ type: "start", ...start }));
-  });
   socket.addEventListener("message", (event) => {
     if (finished) return;
     const msg = JSON.parse(event.data);
@@ -125,13 +133,10 @@ export function openTrainStream(start, onMessage) {
   socket.addEventListener("error", lost);
   socket.addEventListener("close", lost);
   return {
-    cancel: () => {
-      if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "cancel" }));
-    },
+    cancel: () => send({ type: "cancel" }),
     close: () => {
       finished = true;
-      if (socket.readyState === WebSocket.CONNECTING) closeWhenOpen = true;
-      else socket.close();
+      close();
     },
   };
 }
