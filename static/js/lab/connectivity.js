@@ -5,20 +5,16 @@
 import { SEQUENTIAL, colorOf } from "../colors.js";
 import { sci } from "../format.js";
 import { baseFont, plotConfig, timeAxis, title } from "../plots.js";
-import { Latest, ViewStatus, fetchAndDraw } from "./request.js";
+import { LabView } from "./request.js";
 import { tokenSpans } from "./tokens.js";
 
 const Plotly = window.Plotly;
 
-export class ConnectivityView {
+export class ConnectivityView extends LabView {
   constructor(lab) {
-    this.lab = lab;
-    this.section = document.getElementById("view-connectivity");
+    super(lab, "view-connectivity");
     this.strip = document.getElementById("conn-strip");
     this.text = document.getElementById("conn-text");
-    this.status = new ViewStatus(this.section);
-    this.latest = new Latest();
-    this.lastKey = null;
     this.textKey = null;
     this.spans = [];
     this.log = document.getElementById("conn-log");
@@ -33,7 +29,7 @@ export class ConnectivityView {
     const lab = this.lab;
     if (!lab.model || !lab.input) return;
     const body = lab.body({ layer: lab.layer, unit: lab.unit, step: lab.step });
-    await fetchAndDraw(this, "/api/analysis/connectivity", body, (data) => this.draw(data));
+    await this.fetchAndDraw("/api/analysis/connectivity", body);
   }
 
   async draw(data) {

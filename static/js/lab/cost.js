@@ -3,7 +3,7 @@
 // sizes asked for (POST /api/analysis/cost). Nothing here is hard-coded but the seed's words.
 
 import { count, fmt } from "../format.js";
-import { Latest, ViewStatus, fetchAndDraw } from "./request.js";
+import { LabView } from "./request.js";
 
 
 
@@ -23,16 +23,12 @@ function ratio(value) {
   return value === null || value === undefined ? "–" : `${fmt(value, 2)}×`;
 }
 
-export class CostView {
+export class CostView extends LabView {
   constructor(lab) {
-    this.lab = lab;
-    this.section = document.getElementById("view-cost");
+    super(lab, "view-cost");
     this.form = document.getElementById("cost-form");
     this.tbody = document.querySelector("#cost-table tbody");
     this.claim = document.getElementById("cost-claim");
-    this.status = new ViewStatus(this.section);
-    this.latest = new Latest();
-    this.lastKey = null;
     const sizes = this.lab.state.lab.cost.split(",");
     ["input_size", "hidden_size", "num_layers", "steps", "batch"].forEach((name, k) => {
       if (sizes[k]) this.form.elements[name].value = sizes[k];
@@ -59,7 +55,7 @@ export class CostView {
     const body = this.body();
     this.lab.state.lab.cost = Object.values(body).join(",");
     this.lab.save();
-    await fetchAndDraw(this, "/api/analysis/cost", body, (data) => this.draw(data), {
+    await this.fetchAndDraw("/api/analysis/cost", body, {
       busy: "measuring real modules… (about a second)",
       suffix: (data) => ` · torch ${data.torch_version}, ${data.torch_threads} thread${data.torch_threads > 1 ? "s" : ""}; ` +
         "times are medians of interleaved runs and vary from run to run",

@@ -6,7 +6,7 @@
 import { factor, fmt, tokenLabel } from "../format.js";
 import { equationRow, math, note } from "../mathtext.js";
 import { baseFont, plotConfig, timeAxis, title } from "../plots.js";
-import { Latest, ViewStatus, fetchAndDraw } from "./request.js";
+import { LabView, Latest } from "./request.js";
 
 const Plotly = window.Plotly;
 
@@ -42,17 +42,13 @@ function column(heading, className) {
   return col;
 }
 
-export class EquationsView {
+export class EquationsView extends LabView {
   constructor(lab) {
-    this.lab = lab;
-    this.section = document.getElementById("view-equations");
+    super(lab, "view-equations");
     this.box = document.getElementById("eq-columns");
     this.diffWrap = document.getElementById("eq-diff-wrap");
     this.diffDiv = document.getElementById("eq-diff");
-    this.status = new ViewStatus(this.section);
-    this.latest = new Latest();
     this.latestDiff = new Latest();
-    this.lastKey = null;
     this.diffKey = null;
     this.diff = null;
   }
@@ -61,7 +57,7 @@ export class EquationsView {
     const lab = this.lab;
     if (!lab.model || !lab.input) return;
     const body = lab.body({ layer: lab.layer, unit: lab.unit, step: lab.step });
-    await fetchAndDraw(this, "/api/analysis/equations", body, (data) => this.draw(data), {
+    await this.fetchAndDraw("/api/analysis/equations", body, {
       // For a GRU, the two variants' drift (its own request) loads meanwhile.
       alongside: () => (lab.model.arch === "gru" ? this.loadDiff() : this.hideDiff()),
     });

@@ -6,7 +6,7 @@
 import { count, fmt } from "../format.js";
 import { baseFont, plotConfig, title } from "../plots.js";
 import { decadeAxis, extent } from "./logaxis.js";
-import { Latest, ViewStatus, fetchAndDraw } from "./request.js";
+import { LabView } from "./request.js";
 
 const Plotly = window.Plotly;
 
@@ -22,17 +22,13 @@ const PRESETS = {
   explode: { scale: "3", clip: "1", fb: "", nl: "tanh" },
 };
 
-export class GradientFlowView {
+export class GradientFlowView extends LabView {
   constructor(lab) {
-    this.lab = lab;
-    this.section = document.getElementById("view-gradients");
+    super(lab, "view-gradients");
     this.form = document.getElementById("gf-form");
     this.gradDiv = document.getElementById("gf-grad");
     this.jacDiv = document.getElementById("gf-jac");
     this.tbody = document.querySelector("#gf-slopes tbody");
-    this.status = new ViewStatus(this.section);
-    this.latest = new Latest();
-    this.lastKey = null;
     this.timer = null;
     this.fromState();
     this.form.addEventListener("input", () => this.changed());
@@ -104,7 +100,7 @@ export class GradientFlowView {
     }
     // One request for every cell: split per cell, the server's threads fight over the GIL and
     // the whole takes longer on two cores.
-    await fetchAndDraw(this, "/api/analysis/vanishing", body, (data) => this.draw(data), {
+    await this.fetchAndDraw("/api/analysis/vanishing", body, {
       suffix: (data) => ` · T = ${data.steps}, H = ${body.hidden_size}`,
     });
   }

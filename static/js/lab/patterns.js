@@ -4,20 +4,16 @@
 // (POST /api/analysis/patterns).
 
 import { fmt, tokenLabel } from "../format.js";
-import { Latest, ViewStatus, fetchAndDraw } from "./request.js";
+import { LabView } from "./request.js";
 import { tokenSpans } from "./tokens.js";
 
-export class PatternsView {
+export class PatternsView extends LabView {
   constructor(lab) {
-    this.lab = lab;
-    this.section = document.getElementById("view-patterns");
+    super(lab, "view-patterns");
     this.form = document.getElementById("pat-form");
     this.text = document.getElementById("pat-text");
     this.unitsBox = document.getElementById("pat-units");
     this.list = document.getElementById("pat-matches");
-    this.status = new ViewStatus(this.section);
-    this.latest = new Latest();
-    this.lastKey = null;
     this.textKey = null;
     this.spans = [];
     this.anchor = null;
@@ -86,7 +82,7 @@ export class PatternsView {
     }
     this.mark(span.start, span.end);
     const body = lab.body({ layer: lab.layer, ...span, top: 10 });
-    await fetchAndDraw(this, "/api/analysis/patterns", body, (data) => this.draw(data), {
+    await this.fetchAndDraw("/api/analysis/patterns", body, {
       failed: () => {
         this.unitsBox.replaceChildren();
         this.list.replaceChildren();

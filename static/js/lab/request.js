@@ -1,7 +1,7 @@
 // One request in flight per view: a newer request makes the older one's answer stale, and a
 // stale answer is dropped (null), so a quick run of knob changes ends on the last one's numbers.
 // Each view also times itself, request to drawn plot, and shows it (data-render-ms) for a
-// person and for the browser benchmark. fetchAndDraw() is that whole round for one view.
+// person and for the browser benchmark. LabView.fetchAndDraw() is that whole round.
 
 import { postJSON } from "../api.js";
 
@@ -73,33 +73,47 @@ export class ViewStatus {
 }
 
 /**
- * One view's round trip: nothing if ``body`` is what the view last asked for; otherwise its
- * status says "computing…" (or ``busy``), the POST goes out, ``draw(data)`` draws the answer, and
- * once painted the status says how long it all took, plus ``suffix(data)``. A stale answer is
- * dropped; a failed request shows the server's error (after ``failed()``) and forgets the body,
- * so asking again retries. ``alongside()`` starts with the request, and the paint waits for it.
- * ``view`` has ``lastKey``, ``latest`` (a Latest) and ``status`` (a ViewStatus).
+ * What every lab view has: its section (#view-…), its status line, one request in flight, and
+ * the key of the body it last asked for (main.js clears it to force a recompute). A view
+ * defines draw(data) and calls fetchAndDraw() from its refresh().
  */
-export async function fetchAndDraw(view, url, body, draw, { busy, suffix, failed, alongside } = {}) {
-  const key = JSON.stringify(body);
-  if (key === view.lastKey) return;
-  view.lastKey = key;
-  const started = performance.now();
-  view.status.busy(busy);
-  const besides = alongside?.();
-  let data;
-  try {
-    data = await view.latest.post(url, body);
-  } catch (err) {
-    view.lastKey = null;
-    failed?.();
-    view.status.error(err.message);
-    return;
+export class LabView {
+  constructor(lab, sectionId) {
+    this.lab = lab;
+    this.section = document.getElementById(sectionId);
+    this.status = new ViewStatus(this.section);
+    this.latest = new Latest();
+    this.lastKey = null;
   }
-  if (!data) return;
-  view.status.fetched();
-  await draw(data);
-  await besides;
-  await painted();
-  view.status.done(started, suffix?.(data));
+
+  /**
+   * One round trip: nothing if ``body`` is what this view last asked for; otherwise the status
+   * says "computing…" (or ``busy``), the POST goes out, draw(data) draws the answer, and once
+   * painted the status says how long it all took, plus ``suffix(data)``. A stale answer is
+   * dropped; a failed request shows the server's error (after ``failed()``) and forgets the
+   * body, so asking again retries. ``alongside()`` starts with the request; the paint waits for it.
+   */
+  async fetchAndDraw(url, body, { busy, suffix, failed, alongside } = {}) {
+    const key = JSON.stringify(body);
+    if (key === this.lastKey) return;
+    this.lastKey = key;
+    const started = performance.now();
+    this.status.busy(busy);
+    const besides = alongside?.();
+    let data;
+    try {
+      data = await this.latest.post(url, body);
+    } catch (err) {
+      this.lastKey = null;
+      failed?.();
+      this.status.error(err.message);
+      return;
+    }
+    if (!data) return;
+    this.status.fetched();
+    await this.draw(data);
+    await besides;
+    await painted();
+    this.status.done(started, suffix?.(data));
+  }
 }

@@ -3,7 +3,7 @@
 // in the main view (POST /api/analysis/saturation).
 
 import { baseFont, plotConfig, title } from "../plots.js";
-import { Latest, ViewStatus, fetchAndDraw } from "./request.js";
+import { LabView } from "./request.js";
 
 const Plotly = window.Plotly;
 const LAYER_COLORS = ["#1f4e9c", "#e07b00", "#2a9d8f", "#b8336a"];
@@ -11,15 +11,11 @@ const GATE_NAMES = {
   i: "input gate i", f: "forget gate f", o: "output gate o", r: "reset gate r", z: "update gate z",
 };
 
-export class SaturationView {
+export class SaturationView extends LabView {
   constructor(lab) {
-    this.lab = lab;
-    this.section = document.getElementById("view-saturation");
+    super(lab, "view-saturation");
     this.box = document.getElementById("sat-plots");
     this.source = document.getElementById("sat-source");
-    this.status = new ViewStatus(this.section);
-    this.latest = new Latest();
-    this.lastKey = null;
     this.divs = new Map();
     this.source.addEventListener("change", () => {
       this.lab.state.lab.src = this.source.value;
@@ -57,7 +53,7 @@ export class SaturationView {
       this.status.error(err.message);
       return;
     }
-    await fetchAndDraw(this, "/api/analysis/saturation", body, (data) => this.draw(data), {
+    await this.fetchAndDraw("/api/analysis/saturation", body, {
       suffix: (data) => (data.source === "task"
         ? ` · over ${data.sequences} held-out sequences of the task (${data.steps} steps)`
         : ` · over this input (${data.steps} steps)`),
