@@ -140,6 +140,29 @@ def test_compare_shows_models_side_by_side_with_parameter_counts(page: Page, ser
     expect(columns.nth(2).locator(".compare-readout")).to_contain_text("at t = 0:")
 
 
+def test_a_long_stream_shows_progress_and_stops(page: Page, server: str) -> None:
+    steps = 4000
+    text = ("the forget gate decides what to keep. " * 110)[:steps]
+    page.goto(f"{server}/#model=random-lstm-iascii-h64-l1-s0&text={quote(text)}")
+    # Steps arrive and the progress bar moves before the stream is done; then Stop ends it.
+    page.wait_for_function(
+        "n => { const p = document.querySelector('#progress'); return p.max == n && p.value > 0; }",
+        arg=steps,
+    )
+    stop = page.locator("#stop-button")
+    expect(stop).to_be_enabled()
+    stop.click()
+    status = page.get_by_test_id("status")
+    expect(status).to_contain_text("stopped after")
+    stopped_at = int(status.text_content().split("stopped after ")[1].split(" ")[0])
+    assert 0 < stopped_at < steps
+    expect(stop).to_be_disabled()
+    # What was streamed stays explorable, and the server is free for the next request.
+    page.keyboard.press("End")
+    expect(page.get_by_test_id("cursor-label")).to_contain_text(f"t = {stopped_at - 1}")
+    assert httpx.get(f"{server}/api/models", timeout=5).status_code == 200
+
+
 def test_bad_input_shows_the_servers_message(page: Page, server: str) -> None:
     open_view(page, server, f"model={NUM_GRU}&csv={quote('1,2,3')}")
     bad = "1, 2, 3\n4, 5"
