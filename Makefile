@@ -15,9 +15,13 @@ test: install
 bench: install
 	$(PYTHON) -m app bench
 
+# mypy cannot follow setuptools' editable-install hook that maps the import name gatescope to
+# app/, so it reads the package through a throwaway symlink of that name.
 lint: install
 	$(PYTHON) -m ruff check app tests
-	$(PYTHON) -m mypy
+	$(PYTHON) -m ruff format --check app tests
+	d=$$(mktemp -d) && ln -s "$(CURDIR)/app" "$$d/gatescope" && MYPYPATH="$$d" $(PYTHON) -m mypy -p gatescope; \
+	status=$$?; rm -rf "$$d"; exit $$status
 
 install: $(STAMP)
 

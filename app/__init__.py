@@ -1,3 +1,33 @@
-"""gatescope: see the gates, states and gradients of RNN, LSTM and GRU models, step by step."""
+"""gatescope: see the gates, states and gradients of RNN, LSTM and GRU models, step by step.
+
+    import gatescope
+    tr = gatescope.trace(nn.LSTM(8, 16), torch.randn(50, 8))   # every gate, state and dL/dh_t
+    stepper = gatescope.Stepper(nn.GRU(4, 8))                  # one input at a time
+
+The package's rooms: `gatescope.engine` (pure tensor code), `gatescope.web` (the app, its
+routes and payloads), `gatescope.zoo` (models: registry, checkpoints, readers, training, tasks),
+`gatescope.bench` (benchmarks and the evidence command), `gatescope.settings`, `gatescope.cli`.
+"""
+
+from gatescope.engine import (
+    LayerTrace,
+    Stepper,
+    StepRecord,
+    Trace,
+    UnitObjective,
+    iter_steps,
+    trace,
+)
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "LayerTrace",
+    "StepRecord",
+    "Stepper",
+    "Trace",
+    "UnitObjective",
+    "__version__",
+    "iter_steps",
+    "trace",
+]

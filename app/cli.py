@@ -1,4 +1,4 @@
-"""The `gatescope` command: serve, bench (and, as they land, train)."""
+"""The `gatescope` command: serve, train, evidence and the benchmarks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from app.training import TrainConfig
+    from gatescope.zoo.trainer import TrainConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,26 +60,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         import uvicorn
 
-        uvicorn.run("app.main:app", host=args.host, port=args.port)
+        uvicorn.run("gatescope.web.app:create_app", factory=True, host=args.host, port=args.port)
         return 0
     if args.command == "bench":
-        from app.bench import report
+        from gatescope.bench.kernels import report
 
         text, ok = report(args.steps, args.input, args.hidden, args.repeats, args.threads)
         sys.stdout.write(text + "\n")
         return 0 if ok else 1
     if args.command == "bench-page":
-        from app.bench_page import report as page_report
+        from gatescope.bench.page import report as page_report
 
         sys.stdout.write(page_report(args.steps, args.hidden, args.moves) + "\n")
         return 0
     if args.command == "bench-api":
-        from app.bench_api import report as api_report
+        from gatescope.bench.api import report as api_report
 
         sys.stdout.write(api_report(args.repeats) + "\n")
         return 0
     if args.command == "bench-analysis":
-        from app.bench_analysis import report as analysis_report
+        from gatescope.bench.analysis import report as analysis_report
 
         analysis_text, analysis_ok = analysis_report(args.repeats)
         sys.stdout.write(analysis_text + "\n")
@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         return run_train(args)
     if args.command == "evidence":
-        from app.evidence import parse_sweep
-        from app.evidence import report as evidence_report
+        from gatescope.bench.evidence import parse_sweep
+        from gatescope.bench.evidence import report as evidence_report
 
         try:
             sweeps = dict(parse_sweep(text) for text in args.sweep)
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    from app.tasks import TASKS
+    from gatescope.zoo.tasks import TASKS
 
     parser.add_argument("--task", required=True, help=f"one of {', '.join(TASKS)}")
     parser.add_argument("--arch", default="lstm", help="rnn, lstm or gru (default: lstm)")
@@ -121,7 +121,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The TrainConfig that `gatescope train`'s arguments ask for."""
-    from app.training import TrainConfig
+    from gatescope.zoo.trainer import TrainConfig
 
     return TrainConfig(
         task=args.task,
@@ -142,13 +142,13 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 def run_train(args: argparse.Namespace) -> int:
     """`gatescope train`: train with a progress bar on stderr, then save the checkpoint."""
     import torch
-
-    from app.training import TrainResult, save_checkpoint, train_steps
+    from gatescope.settings import load_settings
+    from gatescope.zoo.trainer import TrainResult, save_checkpoint, train_steps
 
     torch.set_num_threads(args.threads)
     config = train_config(args)
     try:
-        config.validate()
+        config.validate(load_settings())
     except ValueError as exc:
         sys.stderr.write(f"gatescope train: {exc}\n")
         return 2

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from gatescope.bench.localserver import CHROMIUM_ARGS, running_server
+from gatescope.settings import Settings
+from gatescope.web.app import create_app
 
-from app.localserver import CHROMIUM_ARGS, running_server
-from app.main import app
-from app.settings import Settings, get_settings
 from tests.browser_support import CHROMIUM, PAGE_ERRORS, SERVER_LOG, require_browser, server_log_tail
 
 require_browser()
@@ -28,10 +28,9 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    app.dependency_overrides[get_settings] = lambda: settings
-    with TestClient(app) as c:
+    """A fresh app for each test (as datasette's make_app_client does), with its own registry."""
+    with TestClient(create_app(settings)) as c:
         yield c
-    app.dependency_overrides.clear()
 
 
 # ---- the browser tests: one real server and one Chromium for the whole session -----------------

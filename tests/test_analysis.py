@@ -7,10 +7,8 @@ import math
 
 import pytest
 import torch
-from torch import nn
-
-from app.engine import spec_from_module, trace, with_gru_variant
-from app.engine.analysis import (
+from gatescope.engine import spec_from_module, trace, with_gru_variant
+from gatescope.engine.analysis import (
     connectivity,
     equation_terms,
     forward_gates,
@@ -18,7 +16,9 @@ from app.engine.analysis import (
     pattern_search,
     saturation,
 )
-from app.engine.cells import cho_gru_cell, gru_cell
+from gatescope.engine.cells import cho_gru_cell, gru_cell
+from torch import nn
+
 from tests.reference import assert_close_relative, reference_trace
 
 MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from gatescope.engine.build import build_module
+from gatescope.zoo.tasks import get_task
 from torch import nn
 
-from app.main import app
-from app.registry import build_module
-from app.tasks import get_task
 from tests.reference import reference_trace
 from tests.test_analysis import brute_force_patterns
 from tests.test_gradflow import reference_clipped_log10, reference_jacobian_log10
@@ -23,13 +22,13 @@ GRU = "random-gru-i3-h6-l2-s1"
 
 def module_of(client: TestClient, model_id: str) -> nn.Module:
     client.get("/api/models")
-    module = app.state.registry.get(model_id).module
+    module = client.app.state.registry.get(model_id).module
     assert module is not None
     return module
 
 
 def one_hot(client: TestClient, text: str) -> torch.Tensor:
-    vocab = app.state.registry.get(TEXT_LSTM).vocab
+    vocab = client.app.state.registry.get(TEXT_LSTM).vocab
     return nn.functional.one_hot(torch.tensor([vocab.index(c) for c in text]), len(vocab)).float()
 
 
@@ -97,7 +96,7 @@ def test_saturation_of_an_input_and_of_task_data(client: TestClient) -> None:
     torch.manual_seed(0)
     module = nn.GRU(task.input_size, 8, batch_first=True)
     card = {"id": "trained-test-adding-gru", "name": "test", "task": "adding"}
-    app.state.registry.add_trained(module, nn.Linear(8, task.output_size), card)
+    client.app.state.registry.add_trained(module, nn.Linear(8, task.output_size), card)
     got = client.post(
         "/api/analysis/saturation", json={"model": card["id"], "source": "task", "sequences": 3}
     ).json()

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from gatescope.engine import UnitObjective, trace
+from gatescope.settings import Settings
+from gatescope.web.app import create_app
+from gatescope.zoo.registry import ModelRegistry
 from safetensors.torch import save as save_safetensors
 from torch import nn
-
-from app.engine import UnitObjective, trace
-from app.main import app
-from app.settings import Settings, get_settings
 
 TEXT_LSTM = "random-lstm-iascii-h16-l2-s0-fb1"
 
@@ -52,16 +52,15 @@ def test_random_models_are_reproducible_from_their_id(client: TestClient, settin
     assert client.post("/api/models", json=body).json()["id"] == TEXT_LSTM
     first = client.post("/api/trace", json={"model": TEXT_LSTM, "text": "gates"}).json()
     # A fresh app (as after a restart) rebuilds the same weights from the id alone.
-    app.state.registry = None
+    client.app.state.registry = ModelRegistry(client.app.state.settings)  # as after a restart
     second = client.post("/api/trace", json={"model": TEXT_LSTM, "text": "gates"}).json()
     assert first["layers"] == second["layers"]
     assert first["layers"][0]["gates"]["f"][0] != first["layers"][0]["gates"]["i"][0]
 
 
 def test_forget_bias_knob_sets_the_forget_gate_bias(client: TestClient) -> None:
-    model = app.state.registry.get(TEXT_LSTM) if getattr(app.state, "registry", None) else None
     client.get("/api/models")
-    model = app.state.registry.get(TEXT_LSTM)
+    model = client.app.state.registry.get(TEXT_LSTM)
     w = model.spec.layers[0]
     size = model.spec.hidden_size
     assert torch.all(w.b_ih[size : 2 * size] + w.b_hh[size : 2 * size] == 1.0)
@@ -73,7 +72,7 @@ def test_trace_matches_engine_for_numeric_inputs(client: TestClient) -> None:
     response = client.post("/api/trace", json={"model": model_id, "inputs": inputs})
     assert response.status_code == 200
     got = response.json()
-    module = app.state.registry.get(model_id).module
+    module = client.app.state.registry.get(model_id).module
     want = trace(module, torch.tensor(inputs))
     assert got["arch"] == "rnn" and got["steps"] == 3 and got["tokens"] is None
     assert got["loss"] == pytest.approx(want.loss)
@@ -88,7 +87,7 @@ def test_trace_text_with_unit_objective(client: TestClient) -> None:
     got = client.post("/api/trace", json={"model": TEXT_LSTM, "text": "abcd", "objective": objective}).json()
     assert got["tokens"] == list("abcd")
     assert got["gate_names"] == ["i", "f", "g", "o"]
-    model = app.state.registry.get(TEXT_LSTM)
+    model = client.app.state.registry.get(TEXT_LSTM)
     x = torch.nn.functional.one_hot(
         torch.tensor([model.vocab.index(c) for c in "abcd"]), len(model.vocab)
     ).float()
@@ -190,7 +189,7 @@ def test_upload_safetensors_with_prefix_infers_the_architecture(
     )
     # Kept on disk: a new registry (a restart) still lists it.
     assert (settings.upload_dir / f"{record['id']}.safetensors").exists()
-    app.state.registry = None
+    client.app.state.registry = ModelRegistry(client.app.state.settings)  # as after a restart
     assert record["id"] in [m["id"] for m in client.get("/api/models").json()["models"]]
 
 
@@ -293,4 +292,8 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setenv("GATESCOPE_MAX_STEPS", "77")
     settings = Settings()
     assert settings.upload_dir == tmp_path and settings.max_steps == 77
-    assert get_settings is not None
+    # The app built from them enforces them and tells the page.
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/api/limits").json()["max_steps"] == 77
+        response = client.post("/api/trace", json={"model": TEXT_LSTM, "text": "x" * 78})
+        assert response.status_code == 422 and "limit is 77" in response.json()["detail"]

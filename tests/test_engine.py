@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
-
-from app.engine import (
+from gatescope.engine import (
     Stepper,
     UnitObjective,
     iter_steps,
@@ -15,6 +13,8 @@ from app.engine import (
     spec_from_module,
     trace,
 )
+from torch import nn
+
 from tests.reference import assert_close_relative, reference_trace
 
 ARCHS = {

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from app.cli import add_train_arguments, train_config
-from app.engine import trace
-from app.tasks import TASKS, get_task
-from app.training import ARCHS, load_checkpoint
+from gatescope.cli import add_train_arguments, train_config
+from gatescope.engine import trace
+from gatescope.zoo.tasks import TASKS, get_task
+from gatescope.zoo.trainer import ARCHS, load_checkpoint
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 CARDS = sorted(MODELS.glob("*.json"))

@@ -25,7 +25,13 @@ def test_steps_then_gradients_equal_the_whole_trace(client: TestClient) -> None:
     with client.websocket_connect("/ws/trace") as ws:
         ws.send_json({"type": "start", "model": MODEL, "text": text})
         messages = receive_until(ws, "done")
-    assert messages[0] == {"type": "started", "model": MODEL, "steps": len(text)}
+    assert messages[0] == {
+        "type": "started",
+        "model": MODEL,
+        "steps": len(text),
+        "arch": "lstm",
+        "gate_names": ["i", "f", "g", "o"],
+    }
     steps = [m for m in messages if m["type"] == "step"]
     assert [m["t"] for m in steps] == list(range(len(text)))
     assert "".join(m["token"] for m in steps) == text

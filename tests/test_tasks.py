@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from gatescope.engine import trace
+from gatescope.zoo.tasks import TASKS, get_task
+from gatescope.zoo.tasks.anbn import allowed_next, strings
+from gatescope.zoo.tasks.charlm import corpus
 from torch import nn
-
-from app.engine import trace
-from app.tasks import TASKS, get_task
-from app.tasks.anbn import allowed_next, strings
-from app.tasks.charlm import corpus
 
 
 def gen(seed: int = 0) -> torch.Generator:

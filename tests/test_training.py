@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from app.cli import main
-from app.engine import trace
-from app.tasks import TASKS, get_task
-from app.training import (
+from gatescope.cli import main
+from gatescope.engine import trace
+from gatescope.zoo.tasks import TASKS, get_task
+from gatescope.zoo.trainer import (
     TrainConfig,
     TrainEvent,
     TrainResult,

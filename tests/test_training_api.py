@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
-
-from app.main import app
-from app.settings import Settings
+from gatescope.settings import Settings
+from gatescope.zoo.registry import ModelRegistry
 
 
 def collect(ws: Any, until: tuple[str, ...] = ("done", "stopped", "error")) -> list[dict[str, Any]]:
@@ -63,7 +62,7 @@ def test_train_side_by_side_then_trace_with_the_task_loss(client: TestClient, se
     before = client.post(
         "/api/trace", json={"model": started["runs"][0]["init_model"], "inputs": preset}
     ).json()
-    app.state.registry = None
+    client.app.state.registry = ModelRegistry(client.app.state.settings)  # as after a restart
     listed = [m["id"] for m in client.get("/api/models").json()["models"]]
     assert record["id"] in listed and started["runs"][0]["init_model"] in listed
     again_before = client.post(

@@ -1,12 +1,12 @@
 """The engine: pure tensor code that traces RNN, LSTM and GRU modules. It knows nothing of the web.
 
-from app.engine import trace, Stepper
+from gatescope.engine import trace, Stepper
 tr = trace(module, x)          # gates, states and dL/dh_t, dL/dc_t for every step and layer
 """
 
-from app.engine.cells import CellStep
-from app.engine.scan import linear_scan
-from app.engine.spec import (
+from gatescope.engine.cells import CellStep
+from gatescope.engine.scan import linear_scan
+from gatescope.engine.spec import (
     GATE_NAMES,
     GruVariant,
     LayerWeights,
@@ -15,8 +15,8 @@ from app.engine.spec import (
     spec_from_module,
     with_gru_variant,
 )
-from app.engine.stepper import Stepper, StepRecord, iter_steps
-from app.engine.trace import LayerTrace, Objective, Trace, UnitObjective, trace, trace_spec
+from gatescope.engine.stepper import Stepper, StepRecord, iter_steps
+from gatescope.engine.trace import LayerTrace, Objective, Trace, UnitObjective, trace, trace_spec
 
 __all__ = [
     "GATE_NAMES",

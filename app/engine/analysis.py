@@ -1,7 +1,7 @@
 """Analyses on top of a trace: gate saturation, unit connectivity, pattern search, the two GRUs.
 
 Pure tensor code, like the rest of the engine. Gradient flow through time (the vanishing-gradient
-lab) is in `app.engine.gradflow`.
+lab) is in `gatescope.engine.gradflow`.
 """
 
 from __future__ import annotations
@@ -10,11 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
+from gatescope.engine.gradflow import forward_layers, resolve_layer
+from gatescope.engine.spec import RecurrentSpec, with_gru_variant
+from gatescope.engine.trace import UnitObjective, as_sequence, trace_spec
 from torch import Tensor
-
-from app.engine.gradflow import forward_layers, resolve_layer
-from app.engine.spec import RecurrentSpec, with_gru_variant
-from app.engine.trace import UnitObjective, as_sequence, trace_spec
 
 #: The gates that pass through a sigmoid, and so can saturate at 0 or 1.
 SIGMOID_GATES = ("i", "f", "o", "r", "z")

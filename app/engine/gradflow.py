@@ -27,12 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
+from gatescope.engine.build import set_forget_bias_
+from gatescope.engine.layers import LayerPass
+from gatescope.engine.spec import LayerWeights, RecurrentSpec
+from gatescope.engine.textbook import cho_factors
+from gatescope.engine.trace import as_sequence, initial_state, run_layer
 from torch import Tensor
-
-from app.engine.layers import LayerPass
-from app.engine.spec import LayerWeights, RecurrentSpec
-from app.engine.textbook import cho_factors
-from app.engine.trace import as_sequence, initial_state, run_layer
 
 #: backstep(t, G_t (K, H), carry (K, H) | None) -> (G_{t-1}, carry for step t-1)
 Backstep = Callable[[int, Tensor, Tensor | None], tuple[Tensor, Tensor | None]]
@@ -309,12 +309,10 @@ def with_forget_bias(spec: RecurrentSpec, value: float) -> RecurrentSpec:
         raise ValueError(f"a forget-gate bias applies to LSTMs only; this model is an {spec.arch.upper()}")
     if not spec.bias:
         raise ValueError("this LSTM has no biases (bias=False), so there is no forget-gate bias to set")
-    size = spec.hidden_size
     layers = []
     for w in spec.layers:
         assert w.b_ih is not None and w.b_hh is not None
         b_ih, b_hh = w.b_ih.clone(), w.b_hh.clone()
-        b_ih[size : 2 * size] = value
-        b_hh[size : 2 * size] = 0.0
+        set_forget_bias_(b_ih, b_hh, spec.hidden_size, value)
         layers.append(replace(w, b_ih=b_ih, b_hh=b_hh))
     return replace(spec, layers=tuple(layers))

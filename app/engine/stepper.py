@@ -10,11 +10,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
+from gatescope.engine.cells import CellStep, cho_gru_cell, gru_cell, lstm_cell, rnn_cell
+from gatescope.engine.spec import RecurrentSpec, spec_from_module
+from gatescope.engine.trace import as_sequence, initial_state
 from torch import Tensor, nn
-
-from app.engine.cells import CellStep, cho_gru_cell, gru_cell, lstm_cell, rnn_cell
-from app.engine.spec import RecurrentSpec, spec_from_module
-from app.engine.trace import as_sequence, initial_state
 
 
 @dataclass

@@ -26,10 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from gatescope.engine.layers import LayerPass
+from gatescope.engine.spec import LayerWeights
 from torch import Tensor
-
-from app.engine.layers import LayerPass
-from app.engine.spec import LayerWeights
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from gatescope.engine.layers import LayerPass, gru_layer, lstm_layer, rnn_layer
+from gatescope.engine.spec import RecurrentSpec, spec_from_module, with_gru_variant
+from gatescope.engine.textbook import cho_gru_layer
 from torch import Tensor, nn
-
-from app.engine.layers import LayerPass, gru_layer, lstm_layer, rnn_layer
-from app.engine.spec import RecurrentSpec, spec_from_module, with_gru_variant
-from app.engine.textbook import cho_gru_layer
 
 #: A callable objective maps the top layer's hidden states (T, H) to a scalar tensor.
 ObjectiveFn = Callable[[Tensor], Tensor]
@@ -35,6 +34,16 @@ class UnitObjective:
     layer: int
     unit: int
     step: int = -1
+
+    def check(self, num_layers: int, hidden_size: int, steps: int) -> None:
+        """ValueError if the layer, unit or step is outside a model of these sizes and a sequence
+        of ``steps`` steps (negative values count from the end)."""
+        if not -num_layers <= self.layer < num_layers:
+            raise ValueError(f"objective layer {self.layer} out of range: model has {num_layers}")
+        if not -hidden_size <= self.unit < hidden_size:
+            raise ValueError(f"objective unit {self.unit} out of range: hidden_size is {hidden_size}")
+        if not -steps <= self.step < steps:
+            raise ValueError(f"objective step {self.step} out of range: sequence has {steps}")
 
 
 Objective = str | UnitObjective | ObjectiveFn
@@ -143,13 +152,7 @@ def objective_gradients(objective: Objective, passes: list[LayerPass]) -> tuple[
         direct[-1][-1] = top[-1]
         return 0.5 * float(top[-1].double().pow(2).sum()), direct
     if isinstance(objective, UnitObjective):
-        layers, (steps, size) = len(passes), top.shape
-        if not -layers <= objective.layer < layers:
-            raise ValueError(f"objective layer {objective.layer} out of range: model has {layers}")
-        if not -size <= objective.unit < size:
-            raise ValueError(f"objective unit {objective.unit} out of range: hidden_size is {size}")
-        if not -steps <= objective.step < steps:
-            raise ValueError(f"objective step {objective.step} out of range: sequence has {steps}")
+        objective.check(len(passes), top.shape[1], top.shape[0])
         direct[objective.layer][objective.step, objective.unit] = 1.0
         return float(passes[objective.layer].hidden[objective.step, objective.unit]), direct
     if callable(objective):

@@ -1,0 +1,58 @@
+"""Text as model input: the one character vocabulary of gatescope's text models, and the one encoder.
+
+A text model reads one character per step as a one-hot row over its vocabulary (index i <->
+vocab[i]). Tabs become four spaces and carriage returns are dropped when the vocabulary has no
+such character, as the charlm corpus was prepared; every other character outside the vocabulary
+is refused by name.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+#: Newline and printable ASCII (96 characters): the charlm task's and every random text model's.
+ASCII_VOCAB: list[str] = ["\n"] + [chr(c) for c in range(32, 127)]
+
+
+def normalize(text: str, vocab: list[str] = ASCII_VOCAB) -> str:
+    """``text`` with tabs expanded to four spaces and '\\r' dropped, where ``vocab`` lacks them."""
+    if "\r" not in vocab:
+        text = text.replace("\r", "")
+    if "\t" not in vocab:
+        text = text.replace("\t", "    ")
+    return text
+
+
+def text_tokens(text: str, vocab: list[str], whose: str = "this model's") -> list[str]:
+    """The characters ``text`` is read as (after `normalize`); ValueError naming any unknown one."""
+    chars = list(normalize(text, vocab))
+    if not chars:
+        raise ValueError("the text is empty: type at least one character")
+    known = set(vocab)
+    unknown = sorted({ch for ch in chars if ch not in known})
+    if unknown:
+        shown = ", ".join(repr(ch) for ch in unknown[:12]) + (" ..." if len(unknown) > 12 else "")
+        raise ValueError(
+            f"{len(unknown)} character{'s' * (len(unknown) > 1)} not in {whose} vocabulary: "
+            f"{shown}. It knows {len(vocab)} characters: {''.join(vocab)!r}"
+        )
+    return chars
+
+
+def one_hot(tokens: list[str], vocab: list[str]) -> Tensor:
+    """(T, len(vocab)) float32 rows, one per token; every token must be in ``vocab``."""
+    index = {token: i for i, token in enumerate(vocab)}
+    ids = torch.tensor([index[token] for token in tokens], dtype=torch.long)
+    return torch.nn.functional.one_hot(ids, len(vocab)).float()
+
+
+def encode_text(text: str, vocab: list[str], whose: str = "this model's") -> tuple[Tensor, list[str]]:
+    """One-hot rows (T, len(vocab)) and the characters they stand for. ValueError as `text_tokens`."""
+    tokens = text_tokens(text, vocab, whose)
+    return one_hot(tokens, vocab), tokens
+
+
+def decode(x: Tensor, vocab: list[str]) -> str:
+    """The text of a one-hot (or score) sequence (T, len(vocab)): the argmax at each step."""
+    return "".join(vocab[int(i)] for i in x.argmax(dim=-1))

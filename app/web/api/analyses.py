@@ -1,0 +1,248 @@
+"""/api/analysis/*: the analysis views of one model on one input (saturation, connectivity,
+patterns, the two GRUs, the equations with one unit's numbers). Validate, call the engine,
+serialize. The lab's own experiments (vanishing gradients, cost) are in `gatescope.web.api.lab`.
+
+Curves are arrays indexed by step t = 0..T-1; log10 values that are -inf (an exactly zero norm)
+are sent as null.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from fastapi import APIRouter, HTTPException, Response
+from gatescope.engine import RecurrentSpec, with_gru_variant
+from gatescope.engine.analysis import (
+    connectivity,
+    equation_terms,
+    forward_gates,
+    gru_variant_difference,
+    pattern_search,
+    saturation,
+)
+from gatescope.engine.gradflow import forward_layers, resolve_layer
+from gatescope.settings import Settings
+from gatescope.web.deps import RegistryDep, SettingsDep, find_model, user_errors
+from gatescope.web.inputs import sequence_from_request
+from gatescope.web.payloads import array, json_response
+from gatescope.web.schemas import ModelInput
+from gatescope.zoo.registry import LoadedModel, ModelRegistry
+from pydantic import Field
+
+router = APIRouter(prefix="/api/analysis", tags=["analysis"])
+
+
+def _model_input(
+    body: ModelInput, registry: ModelRegistry, settings: Settings
+) -> tuple[LoadedModel, RecurrentSpec, torch.Tensor, list[str] | None]:
+    model = find_model(registry, body.model)
+    with user_errors():
+        spec = with_gru_variant(model.spec, body.gru_variant)
+        x, tokens = sequence_from_request(model, body.inputs, body.text, settings.max_steps)
+    return model, spec, x, tokens
+
+
+def _header(
+    model: LoadedModel, spec: RecurrentSpec, x: torch.Tensor, tokens: list[str] | None
+) -> dict[str, Any]:
+    return {
+        "model": model.id,
+        "arch": spec.arch,
+        "gru_variant": spec.gru_variant if spec.arch == "gru" else None,
+        "steps": int(x.shape[0]),
+        "tokens": tokens,
+    }
+
+
+# ---- gate saturation -------------------------------------------------------------------------------
+
+
+class SaturationRequest(ModelInput):
+    source: Literal["input", "task"] = Field(
+        "input", description="'input': this input; 'task': held-out sequences of the model's task"
+    )
+    sequences: int = Field(16, description="how many task sequences ('task' only), 1..64")
+    low: float = 0.1
+    high: float = 0.9
+
+
+@router.post("/saturation", response_class=Response)
+def post_saturation(body: SaturationRequest, registry: RegistryDep, settings: SettingsDep) -> Response:
+    """Gate saturation (Karpathy, Johnson & Fei-Fei 2015): per layer, per sigmoid gate (LSTM i, f,
+    o; GRU r, z), each unit's fraction of steps below ``low`` (``left``) and above ``high``
+    (``right``), over the input (``source='input'``: send inputs or text as for /api/trace) or
+    over ``sequences`` held-out sequences of the model's task (``source='task'``, task models
+    only; then send neither inputs nor text). Plain RNNs have no gates: their layers are ``{}``.
+    """
+    model = find_model(registry, body.model)
+    with user_errors():
+        spec = with_gru_variant(model.spec, body.gru_variant)
+        tokens = None
+        if body.source == "task":
+            if model.task is None:
+                raise ValueError(f"model {model.id!r} has no task; use source 'input'")
+            if body.inputs is not None or body.text is not None:
+                raise ValueError("source 'task' reads the task's held-out data: send neither inputs nor text")
+            if not 1 <= body.sequences <= 64:
+                raise ValueError(f"sequences must be between 1 and 64, got {body.sequences}")
+            from gatescope.zoo.tasks import get_task
+
+            task = get_task(model.task)
+            inputs, _ = task.batch(
+                body.sequences, task.default_length, torch.Generator().manual_seed(0), split="held-out"
+            )
+            sequences = [seq.to(spec.dtype) for seq in inputs]
+        else:
+            x, tokens = sequence_from_request(model, body.inputs, body.text, settings.max_steps)
+            sequences = [x]
+        result = saturation(forward_gates(spec, sequences), body.low, body.high)
+    return json_response(
+        {
+            "model": model.id,
+            "arch": spec.arch,
+            "gru_variant": spec.gru_variant if spec.arch == "gru" else None,
+            "source": body.source,
+            "sequences": len(sequences),
+            "steps": sum(int(s.shape[0]) for s in sequences),
+            "tokens": tokens,
+            "low": body.low,
+            "high": body.high,
+            "layers": [
+                {name: {"left": array(s.left), "right": array(s.right)} for name, s in layer.items()}
+                for layer in result
+            ],
+        }
+    )
+
+
+# ---- connectivity ----------------------------------------------------------------------------------
+
+
+class ConnectivityRequest(ModelInput):
+    layer: int = 0
+    unit: int = 0
+    step: int = Field(-1, description="negative counts from the end")
+
+
+@router.post("/connectivity", response_class=Response)
+def post_connectivity(body: ConnectivityRequest, registry: RegistryDep, settings: SettingsDep) -> Response:
+    """How strongly one unit at one step depends on each earlier input (Distill's connectivity):
+    ``norms[s]`` = ||d h_step[unit] / d x_s|| for every input step s (0 after ``step``), through
+    every path. ``value`` is h_step[unit]."""
+    model, spec, x, tokens = _model_input(body, registry, settings)
+    with user_errors():
+        norms = connectivity(spec, x, body.layer, body.unit, body.step)
+        layer = resolve_layer(spec, body.layer)
+    steps = int(x.shape[0])
+    return json_response(
+        {
+            **_header(model, spec, x, tokens),
+            "layer": layer,
+            "unit": body.unit % spec.hidden_size,
+            "step": body.step % steps,
+            "norms": array(norms),
+        }
+    )
+
+
+# ---- pattern search --------------------------------------------------------------------------------
+
+
+class PatternRequest(ModelInput):
+    layer: int = 0
+    start: int = Field(description="first step of the selected span")
+    end: int = Field(description="one past its last step")
+    threshold: float = Field(0.3, description="a unit is on where h > threshold")
+    top: int = Field(10, description="how many matches, 1..50")
+
+
+@router.post("/patterns", response_class=Response)
+def post_patterns(body: PatternRequest, registry: RegistryDep, settings: SettingsDep) -> Response:
+    """LSTMVis-style search: ``units`` are on (h > threshold) at every step of [start, end) in
+    ``layer``; ``matches`` are other windows of the same length, not overlapping the selection nor
+    each other, ranked by the Jaccard overlap ``score`` of their on-units with ``units``; each
+    lists the shared ``units`` and, for text models, its ``text``."""
+    model, spec, x, tokens = _model_input(body, registry, settings)
+    if not 1 <= body.top <= 50:
+        raise HTTPException(422, f"top must be between 1 and 50, got {body.top}")
+    with user_errors():
+        layer = resolve_layer(spec, body.layer)
+        passes, _, _ = forward_layers(spec, x, layer)
+        result = pattern_search(passes[layer].hidden, body.start, body.end, body.threshold, body.top)
+    return json_response(
+        {
+            **_header(model, spec, x, tokens),
+            "layer": layer,
+            "start": body.start,
+            "end": body.end,
+            "threshold": body.threshold,
+            "units": result.units,
+            "matches": [
+                {
+                    "start": m.start,
+                    "end": m.end,
+                    "score": m.score,
+                    "units": m.units,
+                    "text": None if tokens is None else "".join(tokens[m.start : m.end]),
+                }
+                for m in result.matches
+            ],
+        }
+    )
+
+
+# ---- the two GRUs and the equations ----------------------------------------------------------------
+
+
+@router.post("/gru-variants", response_class=Response)
+def post_gru_variants(body: ModelInput, registry: RegistryDep, settings: SettingsDep) -> Response:
+    """torch.nn.GRU (reset after W_hn, z keeps h_{t-1}) against Cho et al. (2014)'s GRU (reset
+    before W_hn, z weights the candidate) on the same weights and input: per layer both hidden
+    sequences (T, H) and ``difference[t]`` = ||h_t(torch) - h_t(cho)||. GRU models only."""
+    model, spec, x, tokens = _model_input(body, registry, settings)
+    with user_errors():
+        result = gru_variant_difference(spec, x)
+    header = _header(model, spec, x, tokens)
+    header.pop("gru_variant")
+    return json_response(
+        {
+            **header,
+            "layers": [
+                {"torch_hidden": array(a), "cho_hidden": array(b), "difference": array(d)}
+                for a, b, d in zip(result.torch_hidden, result.cho_hidden, result.difference, strict=True)
+            ],
+        }
+    )
+
+
+class EquationsRequest(ModelInput):
+    layer: int = 0
+    unit: int = 0
+    step: int = Field(-1, description="negative counts from the end")
+
+
+@router.post("/equations", response_class=Response)
+def post_equations(body: EquationsRequest, registry: RegistryDep, settings: SettingsDep) -> Response:
+    """Every term of the cell equations for one unit at one step, to plug into the text.
+
+    ``terms`` maps a set of equations to named numbers: ``lstm``, ``tanh``/``relu`` (RNN), or for a
+    GRU both ``torch`` and ``cho`` evaluated on the same x_t and h_{t-1} (those of the variant
+    asked for). Names: ``Wx_<gate>`` = (W_i· x_t + b_i·)[unit], ``Uh_<gate>`` = (W_h· h_{t-1} +
+    b_h·)[unit] (Cho's ``Uh_n`` = (W_hn (r ⊙ h_{t-1}) + b_hn)[unit]), ``a_<gate>`` the
+    pre-activation, then the gates, ``h_prev``, ``c_prev``, ``c``, ``tanh_c``, ``h``.
+    """
+    model, spec, x, tokens = _model_input(body, registry, settings)
+    with user_errors():
+        terms = equation_terms(spec, x, body.layer, body.unit, body.step)
+        layer = resolve_layer(spec, body.layer)
+    steps = int(x.shape[0])
+    return json_response(
+        {
+            **_header(model, spec, x, tokens),
+            "layer": layer,
+            "unit": body.unit % spec.hidden_size,
+            "step": body.step % steps,
+            "terms": terms,
+        }
+    )

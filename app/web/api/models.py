@@ -1,0 +1,121 @@
+"""/api/models: list, upload (multipart) and create fresh random models (JSON)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Request
+from gatescope.web.deps import RegistryDep, SettingsDep, find_model, user_errors
+from gatescope.web.schemas import Strict, validation_detail
+from gatescope.zoo.readers import read_state_dict
+from gatescope.zoo.registry import RandomModelSpec
+from pydantic import Field, ValidationError
+from starlette.datastructures import UploadFile
+
+router = APIRouter(prefix="/api/models", tags=["models"])
+
+UPLOAD_FIELDS = {"file", "prefix", "nonlinearity"}
+
+
+class RandomModelRequest(Strict):
+    """A freshly initialized model (torch's default init, seeded)."""
+
+    arch: Literal["lstm", "gru", "rnn"]
+    input_size: int | None = Field(
+        None, description="numeric inputs per step; omit (or vocab='ascii') for text"
+    )
+    hidden_size: int = 16
+    num_layers: int = 1
+    seed: int = 0
+    nonlinearity: Literal["tanh", "relu"] = "tanh"
+    forget_bias: float | None = Field(None, description="LSTM: b_if + b_hf (1.0 per Jozefowicz et al. 2015)")
+    bias: bool = True
+    vocab: Literal["ascii"] | None = Field(None, description="'ascii': a text model over printable ASCII")
+
+
+@router.get("")
+def list_models(registry: RegistryDep) -> dict[str, list[dict[str, Any]]]:
+    return {"models": registry.list()}
+
+
+@router.get("/{model_id}")
+def get_model(model_id: str, registry: RegistryDep) -> dict[str, Any]:
+    """One model's record. A random model's id is enough to rebuild it, even after a restart."""
+    return find_model(registry, model_id).record
+
+
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": RandomModelRequest.model_json_schema()},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "prefix": {"type": "string"},
+                            "nonlinearity": {"type": "string", "enum": ["tanh", "relu"]},
+                        },
+                    }
+                },
+            }
+        }
+    },
+)
+async def create_model(request: Request, registry: RegistryDep, settings: SettingsDep) -> dict[str, Any]:
+    """JSON: a fresh random model. Multipart ``file``: a state_dict (.safetensors or weights-only .pt)."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=4)
+        unknown = sorted(set(form.keys()) - UPLOAD_FIELDS)
+        if unknown:
+            raise HTTPException(
+                422,
+                f"unknown upload field(s) {', '.join(map(repr, unknown))}; "
+                f"allowed: {', '.join(sorted(UPLOAD_FIELDS))}",
+            )
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise HTTPException(422, "multipart upload needs a 'file' field holding the checkpoint")
+        data = await upload.read(settings.max_upload_bytes + 1)
+        if len(data) > settings.max_upload_bytes:
+            raise HTTPException(
+                413, f"the file is larger than the {settings.max_upload_bytes // 2**20} MiB limit"
+            )
+        prefix = form.get("prefix")
+        nonlinearity = form.get("nonlinearity") or "tanh"
+        with user_errors():
+            state_dict = read_state_dict(data, upload.filename or "")
+            model = registry.add_upload(
+                state_dict,
+                upload.filename or "upload",
+                prefix if isinstance(prefix, str) and prefix != "" else None,
+                str(nonlinearity),
+            )
+        return model.record
+    try:
+        body = RandomModelRequest.model_validate(await request.json())
+    except ValidationError as exc:
+        raise HTTPException(422, validation_detail(exc.errors())) from None
+    except ValueError:
+        raise HTTPException(422, "send JSON (a random model) or multipart/form-data with a 'file'") from None
+    if body.vocab is None and body.input_size is None:
+        raise HTTPException(422, "give input_size (numeric inputs) or vocab='ascii' (a text model)")
+    with user_errors():
+        model = registry.create_random(
+            RandomModelSpec(
+                arch=body.arch,
+                input_size=None if body.vocab else body.input_size,
+                hidden_size=body.hidden_size,
+                num_layers=body.num_layers,
+                seed=body.seed,
+                nonlinearity=body.nonlinearity,
+                forget_bias=body.forget_bias,
+                bias=body.bias,
+            )
+        )
+    return model.record

@@ -1,0 +1,237 @@
+"""WS /ws/trace: run a model step by step and stream each step as it is computed.
+
+Client -> server (JSON text frames; `gatescope.web.schemas` has their schemas):
+    {"type": "start", "model": id, "inputs": [[...]] | "text": "...", "objective"?: ...,
+     "gru_variant"?: "torch" | "cho"}                      GRU only: torch's or Cho et al.'s equations
+    {"type": "append", "inputs": [[...]] | "text": "..."}   continue the same sequence (live typing):
+                                                           only the new steps are computed
+    {"type": "cancel"}                                     stop the steps still to come
+Server -> client:
+    {"type": "started", "model": id, "steps": T, "arch": a, "gate_names": [...]}
+                                                           T = steps the sequence will have
+    {"type": "step", "t": t, "token": ch | null,
+     "layers": [{"gates": {name: [H]}, "hidden": [H], "cell": [H] | null}]}
+    {"type": "done", "steps": T, "loss": L,
+     "layers": [{"grad_hidden": T x H, "grad_cell": T x H | null}]}
+                                                           (gradients need the whole sequence: they come last)
+    {"type": "cancelled", "t": steps computed so far}
+    {"type": "error", "detail": "what was wrong"}          the connection stays open
+A start message is validated whole (model, input, objective, variant) before its first step is
+computed. A frame that is not one of the messages above (not JSON, an unknown type or field, a
+wrong value) gets an error frame. A new "start" while a sequence is streaming replaces it.
+Closing the socket stops all work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
+from gatescope.engine import Stepper, StepRecord, UnitObjective, trace_spec, with_gru_variant
+from gatescope.settings import Settings
+from gatescope.web.deps import RegistryDep, SettingsDep, find_model
+from gatescope.web.inputs import objective_from_request, sequence_from_request
+from gatescope.web.payloads import dumps, gradients_payload, step_payload
+from gatescope.web.schemas import (
+    TRACE_MESSAGES,
+    AppendMessage,
+    CancelMessage,
+    ObjectiveBody,
+    SequenceInput,
+    StartMessage,
+    validation_detail,
+)
+from gatescope.zoo.registry import LoadedModel, ModelRegistry
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from torch import Tensor
+
+router = APIRouter(tags=["trace"])
+
+#: Steps computed per thread hop: small enough that the first arrives at once, large enough that
+#: thread hand-offs cost little.
+CHUNK = 32
+
+ClientMessage = StartMessage | AppendMessage | CancelMessage
+
+
+@dataclass
+class StreamSession:
+    model: LoadedModel
+    stepper: Stepper
+    objective: ObjectiveBody | None
+    rows: list[Tensor] = field(default_factory=list)  # the whole sequence so far, one (I,) per step
+    tokens: list[str] | None = None
+
+    @classmethod
+    def start(cls, registry: ModelRegistry, settings: Settings, message: StartMessage) -> StreamSession:
+        """The session for ``message``, every field checked; ValueError or HTTPException if not."""
+        model = find_model(registry, message.model)
+        spec = with_gru_variant(model.spec, message.gru_variant)
+        session = cls(model, Stepper(spec), message.objective)
+        session.append(message, settings.max_steps)
+        x = torch.stack(session.rows)
+        objective = objective_from_request(model, message.objective, x)
+        if isinstance(objective, UnitObjective):
+            objective.check(spec.num_layers, spec.hidden_size, len(session.rows))
+        return session
+
+    def append(self, message: SequenceInput, max_steps: int) -> None:
+        x, tokens = sequence_from_request(self.model, message.inputs, message.text, max_steps)
+        if len(self.rows) + len(x) > max_steps:
+            raise ValueError(
+                f"the sequence would have {len(self.rows) + len(x)} steps; the limit is {max_steps}"
+            )
+        if tokens is not None:
+            self.tokens = (self.tokens or []) + tokens
+        self.rows.extend(x)
+
+    def started(self) -> dict[str, Any]:
+        spec = self.stepper.spec
+        return {
+            "type": "started",
+            "model": self.model.id,
+            "steps": len(self.rows),
+            "arch": spec.arch,
+            "gate_names": list(spec.gate_names),
+        }
+
+    def step_chunk(self, count: int) -> list[StepRecord]:
+        end = min(self.stepper.t + count, len(self.rows))
+        return [self.stepper.step(self.rows[t]) for t in range(self.stepper.t, end)]
+
+    def gradients(self) -> dict[str, Any]:
+        x = torch.stack(self.rows)
+        return gradients_payload(
+            trace_spec(self.stepper.spec, x, objective=objective_from_request(self.model, self.objective, x))
+        )
+
+
+class _Disconnected(Exception):
+    pass
+
+
+#: What the reader puts in the inbox: a parsed message, the detail of a bad frame, or None (closed).
+Inbound = ClientMessage | str | None
+
+
+def parse_frame(frame: Mapping[str, Any]) -> ClientMessage | str:
+    """A client frame as a message, or the sentence that says what is wrong with it."""
+    text = frame.get("text")
+    if text is None:
+        return "send JSON text frames, not binary ones: {'type': 'start' | 'append' | 'cancel', ...}"
+    try:
+        return TRACE_MESSAGES.validate_json(text)
+    except ValidationError as exc:
+        return validation_detail(exc.errors())
+
+
+async def _receive(websocket: WebSocket, inbox: asyncio.Queue[Inbound]) -> None:
+    """Read client messages into ``inbox`` so cancels are seen while steps are being sent."""
+    try:
+        while True:
+            frame = await websocket.receive()
+            if frame["type"] == "websocket.disconnect":
+                break
+            await inbox.put(parse_frame(frame))
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    await inbox.put(None)
+
+
+async def _send(websocket: WebSocket, payload: dict[str, Any]) -> None:
+    try:
+        await websocket.send_text(dumps(payload).decode())
+    except (WebSocketDisconnect, RuntimeError) as exc:
+        raise _Disconnected from exc
+
+
+async def _error(websocket: WebSocket, detail: str) -> None:
+    await _send(websocket, {"type": "error", "detail": detail})
+
+
+@router.websocket("/ws/trace")
+async def trace_stream(websocket: WebSocket, registry: RegistryDep, settings: SettingsDep) -> None:
+    await websocket.accept()
+    inbox: asyncio.Queue[Inbound] = asyncio.Queue()
+    receiver = asyncio.create_task(_receive(websocket, inbox))
+    session: StreamSession | None = None
+    pending: Inbound = None  # a message that interrupted a run, handled next
+    try:
+        while True:
+            message = pending if pending is not None else await inbox.get()
+            pending = None
+            if message is None:
+                return
+            if isinstance(message, str):
+                await _error(websocket, message)
+                continue
+            if isinstance(message, CancelMessage):
+                await _send(websocket, {"type": "cancelled", "t": session.stepper.t if session else 0})
+                continue
+            try:
+                if isinstance(message, StartMessage):
+                    session = StreamSession.start(registry, settings, message)
+                elif session is None:
+                    raise ValueError("nothing to append to: send a 'start' message first")
+                else:
+                    session.append(message, settings.max_steps)
+            except (ValueError, HTTPException) as exc:
+                await _error(websocket, exc.detail if isinstance(exc, HTTPException) else str(exc))
+                continue
+            await _send(websocket, session.started())
+            interrupted, pending = await _run(websocket, session, inbox, settings)
+            if not interrupted and session.stepper.t == len(session.rows):
+                try:
+                    done = await run_in_threadpool(session.gradients)
+                except ValueError as exc:
+                    await _error(websocket, str(exc))
+                    continue
+                await _send(websocket, done)
+    except _Disconnected:
+        return
+    finally:
+        receiver.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await receiver
+
+
+async def _run(
+    websocket: WebSocket,
+    session: StreamSession,
+    inbox: asyncio.Queue[Inbound],
+    settings: Settings,
+) -> tuple[bool, Inbound]:
+    """Step through the rows not yet computed, sending each step. Returns (interrupted, the
+    message to handle next): a cancel interrupts with nothing left to handle, a new start
+    interrupts and is handed back."""
+    while session.stepper.t < len(session.rows):
+        records = await run_in_threadpool(session.step_chunk, CHUNK)
+        for record in records:
+            token = session.tokens[record.t] if session.tokens else None
+            await _send(websocket, step_payload(record, token))
+        while not inbox.empty():
+            message = inbox.get_nowait()
+            if message is None:
+                raise _Disconnected
+            if isinstance(message, str):
+                await _error(websocket, message)
+            elif isinstance(message, CancelMessage):
+                del session.rows[session.stepper.t :]  # the sequence is what was computed
+                if session.tokens is not None:
+                    del session.tokens[session.stepper.t :]
+                await _send(websocket, {"type": "cancelled", "t": session.stepper.t})
+                return True, None
+            elif isinstance(message, AppendMessage):
+                try:
+                    session.append(message, settings.max_steps)
+                except ValueError as exc:
+                    await _error(websocket, str(exc))
+            else:
+                return True, message  # a new start replaces this sequence
+    return False, None

@@ -1,0 +1,28 @@
+"""POST /api/trace: the whole trace of one input."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from gatescope.engine import trace_spec, with_gru_variant
+from gatescope.web.deps import RegistryDep, SettingsDep, find_model, user_errors
+from gatescope.web.inputs import objective_from_request, sequence_from_request
+from gatescope.web.payloads import dumps, trace_payload
+from gatescope.web.schemas import TraceRequest, TraceResponse
+
+router = APIRouter(prefix="/api", tags=["trace"])
+
+
+@router.post("/trace", response_class=Response, responses={200: {"model": TraceResponse}})
+def post_trace(body: TraceRequest, registry: RegistryDep, settings: SettingsDep) -> Response:
+    """Gates, states, dL/dh_t and dL/dc_t for every step and layer (a sync route: runs in a thread).
+
+    The response's ``gru_variant`` says which GRU equations ran (null for other models); asking
+    for ``"cho"`` on a model that is not a GRU is a 422.
+    """
+    model = find_model(registry, body.model)
+    with user_errors():
+        spec = with_gru_variant(model.spec, body.gru_variant)
+        x, tokens = sequence_from_request(model, body.inputs, body.text, settings.max_steps)
+        objective = objective_from_request(model, body.objective, x)
+        tr = trace_spec(spec, x, objective=objective)
+    return Response(dumps(trace_payload(model, tr, tokens)), media_type="application/json")

@@ -1,0 +1,93 @@
+"""The FastAPI app: the pages, the static files, Plotly.js from the installed package, the API.
+
+    app = create_app(Settings(max_steps=3000))      # a fresh app: its own registry and training slots
+
+``gatescope serve`` runs ``uvicorn --factory gatescope.web.app:create_app``, which reads the
+settings from the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import plotly  # type: ignore[import-untyped]
+import torch
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from gatescope import __version__
+from gatescope.settings import Limits, Settings, load_settings, package_dir
+from gatescope.web.api import analyses, lab, models, streams, traces, trainings
+from gatescope.web.deps import TrainingSlots
+from gatescope.web.schemas import validation_detail
+from gatescope.zoo.registry import ModelRegistry
+
+log = logging.getLogger(__name__)
+
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    torch.set_num_threads(settings.torch_threads)
+    app.state.registry = ModelRegistry(settings)
+    app.state.training_slots = TrainingSlots(settings.max_trainings)
+    yield
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A fresh app with its own settings (from the environment when None), registry and slots."""
+    settings = settings or load_settings()
+    app = FastAPI(
+        lifespan=lifespan,
+        title="gatescope",
+        version=__version__,
+        description="Exact per-timestep gates, states and gradients of RNN, LSTM and GRU models. "
+        "The stream protocols of WS /ws/trace and WS /ws/train are documented in the README and in "
+        "gatescope.web.api.streams and gatescope.web.api.trainings.",
+    )
+    app.state.settings = settings
+    for module in (models, traces, streams, trainings, analyses, lab):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=package_dir("static")), name="static")
+    templates = Jinja2Templates(directory=package_dir("templates"))
+
+    @app.middleware("http")
+    async def limit_body_size(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Refuse a huge body from its declared length, before it is read and parsed into memory.
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > settings.max_request_bytes:
+            limit = settings.max_request_bytes // 2**20
+            return JSONResponse({"detail": f"the request body is larger than the {limit} MiB limit"}, 413)
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
+
+    @app.get("/api/limits", tags=["settings"])
+    def get_limits() -> Limits:
+        """What one request may ask for: the page and the lab set their inputs' bounds from this."""
+        return settings.limits
+
+    @app.get("/vendor/plotly.min.js", name="plotly_js", include_in_schema=False)
+    def plotly_js() -> FileResponse:
+        return FileResponse(PLOTLY_JS, media_type="text/javascript")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(request, "index.html", {"version": __version__})
+
+    @app.get("/lab", response_class=HTMLResponse, include_in_schema=False)
+    def lab_page(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(request, "lab.html", {"version": __version__})
+
+    return app

@@ -1,0 +1,84 @@
+"""Traces -> JSON: the payloads of POST /api/trace and of the trace stream's messages.
+
+Tensors go out as C-contiguous float32 numpy arrays, which orjson writes natively with the
+shortest repr that reads back as the same float32.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+import torch
+from fastapi import Response
+from gatescope.engine import StepRecord, Trace
+from gatescope.zoo.registry import LoadedModel
+from torch import Tensor
+
+
+def array(t: Tensor) -> np.ndarray[Any, Any]:
+    """A tensor as a C-contiguous float32 array, which orjson writes natively."""
+    return np.ascontiguousarray(t.detach().to(torch.float32).numpy())
+
+
+def _array(t: Tensor | None) -> np.ndarray[Any, Any] | None:
+    return None if t is None else array(t)
+
+
+def trace_payload(model: LoadedModel, tr: Trace, tokens: list[str] | None) -> dict[str, Any]:
+    return {
+        "model": model.id,
+        "arch": tr.arch,
+        "gru_variant": tr.gru_variant,
+        "steps": tr.steps,
+        "loss": tr.loss,
+        "tokens": tokens,
+        "gate_names": list(model.spec.gate_names),
+        "layers": [
+            {
+                "gates": {name: _array(g) for name, g in layer.gates.items()},
+                "hidden": _array(layer.hidden),
+                "cell": _array(layer.cell),
+                "grad_hidden": _array(layer.grad_hidden),
+                "grad_cell": _array(layer.grad_cell),
+            }
+            for layer in tr.layers
+        ],
+    }
+
+
+def gradients_payload(tr: Trace) -> dict[str, Any]:
+    return {
+        "type": "done",
+        "steps": tr.steps,
+        "loss": tr.loss,
+        "layers": [
+            {"grad_hidden": _array(layer.grad_hidden), "grad_cell": _array(layer.grad_cell)}
+            for layer in tr.layers
+        ],
+    }
+
+
+def step_payload(record: StepRecord, token: str | None) -> dict[str, Any]:
+    return {
+        "type": "step",
+        "t": record.t,
+        "token": token,
+        "layers": [
+            {
+                "gates": {name: _array(g) for name, g in layer.gates.items()},
+                "hidden": _array(layer.hidden),
+                "cell": _array(layer.cell),
+            }
+            for layer in record.layers
+        ],
+    }
+
+
+def dumps(payload: object) -> bytes:
+    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def json_response(payload: object) -> Response:
+    return Response(dumps(payload), media_type="application/json")

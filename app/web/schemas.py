@@ -1,0 +1,174 @@
+"""Request bodies and WebSocket messages as pydantic models: limits as `Field` constraints, unknown
+fields refused (a typo, or a field this version does not know, is a 422 or an error frame that
+names it, never silently ignored), so /docs shows every schema.
+
+The WebSocket client messages are discriminated unions on ``type``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal
+
+from gatescope.engine.build import MODULE_CLASSES
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
+
+GruVariantName = Literal["torch", "cho"]
+
+
+class Strict(BaseModel):
+    """A message whose unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class UnitObjectiveBody(Strict):
+    """L = h_step[unit] of one layer: "what made this unit take this value at this step?"."""
+
+    layer: int
+    unit: int
+    step: int = Field(-1, description="negative counts from the end")
+
+
+ObjectiveBody = Literal["hidden_norm", "task"] | UnitObjectiveBody
+OBJECTIVE_HELP = (
+    "'hidden_norm' (default, 0.5 ||h_T||²), 'task' (the model's own loss), or {'layer', 'unit', 'step'}"
+)
+GRU_VARIANT_HELP = (
+    "GRU only: 'torch' (torch.nn.GRU's equations) or 'cho' (Cho et al. 2014's textbook GRU on the "
+    "same weights: reset before W_hn, z weighting the candidate)"
+)
+
+
+class SequenceInput(Strict):
+    """One input sequence: rows of numbers, or text for a model with a vocabulary."""
+
+    inputs: list[list[float]] | None = Field(None, description="T rows of input_size numbers")
+    text: str | None = Field(None, description="text, for models with a vocabulary")
+
+
+class ModelInput(SequenceInput):
+    """A model and one input."""
+
+    model: str = Field(description="a model id from GET /api/models")
+    gru_variant: GruVariantName = Field("torch", description=GRU_VARIANT_HELP)
+
+
+class TraceRequest(ModelInput):
+    objective: ObjectiveBody | None = Field(None, description=OBJECTIVE_HELP)
+
+
+def validation_detail(errors: Sequence[Mapping[str, Any]]) -> str:
+    """Pydantic's error list as one readable sentence, so the page can show it as is."""
+    parts = []
+    for error in errors[:5]:
+        loc = error.get("loc", ())
+        where = ".".join(str(p) for p in loc if p != "body") if isinstance(loc, tuple | list) else ""
+        message = str(error.get("msg"))
+        if error.get("type") == "extra_forbidden":
+            message = "unknown field: this version does not take it (see /docs for the fields)"
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts) or "invalid request"
+
+
+# ---- WS /ws/trace ------------------------------------------------------------------------------
+
+
+class StartMessage(TraceRequest):
+    """Start a sequence (replacing one that is streaming)."""
+
+    type: Literal["start"]
+
+
+class AppendMessage(SequenceInput):
+    """Continue the sequence (live typing): only the new steps are computed."""
+
+    type: Literal["append"]
+
+
+class CancelMessage(Strict):
+    """Stop the steps still to come."""
+
+    type: Literal["cancel"]
+
+
+TraceClientMessage = Annotated[StartMessage | AppendMessage | CancelMessage, Field(discriminator="type")]
+TRACE_MESSAGES: TypeAdapter[StartMessage | AppendMessage | CancelMessage] = TypeAdapter(TraceClientMessage)
+
+
+# ---- WS /ws/train ------------------------------------------------------------------------------
+
+
+def _number(value: Any) -> Any:
+    # Say what is wrong in the page's words, not pydantic's: "steps": "many" is not a number.
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"training parameters must be numbers, got {value!r}")
+    try:
+        float(value)
+    except ValueError:
+        raise ValueError(f"training parameters must be numbers, got {value!r}") from None
+    return value
+
+
+def _archs(value: Any) -> Any:
+    if not isinstance(value, list) or not value or len(set(map(str, value))) != len(value):
+        raise ValueError("'archs' must be a list of distinct names from 'rnn', 'lstm', 'gru'")
+    for arch in value:
+        if arch not in MODULE_CLASSES:
+            raise ValueError(f"unknown arch {arch!r}; choose from {', '.join(MODULE_CLASSES)}")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_number)]
+Real = Annotated[float, BeforeValidator(_number)]
+
+
+class TrainStartMessage(Strict):
+    """Train these architectures side by side on a task, with the same batches and seed."""
+
+    type: Literal["start"]
+    task: str = Field(description="a task name from GET /api/tasks")
+    archs: Annotated[list[str], BeforeValidator(_archs)] = Field(["rnn", "lstm", "gru"])
+    hidden_size: Int = 32
+    num_layers: Int = 1
+    steps: Int = 500
+    seed: Int = 0
+    length: Int | None = Field(None, description="the task's length parameter; null: its default")
+    lr: Real = 3e-3
+    batch_size: Int = 32
+
+
+class TrainCancelMessage(Strict):
+    """Stop the training; nothing is saved."""
+
+    type: Literal["cancel"]
+
+
+TrainClientMessage = Annotated[TrainStartMessage | TrainCancelMessage, Field(discriminator="type")]
+TRAIN_MESSAGES: TypeAdapter[TrainStartMessage | TrainCancelMessage] = TypeAdapter(TrainClientMessage)
+
+
+# ---- responses (documented at /docs; the routes write them with orjson) ------------------------
+
+Matrix = list[list[float]]
+
+
+class LayerTraceBody(BaseModel):
+    """One layer over the sequence; every matrix is T x H."""
+
+    gates: dict[str, Matrix] = Field(description="LSTM i f g o, GRU r z n, RNN none")
+    hidden: Matrix
+    cell: Matrix | None = Field(description="LSTM only")
+    grad_hidden: Matrix = Field(description="total dL/dh_t")
+    grad_cell: Matrix | None = Field(description="total dL/dc_t, LSTM only")
+
+
+class TraceResponse(BaseModel):
+    model: str
+    arch: Literal["lstm", "gru", "rnn"]
+    gru_variant: GruVariantName | None = Field(description="which GRU equations ran; null for others")
+    steps: int
+    loss: float
+    tokens: list[str] | None = Field(description="the characters read, for text input")
+    gate_names: list[str]
+    layers: list[LayerTraceBody] = Field(description="bottom layer first")

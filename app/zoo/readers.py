@@ -1,0 +1,137 @@
+"""Read a user's checkpoint into a torch recurrent module, without ever running pickled code.
+
+A `.safetensors` file is plain tensors by construction. A `.pt` file is opened with
+``torch.load(weights_only=True)``, whose unpickler only rebuilds tensors and containers and refuses
+anything else (a pickle that carries code raises instead of running it).
+
+The architecture and sizes are inferred from the state_dict's shapes (torch.nn's own names):
+weight_ih_l{k}: (G*H, I_k), weight_hh_l{k}: (G*H, H), with G = 4 (LSTM), 3 (GRU), 1 (RNN).
+Keys may sit under a prefix, as in ``encoder.rnn.weight_ih_l0`` from a larger model.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Mapping
+
+import torch
+from gatescope.engine.build import build_module
+from gatescope.engine.spec import GATE_MULTIPLIER
+from safetensors.torch import load as load_safetensors
+from torch import Tensor, nn
+
+_RNN_KEY = re.compile(
+    r"^(?P<prefix>.*?)(?P<name>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(?P<layer>\d+)(?P<reverse>_reverse)?$"
+)
+_ARCH_BY_GATES = {multiplier: arch for arch, multiplier in GATE_MULTIPLIER.items()}
+
+
+def read_state_dict(data: bytes, filename: str) -> dict[str, Tensor]:
+    """Parse an uploaded file's bytes into a flat {name: tensor} dict. ValueError if it cannot."""
+    if not data:
+        raise ValueError("the uploaded file is empty")
+    lowered = filename.lower()
+    if lowered.endswith(".safetensors"):
+        try:
+            return dict(load_safetensors(data))
+        except Exception as exc:  # safetensors raises its own error types
+            raise ValueError(f"not a readable .safetensors file: {exc}") from None
+    if lowered.endswith((".pt", ".pth", ".bin")):
+        try:
+            loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        except Exception as exc:  # UnpicklingError for code-carrying pickles, others for garbage
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(
+                "could not read this .pt file as a weights-only state_dict (pickled code is never "
+                f"executed; save with torch.save(module.state_dict(), path)): {first_line}"
+            ) from None
+        if isinstance(loaded, nn.Module):  # cannot happen with weights_only, kept for clarity
+            raise ValueError("the file holds a whole module; upload its state_dict() instead")
+        if not isinstance(loaded, Mapping):
+            raise ValueError(
+                f"expected a state_dict (a mapping of names to tensors), got {type(loaded).__name__}"
+            )
+        flat = {str(k): v for k, v in _flatten(loaded).items()}
+        if not flat:
+            raise ValueError("the state_dict holds no tensors")
+        return flat
+    raise ValueError(f"unsupported file type {filename!r}: upload a .safetensors or a weights-only .pt file")
+
+
+def _flatten(mapping: Mapping[object, object], prefix: str = "") -> dict[str, Tensor]:
+    """Nested dicts (e.g. {"model": state_dict}) become dotted keys; non-tensors are dropped."""
+    flat: dict[str, Tensor] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Tensor):
+            flat[name] = value
+        elif isinstance(value, Mapping):
+            flat.update(_flatten(value, name + "."))
+    return flat
+
+
+def rnn_prefixes(state_dict: Mapping[str, Tensor]) -> list[str]:
+    """The distinct prefixes under which recurrent weights appear ("" for a bare module)."""
+    found = {m["prefix"] for key in state_dict if (m := _RNN_KEY.match(key)) and m["name"] == "weight_ih"}
+    return sorted(found)
+
+
+def module_from_state_dict(
+    state_dict: Mapping[str, Tensor], prefix: str | None = None, nonlinearity: str = "tanh"
+) -> nn.Module:
+    """Build the nn.LSTM / nn.GRU / nn.RNN that ``state_dict`` belongs to and load it.
+
+    ``prefix`` picks one recurrent module when the state_dict holds several; ``nonlinearity``
+    is the plain RNN's (it cannot be read from the weights). Raises ValueError otherwise.
+    """
+    prefixes = rnn_prefixes(state_dict)
+    if not prefixes:
+        raise ValueError(
+            "no recurrent weights found: expected keys like 'weight_ih_l0' and 'weight_hh_l0' "
+            "(optionally under a prefix such as 'encoder.rnn.') from a torch.nn.LSTM, GRU or RNN"
+        )
+    if prefix is None:
+        if len(prefixes) > 1:
+            shown = ", ".join(repr(p) for p in prefixes)
+            raise ValueError(f"the file holds several recurrent modules ({shown}); choose one with 'prefix'")
+        prefix = prefixes[0]
+    elif prefix not in prefixes:
+        raise ValueError(f"prefix {prefix!r} not found; the file has {', '.join(map(repr, prefixes))}")
+    own: dict[str, Tensor] = {}
+    for key, value in state_dict.items():
+        m = _RNN_KEY.match(key)
+        if m and m["prefix"] == prefix:
+            if m["reverse"]:
+                raise ValueError("bidirectional weights (*_reverse) are not supported: upload one direction")
+            if m["name"] == "weight_hr":
+                raise ValueError("LSTM projections (weight_hr, proj_size > 0) are not supported")
+            own[key[len(prefix) :]] = value
+    num_layers = 1 + max(int(_RNN_KEY.match(k)["layer"]) for k in own)  # type: ignore[index]
+    w_hh = own.get("weight_hh_l0")
+    w_ih = own.get("weight_ih_l0")
+    if w_ih is None or w_hh is None or w_hh.dim() != 2 or w_ih.dim() != 2:
+        raise ValueError("weight_ih_l0 and weight_hh_l0 must both be present as 2-d tensors")
+    hidden_size = w_hh.shape[1]
+    if hidden_size == 0 or w_hh.shape[0] % hidden_size:
+        raise ValueError(f"weight_hh_l0 has shape {tuple(w_hh.shape)}, which is not (G*H, H)")
+    gates = w_hh.shape[0] // hidden_size
+    if gates not in _ARCH_BY_GATES:
+        raise ValueError(f"weight_hh_l0 has {gates}*H rows: expected 4 (LSTM), 3 (GRU) or 1 (RNN)")
+    arch = _ARCH_BY_GATES[gates]
+    module = build_module(arch, w_ih.shape[1], hidden_size, num_layers, nonlinearity, "bias_ih_l0" in own)
+    expected = {name: p.shape for name, p in module.named_parameters()}
+    missing = sorted(set(expected) - set(own))
+    extra = sorted(set(own) - set(expected))
+    if missing or extra:
+        raise ValueError(f"inconsistent {arch.upper()} weights: missing {missing}, unexpected {extra}")
+    for name, shape in expected.items():
+        if own[name].shape != shape:
+            raise ValueError(f"{prefix}{name} has shape {tuple(own[name].shape)}, expected {tuple(shape)}")
+        if not own[name].is_floating_point():
+            raise ValueError(f"{prefix}{name} is {own[name].dtype}, expected floating point")
+        if not torch.isfinite(own[name]).all():
+            raise ValueError(f"{prefix}{name} contains NaN or inf")
+    module.load_state_dict({k: v.float() for k, v in own.items()})
+    module.eval()
+    return module

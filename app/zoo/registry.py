@@ -1,0 +1,310 @@
+"""The models the server knows: shipped (models/*.json cards), uploaded (kept on disk), random.
+
+A random model's id spells out how to build it (``random-lstm-i8-h16-l1-s0-fb1``), so it can be
+rebuilt after a restart and a shared link keeps working. Uploads are stored as safetensors with a
+small JSON card in the upload directory under ids ``upload-<sha>``; they never shadow a builtin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from gatescope.engine import RecurrentSpec, parameter_count, spec_from_module
+from gatescope.engine.build import ARCH_TITLES, build_module, check_arch
+from gatescope.engine.text import ASCII_VOCAB
+from gatescope.settings import Settings
+from gatescope.zoo.cards import read_checkpoint, write_checkpoint
+from gatescope.zoo.readers import module_from_state_dict
+from torch import Tensor, nn
+
+log = logging.getLogger(__name__)
+_RANDOM_ID = re.compile(
+    r"^random-(?P<arch>lstm|gru|rnn)(?P<relu>-relu)?-i(?P<input>\d+|ascii)-h(?P<hidden>\d+)"
+    r"-l(?P<layers>\d+)-s(?P<seed>\d+)(?:-fb(?P<fb>-?\d+(?:\.\d+)?))?(?P<nobias>-nobias)?$"
+)
+_SAMPLE_TEXT = "The forget gate decides what to keep; the input gate decides what to write."
+
+
+@dataclass
+class LoadedModel:
+    """A model the server can trace: its engine spec, public record, and optional task head."""
+
+    id: str
+    spec: RecurrentSpec
+    record: dict[str, Any]
+    head: nn.Linear | None = None
+    vocab: list[str] | None = None
+    task: str | None = None
+    module: nn.Module | None = field(default=None, repr=False)
+
+
+def make_record(model_id: str, name: str, module: nn.Module, source: str, **extra: Any) -> dict[str, Any]:
+    spec = spec_from_module(module)
+    record: dict[str, Any] = {
+        "id": model_id,
+        "name": name,
+        "arch": spec.arch,
+        "input_size": spec.input_size,
+        "hidden_size": spec.hidden_size,
+        "num_layers": spec.num_layers,
+        "nonlinearity": spec.nonlinearity,
+        "bias": spec.bias,
+        "params": parameter_count(spec),
+        "source": source,
+        "vocab": None,
+        "task": None,
+        "metric": None,
+        "presets": [],
+    }
+    record.update(extra)
+    return record
+
+
+def random_presets(width: int, vocab: list[str] | None) -> list[dict[str, Any]]:
+    """A random model's preset input: a sentence for text models, sine waves for numeric ones."""
+    if vocab is not None:
+        return [{"name": "A sentence", "text": _SAMPLE_TEXT}]
+    t = torch.arange(60, dtype=torch.float32)
+    rows = torch.stack([torch.sin(0.2 * t + k) for k in range(width)], 1)
+    return [{"name": "Sine waves", "inputs": [[round(v, 4) for v in row] for row in rows.tolist()]}]
+
+
+@dataclass(frozen=True)
+class RandomModelSpec:
+    """A freshly initialized model, fully described by its id (and so rebuilt from a shared link).
+
+    ``input_size=None`` means a text model over `ASCII_VOCAB`.
+    """
+
+    arch: str
+    input_size: int | None
+    hidden_size: int
+    num_layers: int
+    seed: int
+    nonlinearity: str = "tanh"
+    forget_bias: float | None = None
+    bias: bool = True
+
+    @property
+    def id(self) -> str:
+        """The canonical id, e.g. ``random-lstm-iascii-h16-l2-s0-fb1``."""
+        parts = [f"random-{self.arch}"]
+        if self.arch == "rnn" and self.nonlinearity == "relu":
+            parts.append("-relu")
+        width = "ascii" if self.input_size is None else self.input_size
+        parts.append(f"-i{width}-h{self.hidden_size}-l{self.num_layers}-s{self.seed}")
+        if self.forget_bias is not None and self.arch == "lstm":
+            parts.append(f"-fb{self.forget_bias:g}")
+        if not self.bias:
+            parts.append("-nobias")
+        return "".join(parts)
+
+    @property
+    def name(self) -> str:
+        """What the page calls it: ``Random LSTM, H=16, 2 layers, seed 0, forget bias 1``."""
+        label = ARCH_TITLES[check_arch(self.arch)] + (
+            " relu" if self.arch == "rnn" and self.nonlinearity == "relu" else ""
+        )
+        layers = f"{self.num_layers} layer{'s' * (self.num_layers > 1)}"
+        name = f"Random {label}, H={self.hidden_size}, {layers}, seed {self.seed}"
+        if self.forget_bias is not None and self.arch == "lstm":
+            name += f", forget bias {self.forget_bias:g}"
+        return name
+
+    @classmethod
+    def from_id(cls, model_id: str) -> RandomModelSpec | None:
+        match = _RANDOM_ID.match(model_id)
+        if match is None:
+            return None
+        return cls(
+            arch=match["arch"],
+            input_size=None if match["input"] == "ascii" else int(match["input"]),
+            hidden_size=int(match["hidden"]),
+            num_layers=int(match["layers"]),
+            seed=int(match["seed"]),
+            nonlinearity="relu" if match["relu"] else "tanh",
+            forget_bias=None if match["fb"] is None else float(match["fb"]),
+            bias=match["nobias"] is None,
+        )
+
+
+class ModelRegistry:
+    """Thread-safe map of id -> LoadedModel, filled from disk at start and on demand."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._models: dict[str, LoadedModel] = {}
+        self._lock = threading.Lock()
+        self._load_builtins()
+        self._load_uploads()
+
+    # ---- lookup -------------------------------------------------------------------------
+    def list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            models = list(self._models.values())
+        order = {"builtin": 0, "trained": 1, "upload": 2, "random": 3}
+        return [m.record for m in sorted(models, key=lambda m: (order[m.record["source"]], m.id))]
+
+    def get(self, model_id: str) -> LoadedModel:
+        """The model with this id; KeyError if there is none (random ids are built on demand)."""
+        with self._lock:
+            found = self._models.get(model_id)
+        if found is not None:
+            return found
+        random_spec = RandomModelSpec.from_id(model_id)
+        if random_spec is None:
+            raise KeyError(model_id)
+        return self.create_random(random_spec)
+
+    def _add(self, model: LoadedModel) -> LoadedModel:
+        with self._lock:
+            return self._models.setdefault(model.id, model)
+
+    # ---- random -------------------------------------------------------------------------
+    def create_random(self, spec: RandomModelSpec) -> LoadedModel:
+        """A freshly initialized torch module (torch's default init, seeded). ValueError on bad sizes."""
+        self._check_sizes(spec.input_size, spec.hidden_size, spec.num_layers)
+        check_arch(spec.arch)
+        if not 0 <= spec.seed < 2**31:
+            raise ValueError(f"seed must be between 0 and {2**31 - 1}, got {spec.seed}")
+        if spec.forget_bias is not None and not -20 <= spec.forget_bias <= 20:
+            raise ValueError(f"forget_bias must be between -20 and 20, got {spec.forget_bias}")
+        with self._lock:
+            if spec.id in self._models:
+                return self._models[spec.id]
+        vocab = ASCII_VOCAB if spec.input_size is None else None
+        width = len(ASCII_VOCAB) if spec.input_size is None else spec.input_size
+        module = build_module(
+            spec.arch,
+            width,
+            spec.hidden_size,
+            spec.num_layers,
+            spec.nonlinearity,
+            spec.bias,
+            torch.Generator().manual_seed(spec.seed),
+            spec.forget_bias,
+        )
+        record = make_record(
+            spec.id, spec.name, module, "random", vocab=vocab, presets=random_presets(width, vocab)
+        )
+        return self._add(LoadedModel(spec.id, spec_from_module(module), record, vocab=vocab, module=module))
+
+    def _check_sizes(self, input_size: int | None, hidden_size: int, num_layers: int) -> None:
+        s = self.settings
+        if input_size is not None and not 1 <= input_size <= s.max_input_size:
+            raise ValueError(f"input_size must be between 1 and {s.max_input_size}, got {input_size}")
+        if not 1 <= hidden_size <= s.max_hidden_size:
+            raise ValueError(f"hidden_size must be between 1 and {s.max_hidden_size}, got {hidden_size}")
+        if not 1 <= num_layers <= s.max_layers:
+            raise ValueError(f"num_layers must be between 1 and {s.max_layers}, got {num_layers}")
+
+    # ---- builtin ------------------------------------------------------------------------
+    def _load_builtins(self) -> None:
+        for card_path in sorted(self.settings.models_dir.glob("*.json")):
+            try:
+                self._add(load_card(card_path, "builtin"))
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("skipping shipped model %s: %s", card_path.name, exc)
+
+    def add_trained(
+        self, module: nn.Module, head: nn.Linear | None, card: dict[str, Any], source: str = "trained"
+    ) -> LoadedModel:
+        """Register a model made in this process (its card as the training pipeline wrote it)."""
+        return self._add(model_from_card(module, head, card, source))
+
+    # ---- uploads ------------------------------------------------------------------------
+    def _load_uploads(self) -> None:
+        for directory, pattern, source in (
+            (self.settings.upload_dir, "upload-*.json", "upload"),
+            (self.settings.trained_dir, "trained-*.json", "trained"),
+        ):
+            if not directory.is_dir():
+                continue
+            for card_path in sorted(directory.glob(pattern)):
+                try:
+                    model = self._add(load_card(card_path, source))
+                    if source == "trained" and "config" in model.record:
+                        self._add_initialization(model.record["config"])
+                except (OSError, ValueError, KeyError, TypeError) as exc:
+                    log.warning("skipping stored model %s: %s", card_path.name, exc)
+
+    def _add_initialization(self, config: dict[str, Any]) -> None:
+        """A trained model's starting point, rebuilt from its config's seed (for before vs after)."""
+        from gatescope.zoo.trainer import TrainConfig, initialization
+
+        module, head, card = initialization(TrainConfig(**config))
+        self._add(model_from_card(module, head, card, "random"))
+
+    def add_upload(
+        self, state_dict: dict[str, Tensor], filename: str, prefix: str | None, nonlinearity: str
+    ) -> LoadedModel:
+        """Validate an uploaded state_dict, store it on disk and register it. ValueError if invalid."""
+        module = module_from_state_dict(state_dict, prefix, nonlinearity)
+        spec = spec_from_module(module)
+        self._check_sizes(spec.input_size, spec.hidden_size, spec.num_layers)
+        tensors = {k: v.contiguous() for k, v in module.state_dict().items()}
+        digest = hashlib.sha256()
+        for key in sorted(tensors):
+            digest.update(key.encode())
+            digest.update(tensors[key].numpy().tobytes())
+        digest.update(spec.nonlinearity.encode())
+        model_id = f"upload-{digest.hexdigest()[:12]}"
+        with self._lock:
+            if model_id in self._models:
+                return self._models[model_id]
+        # The display name is the user's file name as plain text; it is never rendered as HTML.
+        name = os.path.basename(filename)[:120] or "upload"
+        card = make_record(model_id, name, module, "upload")
+        card["presets"] = []
+        write_checkpoint(self.settings.upload_dir, model_id, tensors, card)
+        return self._add(LoadedModel(model_id, spec, card, module=module))
+
+
+def load_card(card_path: Path, source: str) -> LoadedModel:
+    """Load ``<id>.json`` and its ``<id>.safetensors`` (recurrent weights plus optional head.*)."""
+    card, own, head_tensors = read_checkpoint(card_path)
+    module = module_from_state_dict(own, "", card.get("nonlinearity", "tanh"))
+    head = None
+    if "weight" in head_tensors:
+        weight = head_tensors["weight"]
+        head = nn.Linear(weight.shape[1], weight.shape[0], bias="bias" in head_tensors)
+        head.load_state_dict(head_tensors)
+        head.eval()
+    return model_from_card(module, head, card, source)
+
+
+def model_from_card(
+    module: nn.Module, head: nn.Linear | None, card: dict[str, Any], source: str
+) -> LoadedModel:
+    model_id = str(card["id"])
+    presets = card.get("presets") or ([card["preset"]] if card.get("preset") else [])
+    record = make_record(
+        model_id,
+        str(card.get("name", model_id)),
+        module,
+        source,
+        vocab=card.get("vocab"),
+        task=card.get("task"),
+        metric=card.get("metric"),
+        presets=presets,
+    )
+    for key in ("training", "command", "head_params", "description", "config"):
+        if key in card:
+            record[key] = card[key]
+    return LoadedModel(
+        model_id,
+        spec_from_module(module),
+        record,
+        head=head,
+        vocab=card.get("vocab"),
+        task=card.get("task"),
+        module=module,
+    )
