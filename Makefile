@@ -9,7 +9,7 @@ STAMP := .installed
 serve: install
 	$(PYTHON) -m app serve
 
-test: install
+test: install lint
 	$(PYTHON) -m pytest -q
 
 bench: install

@@ -5,18 +5,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gatescope.zoo.trainer import TrainConfig
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gatescope", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv:  # plain `gatescope` or `python -m app` starts the server
-        argv = ["serve"]
 
     serve = commands.add_parser("serve", help="serve the page and the API")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
@@ -35,8 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     bench_analysis = commands.add_parser("bench-analysis", help="time every analysis view at H=128, T=1000")
     bench_analysis.add_argument("--repeats", type=int, default=5)
 
-    train = commands.add_parser("train", help="train a model on a task and save it as a checkpoint")
-    add_train_arguments(train)
+    bench_page = commands.add_parser("bench-page", help="time cursor moves in the page (headless Chromium)")
+    bench_page.add_argument("--steps", type=int, default=2000)
+    bench_page.add_argument("--hidden", type=int, default=128)
+    bench_page.add_argument("--moves", type=int, default=40)
+
+    add_train_arguments(
+        commands.add_parser("train", help="train a model on a task and save it as a checkpoint")
+    )
 
     evidence = commands.add_parser("evidence", help="measure the shipped models: metric, size, speed")
     evidence.add_argument("--models", default="models", help="directory of checkpoints (default: models)")
@@ -49,55 +53,65 @@ def main(argv: list[str] | None = None) -> int:
         help="TASK=L1,L2: also train that task's configs at these lengths",
     )
     evidence.add_argument("--threads", type=int, default=1)
+    return parser
 
-    bench_page = commands.add_parser("bench-page", help="time cursor moves in the page (headless Chromium)")
-    bench_page.add_argument("--steps", type=int, default=2000)
-    bench_page.add_argument("--hidden", type=int, default=128)
-    bench_page.add_argument("--moves", type=int, default=40)
 
-    args = parser.parse_args(argv)
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:  # plain `gatescope` or `python -m gatescope` starts the server
+        argv = ["serve"]
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.command == "serve":
-        import uvicorn
+    return COMMANDS[args.command](args)
 
-        uvicorn.run("gatescope.web.app:create_app", factory=True, host=args.host, port=args.port)
-        return 0
-    if args.command == "bench":
-        from gatescope.bench.kernels import report
 
-        text, ok = report(args.steps, args.input, args.hidden, args.repeats, args.threads)
-        sys.stdout.write(text + "\n")
-        return 0 if ok else 1
-    if args.command == "bench-page":
-        from gatescope.bench.page import report as page_report
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
 
-        sys.stdout.write(page_report(args.steps, args.hidden, args.moves) + "\n")
-        return 0
-    if args.command == "bench-api":
-        from gatescope.bench.api import report as api_report
+    uvicorn.run("gatescope.web.app:create_app", factory=True, host=args.host, port=args.port)
+    return 0
 
-        sys.stdout.write(api_report(args.repeats) + "\n")
-        return 0
-    if args.command == "bench-analysis":
-        from gatescope.bench.analysis import report as analysis_report
 
-        analysis_text, analysis_ok = analysis_report(args.repeats)
-        sys.stdout.write(analysis_text + "\n")
-        return 0 if analysis_ok else 1
-    if args.command == "train":
-        return run_train(args)
-    if args.command == "evidence":
-        from gatescope.bench.evidence import parse_sweep
-        from gatescope.bench.evidence import report as evidence_report
+def run_bench(args: argparse.Namespace) -> int:
+    from gatescope.bench.kernels import report
 
-        try:
-            sweeps = dict(parse_sweep(text) for text in args.sweep)
-        except ValueError as exc:
-            sys.stderr.write(f"gatescope evidence: {exc}\n")
-            return 2
-        sys.stdout.write(evidence_report(args.models, args.timing_steps, args.rounds, sweeps, args.threads))
-        return 0
-    return 2
+    text, ok = report(args.steps, args.input, args.hidden, args.repeats, args.threads)
+    sys.stdout.write(text + "\n")
+    return 0 if ok else 1
+
+
+def run_bench_page(args: argparse.Namespace) -> int:
+    from gatescope.bench.page import report
+
+    sys.stdout.write(report(args.steps, args.hidden, args.moves) + "\n")
+    return 0
+
+
+def run_bench_api(args: argparse.Namespace) -> int:
+    from gatescope.bench.api import report
+
+    sys.stdout.write(report(args.repeats) + "\n")
+    return 0
+
+
+def run_bench_analysis(args: argparse.Namespace) -> int:
+    from gatescope.bench.analysis import report
+
+    text, ok = report(args.repeats)
+    sys.stdout.write(text + "\n")
+    return 0 if ok else 1
+
+
+def run_evidence(args: argparse.Namespace) -> int:
+    from gatescope.bench.evidence import parse_sweep, report
+
+    try:
+        sweeps = dict(parse_sweep(text) for text in args.sweep)
+    except ValueError as exc:
+        sys.stderr.write(f"gatescope evidence: {exc}\n")
+        return 2
+    sys.stdout.write(report(args.models, args.timing_steps, args.rounds, sweeps, args.threads))
+    return 0
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -142,6 +156,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 def run_train(args: argparse.Namespace) -> int:
     """`gatescope train`: train with a progress bar on stderr, then save the checkpoint."""
     import torch
+
     from gatescope.settings import load_settings
     from gatescope.zoo.trainer import TrainResult, save_checkpoint, train_steps
 
@@ -167,6 +182,16 @@ def run_train(args: argparse.Namespace) -> int:
         sys.stderr.flush()
     return 1
 
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "serve": run_serve,
+    "bench": run_bench,
+    "bench-page": run_bench_page,
+    "bench-api": run_bench_api,
+    "bench-analysis": run_bench_analysis,
+    "train": run_train,
+    "evidence": run_evidence,
+}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+
 from gatescope.bench.localserver import CHROMIUM_ARGS, running_server
 from gatescope.settings import Settings
 from gatescope.web.app import create_app
-
 from tests.browser_support import CHROMIUM, PAGE_ERRORS, SERVER_LOG, require_browser, server_log_tail
 
 require_browser()

@@ -7,6 +7,8 @@ import math
 
 import pytest
 import torch
+from torch import nn
+
 from gatescope.engine import spec_from_module, trace, with_gru_variant
 from gatescope.engine.analysis import (
     connectivity,
@@ -17,8 +19,6 @@ from gatescope.engine.analysis import (
     saturation,
 )
 from gatescope.engine.cells import cho_gru_cell, gru_cell
-from torch import nn
-
 from tests.reference import assert_close_relative, reference_trace
 
 MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from gatescope.engine.build import build_module
-from gatescope.zoo.tasks import get_task
 from torch import nn
 
+from gatescope.engine.build import build_module
+from gatescope.zoo.tasks import get_task
 from tests.reference import reference_trace
 from tests.test_analysis import brute_force_patterns
 from tests.test_gradflow import reference_clipped_log10, reference_jacobian_log10

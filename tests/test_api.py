@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from safetensors.torch import save as save_safetensors
+from torch import nn
+
 from gatescope.engine import UnitObjective, trace
 from gatescope.settings import Settings
 from gatescope.web.app import create_app
 from gatescope.zoo.registry import ModelRegistry
-from safetensors.torch import save as save_safetensors
-from torch import nn
 
 TEXT_LSTM = "random-lstm-iascii-h16-l2-s0-fb1"
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
+
 from gatescope.engine import (
     Stepper,
     UnitObjective,
@@ -13,8 +15,6 @@ from gatescope.engine import (
     spec_from_module,
     trace,
 )
-from torch import nn
-
 from tests.reference import assert_close_relative, reference_trace
 
 ARCHS = {

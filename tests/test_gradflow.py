@@ -6,6 +6,8 @@ import math
 
 import pytest
 import torch
+from torch import Tensor, nn
+
 from gatescope.engine import spec_from_module, trace, with_gru_variant
 from gatescope.engine.gradflow import (
     gradient_slope,
@@ -15,8 +17,6 @@ from gatescope.engine.gradflow import (
     with_forget_bias,
     with_recurrent_radius,
 )
-from torch import Tensor, nn
-
 from tests.reference import reference_step, reference_weights
 
 CASES = ["lstm", "gru", "gru_cho", "rnn", "rnn_relu"]

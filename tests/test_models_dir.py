@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from gatescope.cli import add_train_arguments, train_config
 from gatescope.engine import trace
 from gatescope.zoo.tasks import TASKS, get_task

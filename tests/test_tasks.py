@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
+
 from gatescope.engine import trace
 from gatescope.zoo.tasks import TASKS, get_task
 from gatescope.zoo.tasks.anbn import allowed_next, strings
 from gatescope.zoo.tasks.charlm import corpus
-from torch import nn
 
 
 def gen(seed: int = 0) -> torch.Generator:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from gatescope.engine import Stepper, UnitObjective, spec_from_module, trace, trace_spec, with_gru_variant
 from torch import nn
 
+from gatescope.engine import Stepper, UnitObjective, spec_from_module, trace, trace_spec, with_gru_variant
 from tests.reference import assert_close_relative, reference_trace
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from gatescope.cli import main
 from gatescope.engine import trace
 from gatescope.zoo.tasks import TASKS, get_task

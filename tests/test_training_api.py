@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
+
 from gatescope.settings import Settings
 from gatescope.zoo.registry import ModelRegistry
 

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import httpx
+
 from gatescope.bench.localserver import running_server
 
 BAR_MS = 1000.0

@@ -19,8 +19,9 @@ import time
 
 import httpx
 import orjson
-from gatescope.bench.localserver import running_server
 from websockets.sync.client import connect
+
+from gatescope.bench.localserver import running_server
 
 
 def bench_trace(base: str, repeats: int) -> dict[str, float]:

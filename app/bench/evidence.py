@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
+
 from gatescope.zoo.tasks import TASKS, get_task
 from gatescope.zoo.trainer import ARCHS, TrainConfig, count_parameters, load_checkpoint, start_run, train
 

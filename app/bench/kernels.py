@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch import nn
+
 from gatescope.engine import trace
 from gatescope.engine.build import MODULE_CLASSES, build_module
-from torch import nn
 
 BARS = {"lstm": 2.0, "gru": 1.0, "rnn": 1.0}
 

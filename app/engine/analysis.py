@@ -10,10 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
-from gatescope.engine.gradflow import forward_layers, resolve_layer
-from gatescope.engine.spec import RecurrentSpec, with_gru_variant
-from gatescope.engine.trace import UnitObjective, as_sequence, trace_spec
 from torch import Tensor
+
+from gatescope.engine.gradflow import forward_layers, resolve_layer
+from gatescope.engine.spec import LayerWeights, RecurrentSpec, with_gru_variant
+from gatescope.engine.trace import UnitObjective, as_sequence, trace_spec
 
 #: The gates that pass through a sigmoid, and so can saturate at 0 or 1.
 SIGMOID_GATES = ("i", "f", "o", "r", "z")
@@ -225,6 +226,18 @@ def equation_terms(
         terms["tanh_c"] = float(torch.tanh(p.cell[step, unit]))
         terms["h"] = float(p.hidden[step, unit])
         return {"lstm": terms}
+    return _gru_terms(wx, uh, w, h_prev, unit)
+
+
+def _gru_terms(
+    wx: Tensor, uh: Tensor, w: LayerWeights, h_prev: Tensor, unit: int
+) -> dict[str, dict[str, float]]:
+    """`equation_terms` of a GRU: torch's equations and Cho et al.'s on the same x_t and h_{t-1}.
+
+    wx = W_ih x_t + b_ih and uh = W_hh h_{t-1} + b_hh, (3H,) each, rows (r|z|n).
+    """
+    size = h_prev.shape[0]
+    rows = {name: k * size + unit for k, name in enumerate(("r", "z", "n"))}
     out = {}
     rz = torch.sigmoid(wx[: 2 * size] + uh[: 2 * size])
     r, z = rz[:size], rz[size:]
@@ -233,12 +246,12 @@ def equation_terms(
         terms = {"h_prev": float(h_prev[unit])}
         for name in ("r", "z"):
             row = rows[name]
-            terms[f"Wx_{name}"], terms[f"Uh_{name}"] = at(wx, row), at(uh, row)
+            terms[f"Wx_{name}"], terms[f"Uh_{name}"] = float(wx[row]), float(uh[row])
             terms[f"a_{name}"] = terms[f"Wx_{name}"] + terms[f"Uh_{name}"]
         terms["r"], terms["z"] = float(r[unit]), float(z[unit])
-        terms["Wx_n"] = at(wx, rows["n"])
+        terms["Wx_n"] = float(wx[rows["n"]])
         if variant == "torch":
-            terms["Uh_n"] = at(uh, rows["n"])  # W_hn h + b_hn, then times r
+            terms["Uh_n"] = float(uh[rows["n"]])  # W_hn h + b_hn, then times r
             terms["a_n"] = terms["Wx_n"] + terms["r"] * terms["Uh_n"]
         else:
             terms["Uh_n"] = float(w.w_hh[rows["n"]] @ (r * h_prev)) + float(b_hn)

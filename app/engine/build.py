@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import torch
-from gatescope.engine.spec import Arch
 from torch import Tensor, nn
+
+from gatescope.engine.spec import Arch
 
 #: Architecture name -> torch module class. The order (rnn, lstm, gru) is the order of every table.
 #: (nn.RNN, nn.LSTM and nn.GRU share a constructor, though torch types RNNBase(mode, ...).)

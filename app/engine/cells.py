@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from gatescope.engine.spec import LayerWeights
 from torch import Tensor
+
+from gatescope.engine.spec import LayerWeights
 
 
 @dataclass

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
+from torch import Tensor, nn
+
 from gatescope.engine.build import MODULE_CLASSES, build_module
 from gatescope.engine.spec import GATE_MULTIPLIER
-from torch import Tensor, nn
 
 ARCHS = tuple(MODULE_CLASSES)
 
@@ -122,23 +123,11 @@ def _median_ms(
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def measure_cost(
-    input_size: int = 32,
-    hidden_size: int = 128,
-    num_layers: int = 1,
-    steps: int = 32,
-    batch: int = 16,
-    budget_s: float = 0.5,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """The seed's table per architecture with measured numbers, and the ratios between them."""
-    with torch.random.fork_rng():  # seeded, without moving the process's global RNG
-        torch.manual_seed(seed)
-        modules = {arch: build_module(arch, input_size, hidden_size, num_layers).train() for arch in ARCHS}
-        one = torch.randn(steps, input_size)  # one sequence, unbatched
-        batch_x = torch.randn(steps, batch, input_size)
+def _timed_runs(
+    modules: Mapping[str, nn.Module], one: Tensor, batch_x: Tensor
+) -> dict[str, Callable[[], None]]:
+    """Per arch, a no-grad forward on one sequence and a training step (forward, backward, Adam)."""
     runs: dict[str, Callable[[], None]] = {}
-    optimizers = {arch: torch.optim.Adam(m.parameters(), lr=1e-3) for arch, m in modules.items()}
 
     def forward(module: nn.Module) -> Callable[[], None]:
         def run() -> None:
@@ -158,7 +147,26 @@ def measure_cost(
 
     for arch, module in modules.items():
         runs[f"forward_{arch}"] = forward(module)
-        runs[f"train_{arch}"] = train(module, optimizers[arch])
+        runs[f"train_{arch}"] = train(module, torch.optim.Adam(module.parameters(), lr=1e-3))
+    return runs
+
+
+def measure_cost(
+    input_size: int = 32,
+    hidden_size: int = 128,
+    num_layers: int = 1,
+    steps: int = 32,
+    batch: int = 16,
+    budget_s: float = 0.5,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The seed's table per architecture with measured numbers, and the ratios between them."""
+    with torch.random.fork_rng():  # seeded, without moving the process's global RNG
+        torch.manual_seed(seed)
+        modules = {arch: build_module(arch, input_size, hidden_size, num_layers).train() for arch in ARCHS}
+        one = torch.randn(steps, input_size)  # one sequence, unbatched
+        batch_x = torch.randn(steps, batch, input_size)
+    runs = _timed_runs(modules, one, batch_x)
     ms = _median_ms(runs, budget_s)
 
     rows: dict[str, dict[str, Any]] = {}

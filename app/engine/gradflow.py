@@ -27,12 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
+from torch import Tensor
+
 from gatescope.engine.build import set_forget_bias_
 from gatescope.engine.layers import LayerPass
 from gatescope.engine.spec import LayerWeights, RecurrentSpec
 from gatescope.engine.textbook import cho_factors
 from gatescope.engine.trace import as_sequence, initial_state, run_layer
-from torch import Tensor
 
 #: backstep(t, G_t (K, H), carry (K, H) | None) -> (G_{t-1}, carry for step t-1)
 Backstep = Callable[[int, Tensor, Tensor | None], tuple[Tensor, Tensor | None]]

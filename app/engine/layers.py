@@ -30,9 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch import _VF, Tensor
+
 from gatescope.engine.scan import linear_scan
 from gatescope.engine.spec import LayerWeights
-from torch import _VF, Tensor
 
 #: backward(direct (T, H)) -> (grad_hidden (T, H), grad_cell (T, H) | None, grad_input (T, I))
 Backward = Callable[[Tensor], tuple[Tensor, Tensor | None, Tensor]]

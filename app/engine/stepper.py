@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
+from torch import Tensor, nn
+
 from gatescope.engine.cells import CellStep, cho_gru_cell, gru_cell, lstm_cell, rnn_cell
 from gatescope.engine.spec import RecurrentSpec, spec_from_module
 from gatescope.engine.trace import as_sequence, initial_state
-from torch import Tensor, nn
 
 
 @dataclass

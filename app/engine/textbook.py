@@ -26,9 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import Tensor
+
 from gatescope.engine.layers import LayerPass
 from gatescope.engine.spec import LayerWeights
-from torch import Tensor
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch import Tensor, nn
+
 from gatescope.engine.layers import LayerPass, gru_layer, lstm_layer, rnn_layer
 from gatescope.engine.spec import RecurrentSpec, spec_from_module, with_gru_variant
 from gatescope.engine.textbook import cho_gru_layer
-from torch import Tensor, nn
 
 #: A callable objective maps the top layer's hidden states (T, H) to a scalar tensor.
 ObjectiveFn = Callable[[Tensor], Tensor]

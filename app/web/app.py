@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+
 from gatescope import __version__
 from gatescope.settings import Limits, Settings, load_settings, package_dir
 from gatescope.web.api import analyses, lab, models, streams, traces, trainings

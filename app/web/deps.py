@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, HTTPException
+from starlette.requests import HTTPConnection
+
 from gatescope.settings import Settings
 from gatescope.zoo.registry import LoadedModel, ModelRegistry
-from starlette.requests import HTTPConnection
 
 
 class TrainingSlots:

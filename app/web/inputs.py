@@ -4,12 +4,13 @@ ValueErrors with a message meant for the user (the routes turn them into 422s or
 from __future__ import annotations
 
 import torch
+from torch import Tensor
+
 from gatescope.engine import Objective, UnitObjective
 from gatescope.engine.text import encode_text
 from gatescope.engine.trace import as_sequence
 from gatescope.web.schemas import ObjectiveBody, UnitObjectiveBody
 from gatescope.zoo.registry import LoadedModel
-from torch import Tensor
 
 
 def sequence_from_request(

@@ -12,9 +12,10 @@ import numpy as np
 import orjson
 import torch
 from fastapi import Response
+from torch import Tensor
+
 from gatescope.engine import StepRecord, Trace
 from gatescope.zoo.registry import LoadedModel
-from torch import Tensor
 
 
 def array(t: Tensor) -> np.ndarray[Any, Any]:

@@ -8,12 +8,14 @@ The WebSocket client messages are discriminated unions on ``type``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from gatescope.engine.build import MODULE_CLASSES
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 
 GruVariantName = Literal["torch", "cho"]
+M = TypeVar("M")
 
 
 class Strict(BaseModel):
@@ -58,8 +60,9 @@ class TraceRequest(ModelInput):
     objective: ObjectiveBody | None = Field(None, description=OBJECTIVE_HELP)
 
 
-def validation_detail(errors: Sequence[Mapping[str, Any]]) -> str:
-    """Pydantic's error list as one readable sentence, so the page can show it as is."""
+def validation_detail(errors: Sequence[Mapping[str, Any]], shape: str = "") -> str:
+    """Pydantic's error list as one readable sentence, so the page can show it as is. ``shape``
+    says what a whole message should look like, for errors about the message as a whole."""
     parts = []
     for error in errors[:5]:
         loc = error.get("loc", ())
@@ -67,8 +70,22 @@ def validation_detail(errors: Sequence[Mapping[str, Any]]) -> str:
         message = str(error.get("msg"))
         if error.get("type") == "extra_forbidden":
             message = "unknown field: this version does not take it (see /docs for the fields)"
-        parts.append(f"{where}: {message}" if where else message)
+        parts.append(f"{where}: {message}" if where else f"{message} {shape}".strip())
     return "; ".join(parts) or "invalid request"
+
+
+def parse_frame(frame: Mapping[str, Any], messages: TypeAdapter[M], shape: str) -> M | str:
+    """A WebSocket frame as one of ``messages``, or the sentence that says what is wrong with it.
+
+    ``shape`` shows what a message looks like, for frames that are not a message at all.
+    """
+    text = frame.get("text")
+    if text is None:
+        return f"send JSON text frames, not binary ones {shape}"
+    try:
+        return messages.validate_json(text)
+    except ValidationError as exc:
+        return validation_detail(exc.errors(), shape)
 
 
 # ---- WS /ws/trace ------------------------------------------------------------------------------

@@ -16,10 +16,11 @@ import re
 from collections.abc import Mapping
 
 import torch
-from gatescope.engine.build import build_module
-from gatescope.engine.spec import GATE_MULTIPLIER
 from safetensors.torch import load as load_safetensors
 from torch import Tensor, nn
+
+from gatescope.engine.build import build_module
+from gatescope.engine.spec import GATE_MULTIPLIER
 
 _RNN_KEY = re.compile(
     r"^(?P<prefix>.*?)(?P<name>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(?P<layer>\d+)(?P<reverse>_reverse)?$"

@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor, nn
+
 from gatescope.engine import RecurrentSpec, parameter_count, spec_from_module
 from gatescope.engine.build import ARCH_TITLES, build_module, check_arch
 from gatescope.engine.text import ASCII_VOCAB
 from gatescope.settings import Settings
 from gatescope.zoo.cards import read_checkpoint, write_checkpoint
 from gatescope.zoo.readers import module_from_state_dict
-from torch import Tensor, nn
 
 log = logging.getLogger(__name__)
 _RANDOM_ID = re.compile(

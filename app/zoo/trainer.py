@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor, nn
+
 from gatescope.engine.build import ARCH_TITLES, MODULE_CLASSES, NONLINEARITIES, build_module, seeded_uniform_
 from gatescope.settings import Limits
 from gatescope.zoo.cards import HEAD_PREFIX, read_checkpoint, write_checkpoint
 from gatescope.zoo.tasks import TASKS, Task, get_task
-from torch import Tensor, nn
 
 ARCHS = MODULE_CLASSES  # rnn, lstm, gru: the order of every table
 MAX_LR = 1.0
@@ -188,6 +189,41 @@ def start_run(config: TrainConfig) -> Run:
     return Run(config, get_task(config.task), module, head, optimizer, data)
 
 
+def trained_card(run: Run, training: dict[str, Any], value: float) -> dict[str, Any]:
+    """The card of a finished run: what it is, how it was trained, its held-out metric ``value``."""
+    config, task = run.config, run.task
+    name = f"{task.title}, {ARCH_TITLES[config.arch]}"
+    if config.arch == "rnn":
+        name += f" ({config.nonlinearity})"
+    return {
+        "id": f"{task.name}-{config.arch}",
+        "name": name,
+        "arch": config.arch,
+        "input_size": task.input_size,
+        "hidden_size": config.hidden_size,
+        "num_layers": config.num_layers,
+        "nonlinearity": config.nonlinearity,
+        "bias": True,
+        "params": count_parameters(run.module),
+        "head_params": count_parameters(run.head),
+        "output_size": task.output_size,
+        "task": task.name,
+        "description": task.description,
+        "vocab": task.vocab,
+        "output_labels": task.output_labels,
+        "preset": task.preset(),
+        "config": asdict(config),
+        "training": training,
+        "metric": {
+            "name": task.metric_name,
+            "value": value,
+            "split": "held-out",
+            "higher_is_better": task.higher_is_better,
+        },
+        "command": config.command(),
+    }
+
+
 def train_steps(
     config: TrainConfig, should_stop: Callable[[], bool] | None = None
 ) -> Iterator[TrainEvent | TrainResult]:
@@ -220,44 +256,15 @@ def train_steps(
             since_event, steps_since = 0.0, 0
 
     module.eval()
-    value = task.evaluate(module, head, config.length)
-    name = f"{task.title}, {ARCH_TITLES[config.arch]}"
-    if config.arch == "rnn":
-        name += f" ({config.nonlinearity})"
-    card: dict[str, Any] = {
-        "id": f"{task.name}-{config.arch}",
-        "name": name,
-        "arch": config.arch,
-        "input_size": task.input_size,
-        "hidden_size": config.hidden_size,
-        "num_layers": config.num_layers,
-        "nonlinearity": config.nonlinearity,
-        "bias": True,
-        "params": params,
-        "head_params": count_parameters(head),
-        "output_size": task.output_size,
-        "task": task.name,
-        "description": task.description,
-        "vocab": task.vocab,
-        "output_labels": task.output_labels,
-        "preset": task.preset(),
-        "config": asdict(config),
-        "training": {
-            "steps": step,
-            "wall_time_s": round(train_seconds, 3),
-            "seconds_per_step": train_seconds / max(step, 1),
-            "seed": config.seed,
-            "stopped": stopped,
-            "threads": torch.get_num_threads(),
-        },
-        "metric": {
-            "name": task.metric_name,
-            "value": value,
-            "split": "held-out",
-            "higher_is_better": task.higher_is_better,
-        },
-        "command": config.command(),
+    training = {
+        "steps": step,
+        "wall_time_s": round(train_seconds, 3),
+        "seconds_per_step": train_seconds / max(step, 1),
+        "seed": config.seed,
+        "stopped": stopped,
+        "threads": torch.get_num_threads(),
     }
+    card = trained_card(run, training, value=task.evaluate(module, head, config.length))
     yield TrainResult(module, head, card)
 
 

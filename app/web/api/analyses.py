@@ -8,10 +8,13 @@ are sent as null.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
 from fastapi import APIRouter, HTTPException, Response
+from pydantic import Field
+
 from gatescope.engine import RecurrentSpec, with_gru_variant
 from gatescope.engine.analysis import (
     connectivity,
@@ -28,7 +31,6 @@ from gatescope.web.inputs import sequence_from_request
 from gatescope.web.payloads import array, json_response
 from gatescope.web.schemas import ModelInput
 from gatescope.zoo.registry import LoadedModel, ModelRegistry
-from pydantic import Field
 
 router = APIRouter(prefix="/api/analysis", tags=["analysis"])
 
@@ -116,34 +118,44 @@ def post_saturation(body: SaturationRequest, registry: RegistryDep, settings: Se
     )
 
 
-# ---- connectivity ----------------------------------------------------------------------------------
+# ---- one unit at one step: connectivity and the equations ------------------------------------------
 
 
-class ConnectivityRequest(ModelInput):
+class UnitRequest(ModelInput):
     layer: int = 0
     unit: int = 0
     step: int = Field(-1, description="negative counts from the end")
 
 
-@router.post("/connectivity", response_class=Response)
-def post_connectivity(body: ConnectivityRequest, registry: RegistryDep, settings: SettingsDep) -> Response:
-    """How strongly one unit at one step depends on each earlier input (Distill's connectivity):
-    ``norms[s]`` = ||d h_step[unit] / d x_s|| for every input step s (0 after ``step``), through
-    every path. ``value`` is h_step[unit]."""
+def _unit_answer(
+    body: UnitRequest,
+    registry: ModelRegistry,
+    settings: Settings,
+    key: str,
+    compute: Callable[[RecurrentSpec, torch.Tensor, int, int, int], Any],
+) -> Response:
+    """``{header, layer, unit, step, key: compute(...)}`` with layer, unit and step resolved."""
     model, spec, x, tokens = _model_input(body, registry, settings)
     with user_errors():
-        norms = connectivity(spec, x, body.layer, body.unit, body.step)
+        value = compute(spec, x, body.layer, body.unit, body.step)
         layer = resolve_layer(spec, body.layer)
-    steps = int(x.shape[0])
     return json_response(
         {
             **_header(model, spec, x, tokens),
             "layer": layer,
             "unit": body.unit % spec.hidden_size,
-            "step": body.step % steps,
-            "norms": array(norms),
+            "step": body.step % int(x.shape[0]),
+            key: value,
         }
     )
+
+
+@router.post("/connectivity", response_class=Response)
+def post_connectivity(body: UnitRequest, registry: RegistryDep, settings: SettingsDep) -> Response:
+    """How strongly one unit at one step depends on each earlier input (Distill's connectivity):
+    ``norms[s]`` = ||d h_step[unit] / d x_s|| for every input step s (0 after ``step``), through
+    every path. ``value`` is h_step[unit]."""
+    return _unit_answer(body, registry, settings, "norms", lambda *a: array(connectivity(*a)))
 
 
 # ---- pattern search --------------------------------------------------------------------------------
@@ -216,14 +228,8 @@ def post_gru_variants(body: ModelInput, registry: RegistryDep, settings: Setting
     )
 
 
-class EquationsRequest(ModelInput):
-    layer: int = 0
-    unit: int = 0
-    step: int = Field(-1, description="negative counts from the end")
-
-
 @router.post("/equations", response_class=Response)
-def post_equations(body: EquationsRequest, registry: RegistryDep, settings: SettingsDep) -> Response:
+def post_equations(body: UnitRequest, registry: RegistryDep, settings: SettingsDep) -> Response:
     """Every term of the cell equations for one unit at one step, to plug into the text.
 
     ``terms`` maps a set of equations to named numbers: ``lstm``, ``tanh``/``relu`` (RNN), or for a
@@ -232,17 +238,4 @@ def post_equations(body: EquationsRequest, registry: RegistryDep, settings: Sett
     b_h·)[unit] (Cho's ``Uh_n`` = (W_hn (r ⊙ h_{t-1}) + b_hn)[unit]), ``a_<gate>`` the
     pre-activation, then the gates, ``h_prev``, ``c_prev``, ``c``, ``tanh_c``, ``h``.
     """
-    model, spec, x, tokens = _model_input(body, registry, settings)
-    with user_errors():
-        terms = equation_terms(spec, x, body.layer, body.unit, body.step)
-        layer = resolve_layer(spec, body.layer)
-    steps = int(x.shape[0])
-    return json_response(
-        {
-            **_header(model, spec, x, tokens),
-            "layer": layer,
-            "unit": body.unit % spec.hidden_size,
-            "step": body.step % steps,
-            "terms": terms,
-        }
-    )
+    return _unit_answer(body, registry, settings, "terms", equation_terms)

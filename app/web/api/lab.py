@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import torch
 from fastapi import APIRouter, HTTPException, Response
+from pydantic import Field
+
 from gatescope.engine import RecurrentSpec, parameter_count, spec_from_module, with_gru_variant
 from gatescope.engine.build import build_module
 from gatescope.engine.cost import measure_cost
@@ -23,10 +25,10 @@ from gatescope.engine.gradflow import (
     with_forget_bias,
     with_recurrent_radius,
 )
+from gatescope.settings import Settings
 from gatescope.web.deps import SettingsDep, user_errors
 from gatescope.web.payloads import array, json_response
 from gatescope.web.schemas import Strict
-from pydantic import Field
 
 router = APIRouter(prefix="/api/analysis", tags=["analysis"])
 
@@ -68,25 +70,8 @@ def _lab_spec(arch: str, body: VanishingRequest) -> RecurrentSpec:
     return spec
 
 
-@router.post("/vanishing", response_class=Response)
-def post_vanishing(body: VanishingRequest, settings: SettingsDep) -> Response:
-    """The vanishing-gradient lab: RNN, LSTM and GRU built from one seed, run on the same input.
-
-    Each model is one layer (torch's default init from ``seed``, then the knobs), the input is
-    N(0, 1) of shape (steps, input_size) from the same seed, and L = 0.5 ||h_{T-1}||². Per arch:
-
-    - ``grad_log10[t]`` = log10 ||dL/dh_t|| and ``jacobian_log10[t]`` = log10 ||dh_{T-1}/dh_t||_F
-      (from H batched cotangents), exact in log space even where float32 would over/underflow;
-    - ``clipped_log10[t]`` (with ``clip``): dL/dh_t clipped to norm ``clip`` at every step before
-      flowing back (capping the curve). Pascanu et al. (2013) instead clip the *parameter*
-      gradient after backprop: one factor for all t, which shifts the curve without changing its
-      slope;
-    - ``grad_slope``, ``jacobian_slope``, ``clipped_slope`` in decades per step (negative:
-      vanishing, positive: exploding); ``spectral_radius`` of each gate's block of W_hh.
-
-    Bounds (GET /api/limits): steps ≤ max_steps, hidden_size ≤ max_lab_hidden and
-    steps·hidden_size² ≤ max_lab_work.
-    """
+def _check_lab_request(body: VanishingRequest, settings: Settings) -> None:
+    """422 for a lab request outside the limits (GET /api/limits), saying what is allowed."""
     if not 2 <= body.steps <= settings.max_steps:
         raise HTTPException(422, f"steps must be between 2 and {settings.max_steps}, got {body.steps}")
     if not 1 <= body.hidden_size <= settings.max_lab_hidden:
@@ -109,6 +94,28 @@ def post_vanishing(body: VanishingRequest, settings: SettingsDep) -> Response:
         raise HTTPException(422, "archs is empty: ask for at least one of rnn, lstm, gru, gru_cho")
     if not 0 <= body.seed < 2**31:
         raise HTTPException(422, f"seed must be between 0 and {2**31 - 1}, got {body.seed}")
+
+
+@router.post("/vanishing", response_class=Response)
+def post_vanishing(body: VanishingRequest, settings: SettingsDep) -> Response:
+    """The vanishing-gradient lab: RNN, LSTM and GRU built from one seed, run on the same input.
+
+    Each model is one layer (torch's default init from ``seed``, then the knobs), the input is
+    N(0, 1) of shape (steps, input_size) from the same seed, and L = 0.5 ||h_{T-1}||². Per arch:
+
+    - ``grad_log10[t]`` = log10 ||dL/dh_t|| and ``jacobian_log10[t]`` = log10 ||dh_{T-1}/dh_t||_F
+      (from H batched cotangents), exact in log space even where float32 would over/underflow;
+    - ``clipped_log10[t]`` (with ``clip``): dL/dh_t clipped to norm ``clip`` at every step before
+      flowing back (capping the curve). Pascanu et al. (2013) instead clip the *parameter*
+      gradient after backprop: one factor for all t, which shifts the curve without changing its
+      slope;
+    - ``grad_slope``, ``jacobian_slope``, ``clipped_slope`` in decades per step (negative:
+      vanishing, positive: exploding); ``spectral_radius`` of each gate's block of W_hh.
+
+    Bounds (GET /api/limits): steps ≤ max_steps, hidden_size ≤ max_lab_hidden and
+    steps·hidden_size² ≤ max_lab_work.
+    """
+    _check_lab_request(body, settings)
     x = torch.randn(body.steps, body.input_size, generator=torch.Generator().manual_seed(body.seed))
 
     def one_arch(arch: str) -> dict[str, Any]:

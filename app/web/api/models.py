@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
+from pydantic import Field, ValidationError
+from starlette.datastructures import UploadFile
+
 from gatescope.web.deps import RegistryDep, SettingsDep, find_model, user_errors
 from gatescope.web.schemas import Strict, validation_detail
 from gatescope.zoo.readers import read_state_dict
 from gatescope.zoo.registry import RandomModelSpec
-from pydantic import Field, ValidationError
-from starlette.datastructures import UploadFile
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+from torch import Tensor
+
 from gatescope.engine import Stepper, StepRecord, UnitObjective, trace_spec, with_gru_variant
 from gatescope.settings import Settings
 from gatescope.web.deps import RegistryDep, SettingsDep, find_model
@@ -44,12 +46,9 @@ from gatescope.web.schemas import (
     ObjectiveBody,
     SequenceInput,
     StartMessage,
-    validation_detail,
+    parse_frame,
 )
 from gatescope.zoo.registry import LoadedModel, ModelRegistry
-from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
-from torch import Tensor
 
 router = APIRouter(tags=["trace"])
 
@@ -120,15 +119,7 @@ class _Disconnected(Exception):
 Inbound = ClientMessage | str | None
 
 
-def parse_frame(frame: Mapping[str, Any]) -> ClientMessage | str:
-    """A client frame as a message, or the sentence that says what is wrong with it."""
-    text = frame.get("text")
-    if text is None:
-        return "send JSON text frames, not binary ones: {'type': 'start' | 'append' | 'cancel', ...}"
-    try:
-        return TRACE_MESSAGES.validate_json(text)
-    except ValidationError as exc:
-        return validation_detail(exc.errors())
+MESSAGE_SHAPE = '(a message is a JSON object: {"type": "start" | "append" | "cancel", ...})'
 
 
 async def _receive(websocket: WebSocket, inbox: asyncio.Queue[Inbound]) -> None:
@@ -138,7 +129,8 @@ async def _receive(websocket: WebSocket, inbox: asyncio.Queue[Inbound]) -> None:
             frame = await websocket.receive()
             if frame["type"] == "websocket.disconnect":
                 break
-            await inbox.put(parse_frame(frame))
+            message: ClientMessage | str = parse_frame(frame, TRACE_MESSAGES, MESSAGE_SHAPE)
+            await inbox.put(message)
     except (WebSocketDisconnect, RuntimeError):
         pass
     await inbox.put(None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+
 from gatescope.engine import trace_spec, with_gru_variant
 from gatescope.web.deps import RegistryDep, SettingsDep, find_model, user_errors
 from gatescope.web.inputs import objective_from_request, sequence_from_request

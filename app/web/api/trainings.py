@@ -20,15 +20,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
 from gatescope.settings import Settings
 from gatescope.web.deps import RegistryDep, SettingsDep, TrainingSlots, TrainingSlotsDep
-from gatescope.web.schemas import TRAIN_MESSAGES, TrainCancelMessage, TrainStartMessage, validation_detail
+from gatescope.web.schemas import TRAIN_MESSAGES, TrainCancelMessage, TrainStartMessage, parse_frame
 from gatescope.zoo.registry import ModelRegistry
 from gatescope.zoo.tasks import TASKS
 from gatescope.zoo.trainer import (
@@ -40,7 +41,6 @@ from gatescope.zoo.trainer import (
     train_steps,
     trained_id,
 )
-from pydantic import ValidationError
 
 router = APIRouter(tags=["training"])
 
@@ -130,15 +130,7 @@ def _train_all(
     emit({"type": "done"})
 
 
-def parse_frame(frame: Mapping[str, Any]) -> TrainStartMessage | TrainCancelMessage | str:
-    """A client frame as a message, or the sentence that says what is wrong with it."""
-    text = frame.get("text")
-    if text is None:
-        return "send JSON text frames, not binary ones: {'type': 'start' | 'cancel', ...}"
-    try:
-        return TRAIN_MESSAGES.validate_json(text)
-    except ValidationError as exc:
-        return validation_detail(exc.errors())
+MESSAGE_SHAPE = '(a message is a JSON object: {"type": "start" | "cancel", ...})'
 
 
 @router.websocket("/ws/train")
@@ -165,7 +157,9 @@ async def train_stream(
             frame = await websocket.receive()
             if frame["type"] == "websocket.disconnect":
                 break
-            message = parse_frame(frame)
+            message: TrainStartMessage | TrainCancelMessage | str = parse_frame(
+                frame, TRAIN_MESSAGES, MESSAGE_SHAPE
+            )
             if isinstance(message, str):
                 emit({"type": "error", "detail": message})
                 continue

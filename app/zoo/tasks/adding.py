@@ -9,8 +9,9 @@ well below that.
 from __future__ import annotations
 
 import torch
-from gatescope.zoo.tasks.base import Preset, Split, Task
 from torch import Tensor, nn
+
+from gatescope.zoo.tasks.base import Preset, Split, Task
 
 OUTPUTS = ["sum"]
 

@@ -14,8 +14,9 @@ this task's plain RNN is a ReLU RNN by default.
 from __future__ import annotations
 
 import torch
-from gatescope.zoo.tasks.base import Preset, Split, Task
 from torch import Tensor, nn
+
+from gatescope.zoo.tasks.base import Preset, Split, Task
 
 VOCAB = ["a", "b"]
 OUTPUTS = ["a", "b", "$"]

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from typing import Literal, TypedDict
 
 import torch
-from gatescope.engine.text import decode, encode_text
 from torch import Tensor, nn
+
+from gatescope.engine.text import decode, encode_text
 
 Split = Literal["train", "held-out"]
 #: The seed of the fixed held-out set every task evaluates on (never used for training data).

@@ -13,9 +13,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+from torch import Tensor, nn
+
 from gatescope.engine.text import ASCII_VOCAB, normalize
 from gatescope.zoo.tasks.base import Preset, Split, Task
-from torch import Tensor, nn
 
 VOCAB = ASCII_VOCAB  # newline and printable ASCII, 96 characters
 HELD_OUT_EVERY = 10

@@ -8,8 +8,9 @@ so a model that solves it must open its state to the symbol and hold it through 
 from __future__ import annotations
 
 import torch
-from gatescope.zoo.tasks.base import Preset, Split, Task
 from torch import Tensor, nn
+
+from gatescope.zoo.tasks.base import Preset, Split, Task
 
 SYMBOLS = list("ABCDEFGH")
 BLANK, CUE = ".", "?"

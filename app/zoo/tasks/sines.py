@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 
 import torch
-from gatescope.zoo.tasks.base import Preset, Split, Task
 from torch import Tensor, nn
+
+from gatescope.zoo.tasks.base import Preset, Split, Task
 
 PERIODS = (9.0, 23.0, 50.0)
 AMPLITUDES = (1.0, 0.5, 0.3)
