@@ -298,3 +298,57 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp
         assert client.get("/api/limits").json()["max_steps"] == 77
         response = client.post("/api/trace", json={"model": TEXT_LSTM, "text": "x" * 78})
         assert response.status_code == 422 and "limit is 77" in response.json()["detail"]
+
+
+def test_initial_states_h0_c0_match_torch_and_the_engine(client: TestClient) -> None:
+    """An encoder's last state as a decoder's start: h0 and c0 shaped (num_layers, H)."""
+    model_id = "random-lstm-i3-h5-l2-s4"
+    module = client.get(f"/api/models/{model_id}") and client.app.state.registry.get(model_id).module
+    x = torch.randn(7, 3)
+    h0, c0 = torch.randn(2, 5), torch.randn(2, 5)
+    body = {"model": model_id, "inputs": x.tolist(), "h0": h0.tolist(), "c0": c0.tolist()}
+    got = client.post("/api/trace", json=body).json()
+    want = trace(module, x, h0=h0, c0=c0)
+    torch_out, _ = module(x, (h0, c0))
+    np.testing.assert_allclose(
+        np.float32(got["layers"][1]["hidden"]), torch_out.detach().numpy(), rtol=1e-5, atol=1e-6
+    )
+    for layer in range(2):
+        for name in ("hidden", "cell", "grad_hidden", "grad_cell"):
+            np.testing.assert_allclose(
+                np.float32(got["layers"][layer][name]),
+                getattr(want.layers[layer], name).numpy(),
+                rtol=1e-5,
+                atol=1e-6,
+            )
+    with client.websocket_connect("/ws/trace") as ws:
+        ws.send_json({"type": "start", **body})
+        messages = [ws.receive_json()]
+        while messages[-1]["type"] not in ("done", "error"):
+            messages.append(ws.receive_json())
+    steps = [m for m in messages if m["type"] == "step"]
+    np.testing.assert_allclose(
+        np.float32([m["layers"][1]["hidden"] for m in steps]),
+        np.float32(got["layers"][1]["hidden"]),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    assert messages[-1]["layers"][0]["grad_hidden"] == got["layers"][0]["grad_hidden"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"h0": [[0.0] * 5]}, "h0 must have shape (2, 5)"),
+        ({"h0": [[0.0] * 5, [0.0] * 4]}, "h0"),
+        ({"c0": [[0.0] * 5] * 2, "model": "random-gru-i3-h5-l2-s4"}, "c0 is only for LSTMs"),
+    ],
+)
+def test_bad_initial_states_are_refused(client: TestClient, fields: dict, words: str) -> None:
+    body = {"model": "random-lstm-i3-h5-l2-s4", "inputs": [[0.0, 1.0, 2.0]], **fields}
+    response = client.post("/api/trace", json=body)
+    assert response.status_code == 422 and words in response.json()["detail"], response.text
+    with client.websocket_connect("/ws/trace") as ws:
+        ws.send_json({"type": "start", **body})
+        reply = ws.receive_json()
+        assert reply["type"] == "error" and words in reply["detail"]

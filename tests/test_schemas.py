@@ -24,7 +24,7 @@ def start(**fields: Any) -> str:
 @pytest.mark.parametrize(
     ("path", "body", "field"),
     [
-        ("/api/trace", {"model": TEXT_LSTM, "text": "ab", "h0": [[0.0] * 8] * 2}, "h0"),
+        ("/api/trace", {"model": TEXT_LSTM, "text": "ab", "hx": [[0.0] * 8] * 2}, "hx"),
         ("/api/trace", {"model": TEXT_LSTM, "text": "ab", "interventions": []}, "interventions"),
         ("/api/trace", {"model": TEXT_LSTM, "txt": "ab", "text": "ab"}, "txt"),
         ("/api/trace", {"model": TEXT_LSTM, "text": "ab", "objective": {"layer": 0, "unit": 1, "t": 0}}, "t"),

@@ -9,7 +9,7 @@ from torch import Tensor
 from gatescope.engine import Objective, UnitObjective
 from gatescope.engine.text import encode_text
 from gatescope.engine.trace import as_sequence
-from gatescope.web.schemas import ObjectiveBody, UnitObjectiveBody
+from gatescope.web.schemas import ObjectiveBody, TraceRequest, UnitObjectiveBody
 from gatescope.zoo.registry import LoadedModel
 
 
@@ -40,6 +40,21 @@ def sequence_from_request(
             f"input_size={model.spec.input_size} per row"
         )
     return as_sequence(inputs, model.spec.input_size, torch.float32), None
+
+
+def initial_states(body: TraceRequest) -> tuple[Tensor | None, Tensor | None]:
+    """The request's h0 and c0 as tensors (the engine checks their shapes and values)."""
+
+    def tensor(rows: list[list[float]] | None, name: str) -> Tensor | None:
+        if rows is None:
+            return None
+        if len({len(row) for row in rows}) > 1:
+            raise ValueError(
+                f"{name} must have rows of equal length (one row of hidden_size numbers per layer)"
+            )
+        return torch.tensor(rows, dtype=torch.float32)
+
+    return tensor(body.h0, "h0"), tensor(body.c0, "c0")
 
 
 def objective_from_request(model: LoadedModel, objective: ObjectiveBody | None, x: Tensor) -> Objective:

@@ -58,6 +58,12 @@ class ModelInput(SequenceInput):
 
 class TraceRequest(ModelInput):
     objective: ObjectiveBody | None = Field(None, description=OBJECTIVE_HELP)
+    h0: list[list[float]] | None = Field(
+        None, description="initial hidden state, num_layers rows of hidden_size numbers (default zeros)"
+    )
+    c0: list[list[float]] | None = Field(
+        None, description="LSTM only: initial cell state, num_layers rows of hidden_size numbers"
+    )
 
 
 def validation_detail(errors: Sequence[Mapping[str, Any]], shape: str = "") -> str:

@@ -37,7 +37,7 @@ from torch import Tensor
 from gatescope.engine import Stepper, StepRecord, UnitObjective, trace_spec, with_gru_variant
 from gatescope.settings import Settings
 from gatescope.web.deps import RegistryDep, SettingsDep, find_model
-from gatescope.web.inputs import objective_from_request, sequence_from_request
+from gatescope.web.inputs import initial_states, objective_from_request, sequence_from_request
 from gatescope.web.payloads import dumps, gradients_payload, step_payload
 from gatescope.web.schemas import (
     TRACE_MESSAGES,
@@ -64,6 +64,8 @@ class StreamSession:
     model: LoadedModel
     stepper: Stepper
     objective: ObjectiveBody | None
+    h0: Tensor | None = None
+    c0: Tensor | None = None
     rows: list[Tensor] = field(default_factory=list)  # the whole sequence so far, one (I,) per step
     tokens: list[str] | None = None
 
@@ -72,7 +74,8 @@ class StreamSession:
         """The session for ``message``, every field checked; ValueError or HTTPException if not."""
         model = find_model(registry, message.model)
         spec = with_gru_variant(model.spec, message.gru_variant)
-        session = cls(model, Stepper(spec), message.objective)
+        h0, c0 = initial_states(message)
+        session = cls(model, Stepper(spec, h0, c0), message.objective, h0, c0)
         session.append(message, settings.max_steps)
         x = torch.stack(session.rows)
         objective = objective_from_request(model, message.objective, x)
@@ -106,9 +109,8 @@ class StreamSession:
 
     def gradients(self) -> dict[str, Any]:
         x = torch.stack(self.rows)
-        return gradients_payload(
-            trace_spec(self.stepper.spec, x, objective=objective_from_request(self.model, self.objective, x))
-        )
+        objective = objective_from_request(self.model, self.objective, x)
+        return gradients_payload(trace_spec(self.stepper.spec, x, self.h0, self.c0, objective))
 
 
 class _Disconnected(Exception):

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from gatescope.engine import trace_spec, with_gru_variant
 from gatescope.web.deps import RegistryDep, SettingsDep, find_model, user_errors
-from gatescope.web.inputs import objective_from_request, sequence_from_request
+from gatescope.web.inputs import initial_states, objective_from_request, sequence_from_request
 from gatescope.web.payloads import dumps, trace_payload
 from gatescope.web.schemas import TraceRequest, TraceResponse
 
@@ -25,5 +25,5 @@ def post_trace(body: TraceRequest, registry: RegistryDep, settings: SettingsDep)
         spec = with_gru_variant(model.spec, body.gru_variant)
         x, tokens = sequence_from_request(model, body.inputs, body.text, settings.max_steps)
         objective = objective_from_request(model, body.objective, x)
-        tr = trace_spec(spec, x, objective=objective)
+        tr = trace_spec(spec, x, *initial_states(body), objective=objective)
     return Response(dumps(trace_payload(model, tr, tokens)), media_type="application/json")
