@@ -130,3 +130,90 @@ def assert_close_relative(actual: Tensor, expected: Tensor, rtol: float = 1e-4) 
     bound = rtol * (expected.abs() + 1e-2 * scale)
     worst = float((err / bound).max())
     assert worst <= 1.0, f"max error / bound = {worst:.3g} (max abs err {float(err.max()):.3g})"
+
+
+def reference_directions(
+    module: nn.Module, x: Tensor, objective: Callable[[Tensor], Tensor]
+) -> list[list[dict]]:
+    """Bidirectional stacks and LSTM projections, unrolled in float64 from torch's documented
+    equations: per layer, per direction (forward, then reverse), a dict of hidden, cell, gates,
+    grad_hidden and grad_cell, every tensor indexed by input position t.
+
+    ``objective`` receives the top layer's output (T, directions * P), torch's ``output``.
+    h_t = W_hr (o ⊙ tanh c_t) for an LSTM with proj_size P; the reverse direction reads x from
+    the end; layer l > 0 reads both directions' outputs side by side.
+    """
+    kind = type(module).__name__.lower()
+    directions = 2 if module.bidirectional else 1
+    nonlinearity = getattr(module, "nonlinearity", "tanh")
+    params = {name: v.detach().double() for name, v in module.named_parameters()}
+    size = module.hidden_size
+    state = getattr(module, "proj_size", 0) or size
+    layer_input = [x_t for x_t in x.detach().double().requires_grad_(True)]
+    records: list[list[dict]] = []
+    for layer in range(module.num_layers):
+        per_direction = []
+        for d in range(directions):
+            suffix = f"_l{layer}" + ("_reverse" if d else "")
+            w_ih, w_hh = params["weight_ih" + suffix], params["weight_hh" + suffix]
+            b_ih = params.get("bias_ih" + suffix, torch.zeros(w_ih.shape[0], dtype=torch.float64))
+            b_hh = params.get("bias_hh" + suffix, torch.zeros(w_ih.shape[0], dtype=torch.float64))
+            w_hr = params.get("weight_hr" + suffix)
+            h = torch.zeros(state, dtype=torch.float64)
+            c = torch.zeros(size, dtype=torch.float64)
+            order = range(len(layer_input)) if d == 0 else reversed(range(len(layer_input)))
+            hs: dict[int, Tensor] = {}
+            cs: dict[int, Tensor] = {}
+            gates: dict[str, dict[int, Tensor]] = {}
+            for t in order:
+                a = w_ih @ layer_input[t] + b_ih + w_hh @ h + b_hh
+                if kind == "lstm":
+                    i, f = torch.sigmoid(a[:size]), torch.sigmoid(a[size : 2 * size])
+                    g, o = torch.tanh(a[2 * size : 3 * size]), torch.sigmoid(a[3 * size :])
+                    c = f * c + i * g
+                    h = o * torch.tanh(c)
+                    if w_hr is not None:
+                        h = w_hr @ h
+                    c.retain_grad()
+                    cs[t] = c
+                    step = {"i": i, "f": f, "g": g, "o": o}
+                elif kind == "gru":
+                    a_i, a_h = w_ih @ layer_input[t] + b_ih, w_hh @ h + b_hh
+                    r = torch.sigmoid(a_i[:size] + a_h[:size])
+                    z = torch.sigmoid(a_i[size : 2 * size] + a_h[size : 2 * size])
+                    n = torch.tanh(a_i[2 * size :] + r * a_h[2 * size :])
+                    h = (1 - z) * n + z * h
+                    step = {"r": r, "z": z, "n": n}
+                else:
+                    h = torch.tanh(a) if nonlinearity == "tanh" else torch.relu(a)
+                    step = {}
+                h.retain_grad()
+                hs[t] = h
+                for name, value in step.items():
+                    gates.setdefault(name, {})[t] = value
+            per_direction.append({"h": hs, "c": cs, "gates": gates})
+        records.append(per_direction)
+        layer_input = [torch.cat([rec["h"][t] for rec in per_direction]) for t in range(len(layer_input))]
+    loss = objective(torch.stack(layer_input))
+    loss.backward()
+
+    def ordered(values: dict[int, Tensor], grad: bool = False) -> Tensor:
+        items = [values[t] for t in sorted(values)]
+        if grad:
+            return torch.stack([v.grad if v.grad is not None else torch.zeros_like(v) for v in items])
+        return torch.stack([v.detach() for v in items])
+
+    return [
+        [
+            {
+                "hidden": ordered(rec["h"]),
+                "grad_hidden": ordered(rec["h"], grad=True),
+                "cell": ordered(rec["c"]) if rec["c"] else None,
+                "grad_cell": ordered(rec["c"], grad=True) if rec["c"] else None,
+                "gates": {name: ordered(v) for name, v in rec["gates"].items()},
+                "loss": float(loss),
+            }
+            for rec in per_direction
+        ]
+        for per_direction in records
+    ]

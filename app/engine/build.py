@@ -62,6 +62,8 @@ def build_module(
     generator: torch.Generator | None = None,
     forget_bias: float | None = None,
     batch_first: bool = False,
+    bidirectional: bool = False,
+    proj_size: int = 0,
 ) -> nn.RNNBase:
     """A torch recurrent module in eval mode; with ``generator``, seeded by `seeded_uniform_`.
 
@@ -70,18 +72,23 @@ def build_module(
     arch = check_arch(arch)
     if nonlinearity not in NONLINEARITIES:
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-    kwargs: dict[str, Any] = {"num_layers": num_layers, "bias": bias, "batch_first": batch_first}
+    kwargs: dict[str, Any] = {
+        "num_layers": num_layers,
+        "bias": bias,
+        "batch_first": batch_first,
+        "bidirectional": bidirectional,
+    }
     if arch == "rnn":
         kwargs["nonlinearity"] = nonlinearity
+    if proj_size:
+        kwargs["proj_size"] = proj_size
     module = MODULE_CLASSES[arch](input_size, hidden_size, **kwargs)
     if generator is not None:
         seeded_uniform_(module.parameters(), hidden_size, generator)
     if forget_bias is not None and arch == "lstm" and bias:
         for layer in range(num_layers):
-            set_forget_bias_(
-                getattr(module, f"bias_ih_l{layer}"),
-                getattr(module, f"bias_hh_l{layer}"),
-                hidden_size,
-                forget_bias,
-            )
+            for suffix in ("", "_reverse")[: 1 + bidirectional]:
+                b_ih = getattr(module, f"bias_ih_l{layer}{suffix}")
+                b_hh = getattr(module, f"bias_hh_l{layer}{suffix}")
+                set_forget_bias_(b_ih, b_hh, hidden_size, forget_bias)
     return module.eval()

@@ -38,7 +38,10 @@ def lstm_cell(x: Tensor, h: Tensor, c: Tensor, w: LayerWeights) -> CellStep:
     i, f, g, o = pre.chunk(4)
     i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
     cell = f * c + i * g
-    return CellStep({"i": i, "f": f, "g": g, "o": o}, o * torch.tanh(cell), cell)
+    hidden = o * torch.tanh(cell)
+    if w.w_hr is not None:  # proj_size > 0: h' = W_hr (o ⊙ tanh(c'))
+        hidden = w.w_hr @ hidden
+    return CellStep({"i": i, "f": f, "g": g, "o": o}, hidden, cell)
 
 
 def gru_cell(x: Tensor, h: Tensor, w: LayerWeights) -> CellStep:

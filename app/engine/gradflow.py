@@ -44,6 +44,12 @@ def forward_layers(
 ) -> tuple[list[LayerPass], list[Tensor], list[Tensor]]:
     """Run layers 0..upto (inclusive) forward. Returns the passes and each layer's (h0, c0)."""
     seq = as_sequence(x, spec.input_size, spec.dtype)
+    if spec.reverse is not None or spec.proj_size:
+        raise ValueError(
+            "the gradient-flow and unit analyses take unidirectional models without projections; "
+            "this one is "
+            + ("bidirectional" if spec.reverse is not None else f"projected (proj_size={spec.proj_size})")
+        )
     h_init, c_init = initial_state(spec, h0, "h0"), initial_state(spec, c0, "c0")
     passes: list[LayerPass] = []
     layer_input = seq

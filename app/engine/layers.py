@@ -26,6 +26,7 @@ Why three different strategies (see README "Speed"):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -55,20 +56,26 @@ def _bias_sum(w: LayerWeights, rows: int, dtype: torch.dtype) -> Tensor:
 
 
 def lstm_layer(x: Tensor, w: LayerWeights, h0: Tensor, c0: Tensor) -> LayerPass:
+    """With a projection (w.w_hr, proj_size P), h_t = W_hr (o_t ⊙ tanh c_t) is (P,) and the
+    recurrence reads it: W_hh is (4H, P). Without one, P = H and W_hr is the identity."""
     steps, input_size = x.shape
-    hidden_size = w.w_hh.shape[1]
+    cell_size, state_size = w.w_hh.shape[0] // 4, w.w_hh.shape[1]  # H, P
     # Forward through the fused kernel with the probe appended to the input (values 0, so the
     # result is unchanged); torch picks its oneDNN path for float32 on CPU.
-    probed_input = torch.cat([x, x.new_zeros(steps, hidden_size)], 1).unsqueeze(1)  # (T, 1, I+H)
+    probed_input = torch.cat([x, x.new_zeros(steps, state_size)], 1).unsqueeze(1)  # (T, 1, I+P)
     probed_input.requires_grad_(True)
-    probed_w_ih = torch.cat([w.w_ih, w.w_hh], 1)  # (4H, I+H)
+    probed_w_ih = torch.cat([w.w_ih, w.w_hh], 1)  # (4H, I+P)
     flat_weights = [probed_w_ih, w.w_hh]
     if w.b_ih is not None and w.b_hh is not None:
         flat_weights += [w.b_ih, w.b_hh]
-    with torch.enable_grad():
+    if w.w_hr is not None:
+        flat_weights.append(w.w_hr)
+    with torch.enable_grad(), warnings.catch_warnings():
+        # With projections torch falls back from oneDNN to its own (exact) kernel, and says so.
+        warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
         output, _, _ = _VF.lstm(
             probed_input,
-            (h0.view(1, 1, hidden_size), c0.view(1, 1, hidden_size)),
+            (h0.view(1, 1, state_size), c0.view(1, 1, cell_size)),
             flat_weights,
             w.b_ih is not None,  # has_biases
             1,  # num_layers
@@ -77,12 +84,12 @@ def lstm_layer(x: Tensor, w: LayerWeights, h0: Tensor, c0: Tensor) -> LayerPass:
             False,  # bidirectional
             False,  # batch_first
         )
-    hidden = output.detach().view(steps, hidden_size)
+    hidden = output.detach().view(steps, state_size)
 
     # All pre-activations in one product: [x_t, h_{t-1}] @ [W_ih, W_hh]^T + b.
-    h_prev = torch.cat([h0.view(1, hidden_size), hidden[:-1]])  # (T, H)
+    h_prev = torch.cat([h0.view(1, state_size), hidden[:-1]])  # (T, P)
     pre = torch.addmm(
-        _bias_sum(w, 4 * hidden_size, x.dtype), torch.cat([x, h_prev], 1), probed_w_ih.T
+        _bias_sum(w, 4 * cell_size, x.dtype), torch.cat([x, h_prev], 1), probed_w_ih.T
     )  # (T, 4H)
     i, f, g, o = pre.chunk(4, dim=1)
     i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
@@ -91,16 +98,17 @@ def lstm_layer(x: Tensor, w: LayerWeights, h0: Tensor, c0: Tensor) -> LayerPass:
     tanh_cell = torch.tanh(cell)
 
     def backward(direct: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
-        (grad_in,) = torch.autograd.grad(output, probed_input, direct.view(steps, 1, hidden_size))
-        grad_in = grad_in.view(steps, input_size + hidden_size)
+        (grad_in,) = torch.autograd.grad(output, probed_input, direct.view(steps, 1, state_size))
+        grad_in = grad_in.view(steps, input_size + state_size)
         grad_x, grad_probe = grad_in[:, :input_size], grad_in[:, input_size:]
         # grad_probe[t] = W_hh^T dL/da_t = the recurrent part of dL/dh_{t-1}.
         grad_hidden = direct.clone()
         grad_hidden[:-1] += grad_probe[1:]
-        # dL/dc_t = dL/dh_t o_t (1 - tanh²c_t) + f_{t+1} dL/dc_{t+1}
-        local = grad_hidden * o * (1 - tanh_cell * tanh_cell)
-        f_next = torch.cat([f[1:], f.new_zeros(1, hidden_size)])
-        grad_cell = linear_scan(f_next, local, f.new_zeros(hidden_size), reverse=True)
+        # dL/dc_t = (W_hr^T dL/dh_t) o_t (1 - tanh²c_t) + f_{t+1} dL/dc_{t+1}
+        grad_out = grad_hidden if w.w_hr is None else grad_hidden @ w.w_hr  # (T, H)
+        local = grad_out * o * (1 - tanh_cell * tanh_cell)
+        f_next = torch.cat([f[1:], f.new_zeros(1, cell_size)])
+        grad_cell = linear_scan(f_next, local, f.new_zeros(cell_size), reverse=True)
         return grad_hidden, grad_cell, grad_x.contiguous()
 
     return LayerPass({"i": i, "f": f, "g": g, "o": o}, hidden, cell, backward)

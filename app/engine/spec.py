@@ -27,20 +27,25 @@ GATE_MULTIPLIER: dict[str, int] = {"lstm": 4, "gru": 3, "rnn": 1}
 
 @dataclass(frozen=True)
 class LayerWeights:
-    """One layer's parameters, detached, with torch.nn's shapes.
+    """One layer's parameters in one direction, detached, with torch.nn's shapes.
 
-    w_ih: (G*H, I_l)   w_hh: (G*H, H)   b_ih, b_hh: (G*H,) or None, where G = 4 | 3 | 1.
+    w_ih: (G*H, I_l)   w_hh: (G*H, P)   b_ih, b_hh: (G*H,) or None, where G = 4 | 3 | 1;
+    w_hr: (P, H), an LSTM's projection h_t = W_hr (o_t ⊙ tanh(c_t)) when proj_size = P > 0, else
+    None and P = H.
     """
 
     w_ih: Tensor
     w_hh: Tensor
     b_ih: Tensor | None
     b_hh: Tensor | None
+    w_hr: Tensor | None = None
 
 
 @dataclass(frozen=True)
 class RecurrentSpec:
-    """A single-direction recurrent stack as the engine runs it."""
+    """A recurrent stack as the engine runs it: ``layers`` in the forward direction and, for a
+    bidirectional stack, ``reverse``, the same layers' weights for the reverse direction (torch's
+    ``*_reverse`` parameters). Layer l > 0 reads both directions' outputs, concatenated."""
 
     arch: Arch
     input_size: int
@@ -48,10 +53,30 @@ class RecurrentSpec:
     layers: tuple[LayerWeights, ...]
     nonlinearity: Literal["tanh", "relu"] = "tanh"  # only the plain RNN uses it
     gru_variant: GruVariant = "torch"  # only the GRU uses it; see `with_gru_variant`
+    reverse: tuple[LayerWeights, ...] | None = None
 
     @property
     def num_layers(self) -> int:
         return len(self.layers)
+
+    @property
+    def directions(self) -> int:
+        return 1 if self.reverse is None else 2
+
+    @property
+    def proj_size(self) -> int:
+        """P of an LSTM with projections (torch's proj_size), else 0."""
+        w_hr = self.layers[0].w_hr
+        return 0 if w_hr is None else int(w_hr.shape[0])
+
+    @property
+    def state_size(self) -> int:
+        """The width of h_t in one direction: proj_size when projected, else hidden_size."""
+        return self.proj_size or self.hidden_size
+
+    def directions_of(self, layer: int) -> list[LayerWeights]:
+        """Layer ``layer``'s weights per direction: [forward] or [forward, reverse]."""
+        return [self.layers[layer]] + ([] if self.reverse is None else [self.reverse[layer]])
 
     @property
     def bias(self) -> bool:
@@ -81,58 +106,52 @@ def with_gru_variant(spec: RecurrentSpec, variant: str) -> RecurrentSpec:
 
 
 def spec_from_module(module: nn.Module) -> RecurrentSpec:
-    """Read an unmodified ``nn.LSTM``, ``nn.GRU`` or ``nn.RNN`` into a `RecurrentSpec`.
-
-    Raises ValueError for anything else, and for the variants the engine does not trace
-    (bidirectional stacks and LSTM projections), saying so.
+    """Read an unmodified ``nn.LSTM``, ``nn.GRU`` or ``nn.RNN`` into a `RecurrentSpec`, any
+    ``num_layers``, ``bias``, ``bidirectional`` and (LSTM) ``proj_size``. ValueError for anything
+    else, saying what it got.
     """
     if isinstance(module, nn.LSTM):
         arch: Arch = "lstm"
-        if module.proj_size:
-            raise ValueError(
-                f"LSTM with proj_size={module.proj_size} is not supported: gatescope traces "
-                "LSTMs without projections (proj_size=0)"
-            )
     elif isinstance(module, nn.GRU):
         arch = "gru"
     elif isinstance(module, nn.RNN):
         arch = "rnn"
     else:
         raise ValueError(f"expected a torch.nn.LSTM, nn.GRU or nn.RNN module, got {type(module).__name__}")
-    if module.bidirectional:
-        raise ValueError(
-            "bidirectional modules are not supported: trace each direction as its own "
-            "unidirectional module (bidirectional=False)"
-        )
     nonlinearity: Literal["tanh", "relu"] = "tanh"
     if arch == "rnn":
         if module.nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN nonlinearity must be 'tanh' or 'relu', got {module.nonlinearity!r}")
         nonlinearity = "relu" if module.nonlinearity == "relu" else "tanh"
     params = {name: value.detach() for name, value in module.named_parameters()}
-    layers = []
-    for layer in range(module.num_layers):
-        layers.append(
+
+    def direction(suffix: str) -> tuple[LayerWeights, ...]:
+        return tuple(
             LayerWeights(
-                params[f"weight_ih_l{layer}"],
-                params[f"weight_hh_l{layer}"],
-                params.get(f"bias_ih_l{layer}"),
-                params.get(f"bias_hh_l{layer}"),
+                params[f"weight_ih_l{layer}{suffix}"],
+                params[f"weight_hh_l{layer}{suffix}"],
+                params.get(f"bias_ih_l{layer}{suffix}"),
+                params.get(f"bias_hh_l{layer}{suffix}"),
+                params.get(f"weight_hr_l{layer}{suffix}"),
             )
+            for layer in range(module.num_layers)
         )
+
     return RecurrentSpec(
         arch=arch,
         input_size=module.input_size,
         hidden_size=module.hidden_size,
-        layers=tuple(layers),
+        layers=direction(""),
         nonlinearity=nonlinearity,
+        reverse=direction("_reverse") if module.bidirectional else None,
     )
 
 
 def parameter_count(spec: RecurrentSpec) -> int:
     """Number of scalar parameters, equal to ``sum(p.numel() for p in module.parameters())``."""
-    total = 0
-    for w in spec.layers:
-        total += w.w_ih.numel() + w.w_hh.numel()
-        total += sum(b.numel() for b in (w.b_ih, w.b_hh) if b is not None)
-    return total
+    return sum(
+        t.numel()
+        for w in spec.layers + (spec.reverse or ())
+        for t in (w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.w_hr)
+        if t is not None
+    )

@@ -41,6 +41,11 @@ class Stepper:
         c0: Tensor | None = None,
     ) -> None:
         self.spec = model if isinstance(model, RecurrentSpec) else spec_from_module(model)
+        if self.spec.reverse is not None:
+            raise ValueError(
+                "a bidirectional model cannot be stepped one input at a time: its reverse direction "
+                "reads the sequence from the end. Trace the whole sequence with trace() instead"
+            )
         if c0 is not None and self.spec.arch != "lstm":
             raise ValueError(f"c0 is only for LSTMs; this is a {self.spec.arch.upper()}")
         self.hidden = initial_state(self.spec, h0, "h0")

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from gatescope.engine.layers import LayerPass, gru_layer, lstm_layer, rnn_layer
-from gatescope.engine.spec import RecurrentSpec, spec_from_module, with_gru_variant
+from gatescope.engine.spec import LayerWeights, RecurrentSpec, spec_from_module, with_gru_variant
 from gatescope.engine.textbook import cho_gru_layer
 
 #: A callable objective maps the top layer's hidden states (T, H) to a scalar tensor.
@@ -52,13 +52,19 @@ Objective = str | UnitObjective | ObjectiveFn
 
 @dataclass
 class LayerTrace:
-    """One layer's record over the sequence; every tensor is (T, H)."""
+    """One layer's record over the sequence, indexed by input position t; every tensor is (T, H),
+    except ``hidden`` and ``grad_hidden``, (T, P) for an LSTM with projections (proj_size P).
+
+    For a bidirectional stack this is the forward direction and ``reverse`` the reverse one
+    (its tensors indexed by input position too, so its h_0 is its *last* state); None otherwise.
+    """
 
     gates: dict[str, Tensor]  # LSTM: i f g o; GRU: r z n; RNN: {}
     hidden: Tensor
     cell: Tensor | None  # LSTM only
     grad_hidden: Tensor  # total dL/dh_t
     grad_cell: Tensor | None  # total dL/dc_t, LSTM only
+    reverse: LayerTrace | None = None
 
 
 @dataclass
@@ -111,26 +117,33 @@ def as_sequence(x: object, input_size: int, dtype: torch.dtype) -> Tensor:
 
 
 def initial_state(spec: RecurrentSpec, state: Tensor | None, name: str) -> list[Tensor]:
-    """Per-layer (H,) initial states from None (zeros) or a (num_layers[, 1], H) tensor."""
-    size, layers = spec.hidden_size, spec.num_layers
+    """Initial states per layer and direction, index ``layer * directions + direction`` as torch
+    lays them out, from None (zeros) or a (num_layers * directions[, 1], width) tensor; width is
+    the state size for h0 and the hidden size for c0 (they differ for LSTMs with projections)."""
+    rows = spec.num_layers * spec.directions
+    size = spec.hidden_size if name == "c0" else spec.state_size
     if state is None:
-        return [torch.zeros(size, dtype=spec.dtype) for _ in range(layers)]
+        return [torch.zeros(size, dtype=spec.dtype) for _ in range(rows)]
     value = torch.as_tensor(state).to(spec.dtype)
     if value.dim() == 3 and value.shape[1] == 1:
         value = value[:, 0]
-    if value.dim() == 1 and layers == 1:
+    if value.dim() == 1 and rows == 1:
         value = value.unsqueeze(0)
-    if tuple(value.shape) != (layers, size):
+    if tuple(value.shape) != (rows, size):
         raise ValueError(
-            f"{name} must have shape ({layers}, {size}) or ({layers}, 1, {size}), got {tuple(value.shape)}"
+            f"{name} must have shape ({rows}, {size}) or ({rows}, 1, {size}), got {tuple(value.shape)}"
+            + (" (num_layers x 2 directions rows)" if spec.directions == 2 else "")
         )
     if not torch.isfinite(value).all():
         raise ValueError(f"{name} contains NaN or inf")
-    return [value[layer].contiguous() for layer in range(layers)]
+    return [value[row].contiguous() for row in range(rows)]
 
 
-def run_layer(spec: RecurrentSpec, layer: int, x: Tensor, h0: Tensor, c0: Tensor) -> LayerPass:
-    weights = spec.layers[layer]
+def run_layer(
+    spec: RecurrentSpec, layer: int, x: Tensor, h0: Tensor, c0: Tensor, weights: LayerWeights | None = None
+) -> LayerPass:
+    """One layer over x (T, I) in one direction (the forward weights unless ``weights`` is given)."""
+    weights = spec.layers[layer] if weights is None else weights
     if spec.arch == "lstm":
         return lstm_layer(x, weights, h0, c0)
     if spec.arch == "gru":
@@ -140,33 +153,77 @@ def run_layer(spec: RecurrentSpec, layer: int, x: Tensor, h0: Tensor, c0: Tensor
     return rnn_layer(x, weights, h0, spec.nonlinearity)
 
 
-def objective_gradients(objective: Objective, passes: list[LayerPass]) -> tuple[float, list[Tensor]]:
-    """The loss and dL/dh_t taken *directly* (not through time) at every layer's outputs."""
-    direct = [torch.zeros_like(p.hidden) for p in passes]
-    top = passes[-1].hidden
+def reversed_pass(spec: RecurrentSpec, layer: int, x: Tensor, h0: Tensor, c0: Tensor) -> LayerPass:
+    """The reverse direction: the layer reads x from t = T-1 down to 0. Its record is flipped back
+    so that index t is input position t (torch's output layout), and so is its backward."""
+    assert spec.reverse is not None
+    p = run_layer(spec, layer, x.flip(0), h0, c0, spec.reverse[layer])
+
+    def backward(direct: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
+        grad_hidden, grad_cell, grad_x = p.backward(direct.flip(0))
+        return grad_hidden.flip(0), None if grad_cell is None else grad_cell.flip(0), grad_x.flip(0)
+
+    flip = {name: g.flip(0) for name, g in p.gates.items()}
+    return LayerPass(flip, p.hidden.flip(0), None if p.cell is None else p.cell.flip(0), backward)
+
+
+def forward_passes(
+    spec: RecurrentSpec, x: Tensor, h_init: list[Tensor], c_init: list[Tensor]
+) -> list[list[LayerPass]]:
+    """Every layer's passes, [forward] or [forward, reverse]; layer l > 0 reads the layer below's
+    outputs, both directions concatenated as torch does."""
+    passes: list[list[LayerPass]] = []
+    layer_input = x
+    for layer in range(spec.num_layers):
+        row = layer * spec.directions
+        directions = [run_layer(spec, layer, layer_input, h_init[row], c_init[row])]
+        if spec.reverse is not None:
+            directions.append(reversed_pass(spec, layer, layer_input, h_init[row + 1], c_init[row + 1]))
+        passes.append(directions)
+        layer_input = output_of(directions)
+    return passes
+
+
+def output_of(directions: list[LayerPass]) -> Tensor:
+    """A layer's output (T, directions * P): its hidden states, directions side by side."""
+    return directions[0].hidden if len(directions) == 1 else torch.cat([p.hidden for p in directions], 1)
+
+
+def objective_gradients(objective: Objective, passes: list[list[LayerPass]]) -> tuple[float, list[Tensor]]:
+    """The loss and dL/d(output) taken *directly* (not through time) at every layer's outputs
+    (T, directions * P)."""
+    outputs = [output_of(directions) for directions in passes]
+    direct = [torch.zeros_like(out) for out in outputs]
+    top = outputs[-1]
     if isinstance(objective, str):
         if objective != "hidden_norm":
             raise ValueError(
                 f"unknown objective {objective!r}: use 'hidden_norm', a UnitObjective or a callable"
             )
-        # L = 0.5 ||h_T||² of the top layer, so dL/dh_T = h_T.
-        direct[-1][-1] = top[-1]
-        return 0.5 * float(top[-1].double().pow(2).sum()), direct
+        # L = 0.5 ||h_n||² of the top layer, h_n being torch's final state: the forward
+        # direction's last step and the reverse direction's state at t = 0. dL/dh_n = h_n.
+        width = passes[-1][0].hidden.shape[1]
+        direct[-1][-1, :width] = top[-1, :width]
+        loss = 0.5 * float(top[-1, :width].double().pow(2).sum())
+        if len(passes[-1]) == 2:
+            direct[-1][0, width:] = top[0, width:]
+            loss += 0.5 * float(top[0, width:].double().pow(2).sum())
+        return loss, direct
     if isinstance(objective, UnitObjective):
-        objective.check(len(passes), top.shape[1], top.shape[0])
+        objective.check(len(outputs), top.shape[1], top.shape[0])
         direct[objective.layer][objective.step, objective.unit] = 1.0
-        return float(passes[objective.layer].hidden[objective.step, objective.unit]), direct
+        return float(outputs[objective.layer][objective.step, objective.unit]), direct
     if callable(objective):
         top_leaf = top.detach().clone().requires_grad_(True)
         with torch.enable_grad():
-            loss = objective(top_leaf)
-            if not isinstance(loss, Tensor) or loss.numel() != 1:
+            loss_tensor = objective(top_leaf)
+            if not isinstance(loss_tensor, Tensor) or loss_tensor.numel() != 1:
                 raise ValueError("a callable objective must return a scalar tensor")
-            if loss.requires_grad:
-                (grad,) = torch.autograd.grad(loss, top_leaf, allow_unused=True)
+            if loss_tensor.requires_grad:
+                (grad,) = torch.autograd.grad(loss_tensor, top_leaf, allow_unused=True)
                 if grad is not None:
                     direct[-1] = grad.to(top.dtype)
-        value = float(loss)
+        value = float(loss_tensor)
         if not math.isfinite(value):
             raise ValueError(f"the objective's value is {value}; it must be finite")
         return value, direct
@@ -182,24 +239,23 @@ def trace_spec(
 ) -> Trace:
     """`trace` on an already-read `RecurrentSpec` (what the server holds)."""
     seq = as_sequence(x, spec.input_size, spec.dtype)
-    h_init = initial_state(spec, h0, "h0")
-    c_init = initial_state(spec, c0, "c0")
     if c0 is not None and spec.arch != "lstm":
         raise ValueError(f"c0 is only for LSTMs; this is a {spec.arch.upper()}")
-
-    passes: list[LayerPass] = []
-    layer_input = seq
-    for layer in range(spec.num_layers):
-        passes.append(run_layer(spec, layer, layer_input, h_init[layer], c_init[layer]))
-        layer_input = passes[-1].hidden
-
+    passes = forward_passes(spec, seq, initial_state(spec, h0, "h0"), initial_state(spec, c0, "c0"))
     loss, direct = objective_gradients(objective, passes)
     layers: list[LayerTrace] = [None] * spec.num_layers  # type: ignore[list-item]
     from_above = torch.zeros_like(direct[-1])
     for layer in reversed(range(spec.num_layers)):
-        grad_hidden, grad_cell, from_above = passes[layer].backward(direct[layer] + from_above)
-        p = passes[layer]
-        layers[layer] = LayerTrace(p.gates, p.hidden, p.cell, grad_hidden, grad_cell)
+        arriving = direct[layer] + from_above  # (T, directions * P)
+        width = passes[layer][0].hidden.shape[1]
+        records: list[LayerTrace] = []
+        from_above = torch.zeros(0)
+        for d, p in enumerate(passes[layer]):
+            grad_hidden, grad_cell, grad_x = p.backward(arriving[:, d * width : (d + 1) * width].contiguous())
+            records.append(LayerTrace(p.gates, p.hidden, p.cell, grad_hidden, grad_cell))
+            from_above = grad_x if d == 0 else from_above + grad_x
+        layers[layer] = records[0]
+        layers[layer].reverse = records[1] if len(records) == 2 else None
     return Trace(
         arch=spec.arch,
         loss=loss,
@@ -221,11 +277,15 @@ def trace(
 
     Args:
         module: an unmodified torch recurrent module, any ``num_layers``, ``bias`` on or off,
-            ``batch_first`` either way (the input here is a single sequence).
+            ``batch_first`` either way (the input here is a single sequence), ``bidirectional``
+            (``tr.layers[l].reverse`` is the reverse direction) and LSTM ``proj_size``.
         x: (T, input_size), or a batch of one.
-        h0, c0: optional initial states, (num_layers, H) or (num_layers, 1, H); c0 for LSTMs.
-        objective: ``"hidden_norm"`` (L = 0.5 ||h_T||² of the top layer), a `UnitObjective`,
-            or a callable from the top layer's hidden states (T, H) to a scalar tensor.
+        h0, c0: optional initial states, (num_layers * directions, P) or (..., 1, P) as torch
+            takes them, P the state size (proj_size or H); c0, LSTM only, is (..., H).
+        objective: ``"hidden_norm"`` (L = 0.5 ||h_n||² of the top layer, h_n torch's final state
+            in each direction), a `UnitObjective` (its unit indexes the layer's output, both
+            directions side by side), or a callable from the top layer's output (T, directions
+            * P), torch's ``output``, to a scalar tensor.
         gru_variant: GRU only: ``"torch"`` (torch.nn.GRU's equations) or ``"cho"`` (Cho et al.
             2014's textbook GRU on the same weights, see app/engine/textbook.py).
 

@@ -14,7 +14,7 @@ import torch
 from fastapi import Response
 from torch import Tensor
 
-from gatescope.engine import StepRecord, Trace
+from gatescope.engine import LayerTrace, StepRecord, Trace
 from gatescope.zoo.registry import LoadedModel
 
 
@@ -27,6 +27,18 @@ def _array(t: Tensor | None) -> np.ndarray[Any, Any] | None:
     return None if t is None else array(t)
 
 
+def layer_payload(layer: LayerTrace) -> dict[str, Any]:
+    """One layer's record; ``reverse`` is the reverse direction's (same fields) or None."""
+    return {
+        "gates": {name: _array(g) for name, g in layer.gates.items()},
+        "hidden": _array(layer.hidden),
+        "cell": _array(layer.cell),
+        "grad_hidden": _array(layer.grad_hidden),
+        "grad_cell": _array(layer.grad_cell),
+        "reverse": None if layer.reverse is None else layer_payload(layer.reverse),
+    }
+
+
 def trace_payload(model: LoadedModel, tr: Trace, tokens: list[str] | None) -> dict[str, Any]:
     return {
         "model": model.id,
@@ -36,16 +48,7 @@ def trace_payload(model: LoadedModel, tr: Trace, tokens: list[str] | None) -> di
         "loss": tr.loss,
         "tokens": tokens,
         "gate_names": list(model.spec.gate_names),
-        "layers": [
-            {
-                "gates": {name: _array(g) for name, g in layer.gates.items()},
-                "hidden": _array(layer.hidden),
-                "cell": _array(layer.cell),
-                "grad_hidden": _array(layer.grad_hidden),
-                "grad_cell": _array(layer.grad_cell),
-            }
-            for layer in tr.layers
-        ],
+        "layers": [layer_payload(layer) for layer in tr.layers],
     }
 
 

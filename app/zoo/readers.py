@@ -103,24 +103,36 @@ def module_from_state_dict(
     for key, value in state_dict.items():
         m = _RNN_KEY.match(key)
         if m and m["prefix"] == prefix:
-            if m["reverse"]:
-                raise ValueError("bidirectional weights (*_reverse) are not supported: upload one direction")
-            if m["name"] == "weight_hr":
-                raise ValueError("LSTM projections (weight_hr, proj_size > 0) are not supported")
             own[key[len(prefix) :]] = value
     num_layers = 1 + max(int(_RNN_KEY.match(k)["layer"]) for k in own)  # type: ignore[index]
     w_hh = own.get("weight_hh_l0")
     w_ih = own.get("weight_ih_l0")
     if w_ih is None or w_hh is None or w_hh.dim() != 2 or w_ih.dim() != 2:
         raise ValueError("weight_ih_l0 and weight_hh_l0 must both be present as 2-d tensors")
-    hidden_size = w_hh.shape[1]
+    # With projections (weight_hr_l0: (P, H)) the recurrent matrix is (4H, P); else (G*H, H).
+    w_hr = own.get("weight_hr_l0")
+    hidden_size = w_hh.shape[1] if w_hr is None or w_hr.dim() != 2 else w_hr.shape[1]
+    proj_size = 0 if w_hr is None or w_hr.dim() != 2 else w_hr.shape[0]
     if hidden_size == 0 or w_hh.shape[0] % hidden_size:
         raise ValueError(f"weight_hh_l0 has shape {tuple(w_hh.shape)}, which is not (G*H, H)")
     gates = w_hh.shape[0] // hidden_size
     if gates not in _ARCH_BY_GATES:
         raise ValueError(f"weight_hh_l0 has {gates}*H rows: expected 4 (LSTM), 3 (GRU) or 1 (RNN)")
     arch = _ARCH_BY_GATES[gates]
-    module = build_module(arch, w_ih.shape[1], hidden_size, num_layers, nonlinearity, "bias_ih_l0" in own)
+    if proj_size and arch != "lstm":
+        raise ValueError(
+            f"weight_hr (a projection) belongs to LSTMs only; these weights are a {arch.upper()}'s"
+        )
+    module = build_module(
+        arch,
+        w_ih.shape[1],
+        hidden_size,
+        num_layers,
+        nonlinearity,
+        "bias_ih_l0" in own,
+        bidirectional=any(key.endswith("_reverse") for key in own),
+        proj_size=proj_size,
+    )
     expected = {name: p.shape for name, p in module.named_parameters()}
     missing = sorted(set(expected) - set(own))
     extra = sorted(set(own) - set(expected))

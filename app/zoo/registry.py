@@ -58,6 +58,8 @@ def make_record(model_id: str, name: str, module: nn.Module, source: str, **extr
         "num_layers": spec.num_layers,
         "nonlinearity": spec.nonlinearity,
         "bias": spec.bias,
+        "bidirectional": spec.reverse is not None,
+        "proj_size": spec.proj_size,
         "params": parameter_count(spec),
         "source": source,
         "vocab": None,
