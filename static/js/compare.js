@@ -4,26 +4,20 @@
 
 import { postJSON } from "./api.js";
 import { rangeFor } from "./colors.js";
+import { $, el } from "./dom.js";
 import { count, fmt, num, sci } from "./format.js";
 import { CursorOverlay, wrapPlot } from "./cursor.js";
+import { norm } from "./numbers.js";
 import { baseFont, plotConfig, purge, timeAxis, title } from "./plots.js";
 import { TraceData } from "./trace.js";
 
 const Plotly = window.Plotly;
-const $ = (id) => document.getElementById(id);
 
 /** Models that read the same input as ``primary``: the same characters, or the same input width. */
 export function compatible(models, primary) {
   const vocab = (m) => (m.vocab ? [...m.vocab].sort().join("") : null);
   return models.filter((m) => m.id !== primary.id &&
     (primary.vocab ? vocab(m) === vocab(primary) : !m.vocab && m.input_size === primary.input_size));
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
 }
 
 export class CompareView {
@@ -135,8 +129,7 @@ export class CompareView {
       if (!c.data) continue;
       const tt = Math.min(t, c.data.steps - 1);
       c.cursors.forEach((cursor) => cursor.setT(tt));
-      const h = c.data.rows(c.top, "hidden").map((row) => row[tt]);
-      const hNorm = Math.sqrt(h.reduce((s, v) => s + v * v, 0));
+      const hNorm = norm(c.data.rows(c.top, "hidden").map((row) => row[tt]));
       const gradNorm = c.data.layers[c.top].gradNorm.hidden[tt];
       c.readout.textContent = `at t = ${tt}: ‖hₜ‖ = ${fmt(hNorm)}, ‖dL/dhₜ‖ = ${sci(gradNorm)}, loss ${num(c.data.loss)}`;
     }

@@ -2,7 +2,7 @@
 // as CSV rows (one row per timestep, input_size values). Presets fill it; editing it makes the
 // input custom. Width and vocabulary are checked by the server, whose message is shown as is.
 
-const $ = (id) => document.getElementById(id);
+import { $ } from "./dom.js";
 
 export class InputError extends Error {}
 

@@ -3,6 +3,7 @@
 
 import { getJSON, postJSON } from "./api.js";
 import { CompareView } from "./compare.js";
+import { $, showMessage } from "./dom.js";
 import { exportCSV, exportJSON } from "./export.js";
 import { num, tokenLabel } from "./format.js";
 import { GradientPlot } from "./gradients.js";
@@ -10,6 +11,7 @@ import { HeatmapGrid } from "./heatmaps.js";
 import { InputError, InputPanel } from "./input.js";
 import { Inspector } from "./inspector.js";
 import { ModelPicker } from "./models.js";
+import { clamp } from "./numbers.js";
 import { setFontSize } from "./plots.js";
 import { PANELS, readState, writeState } from "./state.js";
 import { TextView } from "./textview.js";
@@ -18,9 +20,6 @@ import { TrainPanel } from "./training.js";
 import { TraceRunner } from "./runner.js";
 import { wireUpload } from "./upload.js";
 import { ModelZoo } from "./zoo.js";
-
-const $ = (id) => document.getElementById(id);
-const clamp = (v, lo, hi) => Math.max(lo, Math.min(hi, v));
 
 const state = readState();
 const firstVisit = !window.location.hash || window.location.hash === "#";
@@ -98,9 +97,7 @@ function setStatus(text) {
 }
 
 function showError(text) {
-  const box = $("error");
-  box.textContent = text ?? "";
-  box.hidden = !text;
+  showMessage($("error"), text);
 }
 
 function tokenSuffix(t) {

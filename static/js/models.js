@@ -3,9 +3,9 @@
 // a reload or a server restart).
 
 import { postJSON } from "./api.js";
+import { $, el } from "./dom.js";
 import { count, num } from "./format.js";
 
-const $ = (id) => document.getElementById(id);
 const GROUPS = [
   ["builtin", "Shipped models"], ["trained", "Trained here"], ["upload", "Uploaded"], ["random", "Random (untrained)"],
 ];
@@ -84,7 +84,7 @@ export class ModelPicker {
   render() {
     const current = this.select.value;
     const groups = GROUPS.map(([source, label]) => {
-      const group = document.createElement("optgroup");
+      const group = el("optgroup");
       group.label = label;
       for (const m of this.models.filter((x) => x.source === source)) group.append(new Option(m.name, m.id));
       return group;

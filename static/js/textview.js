@@ -3,10 +3,10 @@
 // the cursor there. Characters are set with textContent: user text is never parsed as HTML.
 
 import { colorOf, rangeFor } from "./colors.js";
+import { $ } from "./dom.js";
 import { fmt, tokenLabel } from "./format.js";
 import { plainSubscripts } from "./plots.js";
 
-const $ = (id) => document.getElementById(id);
 
 export class TextView {
   constructor({ onPick, onQuantity }) {

@@ -3,9 +3,11 @@
 // shown one computes, and only when what it depends on changed (each view keeps a request key).
 
 import { getJSON } from "../api.js";
+import { $, showMessage } from "../dom.js";
 import { tokenLabel } from "../format.js";
 import { InputError, InputPanel } from "../input.js";
 import { ModelPicker } from "../models.js";
+import { clamp } from "../numbers.js";
 import { ConnectivityView } from "./connectivity.js";
 import { CostView } from "./cost.js";
 import { EquationsView } from "./equations.js";
@@ -13,9 +15,6 @@ import { GradientFlowView } from "./gradflow.js";
 import { PatternsView } from "./patterns.js";
 import { SaturationView } from "./saturation.js";
 import { TABS, mainPageURL, readLabState, writeLabState } from "./state.js";
-
-const $ = (id) => document.getElementById(id);
-const clamp = (v, lo, hi) => Math.max(lo, Math.min(hi, v));
 
 /** What the views share: the model, the parsed input, the selection and the URL state. */
 const lab = {
@@ -73,8 +72,7 @@ const MODEL_VIEWS = new Set(["saturation", "equations", "connectivity", "pattern
 const STEP_VIEWS = new Set(["equations", "connectivity"]);
 
 function showError(text) {
-  $("error").textContent = text ?? "";
-  $("error").hidden = !text;
+  showMessage($("error"), text);
 }
 
 // ---- tabs ---------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 // person and for the browser benchmark. LabView.fetchAndDraw() is that whole round.
 
 import { postJSON } from "../api.js";
+import { $ } from "../dom.js";
 
 export class Latest {
   constructor() {
@@ -80,7 +81,7 @@ export class ViewStatus {
 export class LabView {
   constructor(lab, sectionId) {
     this.lab = lab;
-    this.section = document.getElementById(sectionId);
+    this.section = $(sectionId);
     this.status = new ViewStatus(this.section);
     this.latest = new Latest();
     this.lastKey = null;
