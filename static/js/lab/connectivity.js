@@ -6,8 +6,8 @@ import { SEQUENTIAL, colorOf } from "../colors.js";
 import { $ } from "../dom.js";
 import { sci } from "../format.js";
 import { baseFont, plotConfig, timeAxis, title } from "../plots.js";
+import { tokenSpans } from "../tokens.js";
 import { LabView } from "./request.js";
-import { tokenSpans } from "./tokens.js";
 
 const Plotly = window.Plotly;
 

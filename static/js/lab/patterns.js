@@ -5,8 +5,8 @@
 
 import { $, el } from "../dom.js";
 import { fmt, tokenLabel } from "../format.js";
+import { tokenSpans } from "../tokens.js";
 import { LabView } from "./request.js";
-import { tokenSpans } from "./tokens.js";
 
 export class PatternsView extends LabView {
   constructor(lab) {
