@@ -94,6 +94,21 @@ export class InputPanel {
     return true;
   }
 
+  /** Show what the URL names ({preset, text, csv}, at most one set); failing that, the model's
+   * first preset, or a sample input. */
+  show({ preset, text, csv }) {
+    if (preset !== null && this.usePreset(preset)) return;
+    if (text !== null || csv !== null) this.setText(text ?? csv);
+    else if (this.model.presets?.length) this.usePreset(this.model.presets[0].name);
+    else this.setText(this.model.vocab ? this.model.vocab.slice(0, 12).join("") : "0, ".repeat(this.model.input_size).slice(0, -2));
+  }
+
+  /** What the box shows, as the URL keeps it: {preset, text, csv}, one of them set. */
+  source() {
+    if (this.presetSelect.value) return { preset: this.presetSelect.value, text: null, csv: null };
+    return { preset: null, text: this.isText ? this.value : null, csv: this.isText ? null : this.value };
+  }
+
   setText(text) {
     this.presetSelect.value = "";
     this.box.value = text;
