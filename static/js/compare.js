@@ -6,6 +6,7 @@ import { postJSON } from "./api.js";
 import { rangeFor } from "./colors.js";
 import { $, el } from "./dom.js";
 import { count, fmt, num, sci } from "./format.js";
+import { Latest } from "./latest.js";
 import { CursorOverlay, wrapPlot } from "./cursor.js";
 import { norm } from "./numbers.js";
 import { baseFont, plotConfig, purge, timeAxis, title } from "./plots.js";
@@ -26,7 +27,7 @@ export class CompareView {
     this.status = $("compare-status");
     this.selects = [$("compare-a"), $("compare-b")];
     this.columns = [];
-    this.run = 0;
+    this.latest = new Latest();
     this.selects.forEach((s) => s.addEventListener("change", () => onChange(this.selected())));
   }
 
@@ -42,7 +43,9 @@ export class CompareView {
     });
   }
 
+  /** Empty the grid (an answer still in flight is dropped). */
   clear(message) {
+    this.latest.drop();
     this.columns.forEach((c) => c.divs.forEach(purge));
     this.columns = [];
     this.grid.replaceChildren();
@@ -57,17 +60,16 @@ export class CompareView {
   async show(models, payload, t, objective) {
     const sameTask = objective === "task" && models.every((m) => m.task && m.task === models[0].task);
     const obj = sameTask ? "task" : "hidden_norm";
-    const run = ++this.run;
     if (models.length < 2) {
       this.clear("pick a model to compare with");
       return;
     }
     this.status.textContent = "tracing…";
-    const results = await Promise.all(models.map((m) =>
+    const results = await this.latest.settle(Promise.all(models.map((m) =>
       postJSON("/api/trace", { model: m.id, ...payload, objective: obj })
         .then((response) => ({ model: m, data: TraceData.fromResponse(m, response) }))
-        .catch((err) => ({ model: m, error: err.message }))));
-    if (run !== this.run) return; // a newer comparison started meanwhile
+        .catch((err) => ({ model: m, error: err.message })))));
+    if (!results) return; // a newer comparison started meanwhile
     this.clear(sameTask
       ? `L = each model's ${models[0].task} task loss`
       : "L = ½‖h_T‖² for every model, so the gradients compare");

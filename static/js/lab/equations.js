@@ -6,8 +6,9 @@
 import { $, el } from "../dom.js";
 import { factor, fmt, tokenLabel } from "../format.js";
 import { equationRow, math, note } from "../mathtext.js";
+import { Latest } from "../latest.js";
 import { baseFont, plotConfig, timeAxis, title } from "../plots.js";
-import { LabView, Latest } from "./request.js";
+import { LabView } from "./request.js";
 
 const Plotly = window.Plotly;
 
