@@ -19,6 +19,7 @@ import { Timeline } from "./timeline.js";
 import { TrainPanel } from "./training.js";
 import { TraceRunner } from "./runner.js";
 import { wireUpload } from "./upload.js";
+import { reloadOnNewHash } from "./urlstate.js";
 import { ModelZoo } from "./zoo.js";
 
 const state = readState();
@@ -395,8 +396,7 @@ async function beforeAfter(trained, initId) {
   document.querySelector(".compare").scrollIntoView({ behavior: "smooth", block: "start" });
 }
 
-// A link pasted into this tab (a new hash) is a new view: load it as a reload would.
-window.addEventListener("hashchange", () => window.location.reload());
+reloadOnNewHash();
 
 // ---- boot --------------------------------------------------------------------------------------
 

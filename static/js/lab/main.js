@@ -8,13 +8,14 @@ import { tokenNote } from "../format.js";
 import { InputError, InputPanel } from "../input.js";
 import { ModelPicker, fetchModel, firstModel } from "../models.js";
 import { clamp } from "../numbers.js";
+import { reloadOnNewHash } from "../urlstate.js";
 import { ConnectivityView } from "./connectivity.js";
 import { CostView } from "./cost.js";
 import { EquationsView } from "./equations.js";
 import { GradientFlowView } from "./gradflow.js";
 import { PatternsView } from "./patterns.js";
 import { SaturationView } from "./saturation.js";
-import { TABS, mainPageURL, readLabState, writeLabState } from "./state.js";
+import { mainPageURL, readLabState, writeLabState } from "./state.js";
 
 /** What the views share: the model, the parsed input, the selection and the URL state. */
 const lab = {
@@ -202,8 +203,7 @@ $("variant-select").addEventListener("change", () => {
   refreshView();
 });
 
-// A link pasted into this tab is a new view: load it as a reload would.
-window.addEventListener("hashchange", () => window.location.reload());
+reloadOnNewHash();
 
 async function boot() {
   let models;
@@ -227,5 +227,4 @@ async function boot() {
   if (model) chooseModel(model, fresh && !wanted);
 }
 
-if (!TABS.includes(lab.state.lab.tab)) lab.state.lab.tab = "gradients";
 boot();
