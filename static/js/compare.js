@@ -4,13 +4,15 @@
 
 import { postJSON } from "./api.js";
 import { rangeFor } from "./colors.js";
+import { $, el } from "./dom.js";
 import { count, fmt, num, sci } from "./format.js";
+import { Latest } from "./latest.js";
 import { CursorOverlay, wrapPlot } from "./cursor.js";
+import { norm } from "./numbers.js";
 import { baseFont, plotConfig, purge, timeAxis, title } from "./plots.js";
 import { TraceData } from "./trace.js";
 
 const Plotly = window.Plotly;
-const $ = (id) => document.getElementById(id);
 
 /** Models that read the same input as ``primary``: the same characters, or the same input width. */
 export function compatible(models, primary) {
@@ -19,20 +21,13 @@ export function compatible(models, primary) {
     (primary.vocab ? vocab(m) === vocab(primary) : !m.vocab && m.input_size === primary.input_size));
 }
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 export class CompareView {
   constructor({ onChange }) {
     this.grid = $("compare-grid");
     this.status = $("compare-status");
     this.selects = [$("compare-a"), $("compare-b")];
     this.columns = [];
-    this.run = 0;
+    this.latest = new Latest();
     this.selects.forEach((s) => s.addEventListener("change", () => onChange(this.selected())));
   }
 
@@ -48,7 +43,9 @@ export class CompareView {
     });
   }
 
+  /** Empty the grid (an answer still in flight is dropped). */
   clear(message) {
+    this.latest.drop();
     this.columns.forEach((c) => c.divs.forEach(purge));
     this.columns = [];
     this.grid.replaceChildren();
@@ -63,17 +60,16 @@ export class CompareView {
   async show(models, payload, t, objective) {
     const sameTask = objective === "task" && models.every((m) => m.task && m.task === models[0].task);
     const obj = sameTask ? "task" : "hidden_norm";
-    const run = ++this.run;
     if (models.length < 2) {
       this.clear("pick a model to compare with");
       return;
     }
     this.status.textContent = "tracing…";
-    const results = await Promise.all(models.map((m) =>
+    const results = await this.latest.settle(Promise.all(models.map((m) =>
       postJSON("/api/trace", { model: m.id, ...payload, objective: obj })
         .then((response) => ({ model: m, data: TraceData.fromResponse(m, response) }))
-        .catch((err) => ({ model: m, error: err.message }))));
-    if (run !== this.run) return; // a newer comparison started meanwhile
+        .catch((err) => ({ model: m, error: err.message })))));
+    if (!results) return; // a newer comparison started meanwhile
     this.clear(sameTask
       ? `L = each model's ${models[0].task} task loss`
       : "L = ½‖h_T‖² for every model, so the gradients compare");
@@ -135,8 +131,7 @@ export class CompareView {
       if (!c.data) continue;
       const tt = Math.min(t, c.data.steps - 1);
       c.cursors.forEach((cursor) => cursor.setT(tt));
-      const h = c.data.rows(c.top, "hidden").map((row) => row[tt]);
-      const hNorm = Math.sqrt(h.reduce((s, v) => s + v * v, 0));
+      const hNorm = norm(c.data.rows(c.top, "hidden").map((row) => row[tt]));
       const gradNorm = c.data.layers[c.top].gradNorm.hidden[tt];
       c.readout.textContent = `at t = ${tt}: ‖hₜ‖ = ${fmt(hNorm)}, ‖dL/dhₜ‖ = ${sci(gradNorm)}, loss ${num(c.data.loss)}`;
     }

@@ -5,6 +5,8 @@
 // area (Plotly's drag rectangle) and the axis ranges, re-read after every Plotly draw (zoom, pan,
 // resize, restyle).
 
+import { el } from "./dom.js";
+
 export class CursorOverlay {
   /** ``plotDiv`` must sit alone inside a ``position: relative`` wrapper (see wrapPlot). */
   constructor(plotDiv, { band = false } = {}) {
@@ -12,12 +14,10 @@ export class CursorOverlay {
     this.t = 0;
     this.unit = null;
     this.geometry = null;
-    this.line = document.createElement("div");
-    this.line.className = "cursor-line";
+    this.line = el("div", "cursor-line");
     plotDiv.parentElement.append(this.line);
     if (band) {
-      this.band = document.createElement("div");
-      this.band.className = "unit-band";
+      this.band = el("div", "unit-band");
       plotDiv.parentElement.append(this.band);
     }
     plotDiv.on("plotly_afterplot", () => this.measure());
@@ -83,10 +83,8 @@ export class CursorOverlay {
 
 /** A plot div inside a positioned wrapper, appended to ``parent``. */
 export function wrapPlot(parent, className) {
-  const wrap = document.createElement("div");
-  wrap.className = `plot-wrap ${className ?? ""}`.trim();
-  const div = document.createElement("div");
-  div.className = "plot";
+  const wrap = el("div", `plot-wrap ${className ?? ""}`.trim());
+  const div = el("div", "plot");
   wrap.append(div);
   parent.append(wrap);
   return div;

@@ -2,28 +2,19 @@
 // the trace plugged in: "c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t = 0.930 × 0.410 + 0.120 × (−0.770) = 0.290".
 // Built with DOM nodes (sub/sup), never innerHTML.
 
+import { el } from "./dom.js";
 import { factor, fmt } from "./format.js";
 import { math, note } from "./mathtext.js";
 
 /** One equation: symbolic form, then (optionally) numbers, then the trace's value. */
 function line(key, symbolic, numbers, result) {
-  const row = document.createElement("div");
-  row.className = "eq";
+  const row = el("div", "eq");
   row.dataset.eq = key;
-  const sym = document.createElement("span");
-  sym.className = "eq-sym";
+  const sym = el("span", "eq-sym");
   sym.append(...math(symbolic));
   row.append(sym);
-  if (numbers) {
-    const num = document.createElement("span");
-    num.className = "eq-num";
-    num.textContent = ` = ${numbers}`;
-    row.append(num);
-  }
-  const res = document.createElement("span");
-  res.className = "eq-res";
-  res.textContent = ` = ${result}`;
-  row.append(res);
+  if (numbers) row.append(el("span", "eq-num", ` = ${numbers}`));
+  row.append(el("span", "eq-res", ` = ${result}`));
   return row;
 }
 

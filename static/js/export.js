@@ -2,9 +2,11 @@
 // (layer, t, quantity) with columns layer, t, token, quantity, unit_0 … unit_{H−1}; quantities are
 // the gates, cell, hidden, grad_hidden and grad_cell. PNGs come from each plot's own modebar.
 
+import { el } from "./dom.js";
+
 function download(filename, type, text) {
   const url = URL.createObjectURL(new Blob([text], { type }));
-  const a = document.createElement("a");
+  const a = el("a");
   a.href = url;
   a.download = filename;
   document.body.append(a);

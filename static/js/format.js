@@ -44,6 +44,11 @@ export function tokenLabel(ch) {
   return ch;
 }
 
+/** What follows "t = 5" for a text model's step: " · ‘e’"; nothing for numbers (no token). */
+export function tokenNote(token) {
+  return token === undefined || token === null ? "" : ` · ‘${tokenLabel(token)}’`;
+}
+
 /** "1.8 ms" for a time per step given in seconds. */
 export function msPerStep(seconds) {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "–";

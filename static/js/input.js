@@ -2,7 +2,7 @@
 // as CSV rows (one row per timestep, input_size values). Presets fill it; editing it makes the
 // input custom. Width and vocabulary are checked by the server, whose message is shown as is.
 
-const $ = (id) => document.getElementById(id);
+import { $ } from "./dom.js";
 
 export class InputError extends Error {}
 
@@ -92,6 +92,21 @@ export class InputPanel {
     this.presetSelect.value = name;
     this.box.value = this.presetText(preset);
     return true;
+  }
+
+  /** Show what the URL names ({preset, text, csv}, at most one set); failing that, the model's
+   * first preset, or a sample input. */
+  show({ preset, text, csv }) {
+    if (preset !== null && this.usePreset(preset)) return;
+    if (text !== null || csv !== null) this.setText(text ?? csv);
+    else if (this.model.presets?.length) this.usePreset(this.model.presets[0].name);
+    else this.setText(this.model.vocab ? this.model.vocab.slice(0, 12).join("") : "0, ".repeat(this.model.input_size).slice(0, -2));
+  }
+
+  /** What the box shows, as the URL keeps it: {preset, text, csv}, one of them set. */
+  source() {
+    if (this.presetSelect.value) return { preset: this.presetSelect.value, text: null, csv: null };
+    return { preset: null, text: this.isText ? this.value : null, csv: this.isText ? null : this.value };
   }
 
   setText(text) {

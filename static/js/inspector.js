@@ -8,10 +8,10 @@
 // color changed.
 
 import { colorOf, rangeFor } from "./colors.js";
+import { $, el } from "./dom.js";
 import { equationNodes } from "./equations.js";
 import { fmt, sci } from "./format.js";
 
-const $ = (id) => document.getElementById(id);
 
 /** Columns: [key in the table, header, how to read the value, color kind]. */
 function columnsFor(data) {
@@ -34,12 +34,10 @@ function columnsFor(data) {
 }
 
 function header(text) {
-  const th = document.createElement("th");
+  const th = el("th");
   const match = /^(.*?)_(\{[^}]*\}|t)$/.exec(text);
   if (match) {
-    const sub = document.createElement("sub");
-    sub.textContent = match[2].replace(/^\{|\}$/g, "");
-    th.append(match[1], sub);
+    th.append(match[1], el("sub", null, match[2].replace(/^\{|\}$/g, "")));
   } else {
     th.textContent = text;
   }
@@ -72,7 +70,7 @@ export class Inspector {
     this.columns = columnsFor(data);
     const range = (kind) => (kind === "signed" ? { ...rangeFor("tanh") } : kind === "relu" ? rangeFor("relu", [[1]]) : rangeFor(kind));
     this.ranges = this.columns.map((c) => (c.kind ? range(c.kind) : null));
-    const headRow = document.createElement("tr");
+    const headRow = el("tr");
     headRow.append(header("unit"), ...this.columns.map((c) => header(c.head)));
     this.table.tHead.replaceChildren(headRow);
     this.observer.disconnect();
@@ -81,14 +79,13 @@ export class Inspector {
     this.rows = [];
     this.cells = [];
     for (let u = 0; u < data.units; u += 1) {
-      const tr = document.createElement("tr");
+      const tr = el("tr");
       tr.dataset.unit = String(u);
-      const th = document.createElement("th");
+      const th = el("th", null, String(u));
       th.scope = "row";
-      th.textContent = String(u);
       tr.append(th);
       this.cells.push(this.columns.map((c) => {
-        const td = document.createElement("td");
+        const td = el("td");
         td.dataset.q = c.key;
         tr.append(td);
         return td;
@@ -125,9 +122,7 @@ export class Inspector {
       this.equations.replaceChildren(document.createTextNode("waiting for this step…"));
       return;
     }
-    const heading = document.createElement("div");
-    heading.className = "eq-head";
-    heading.textContent = `Unit ${unit}${data.layers.length > 1 ? `, layer ${l}` : ""}, step ${t}:`;
+    const heading = el("div", "eq-head", `Unit ${unit}${data.layers.length > 1 ? `, layer ${l}` : ""}, step ${t}:`);
     const v = (key) => data.value(l, key, t, unit);
     const prev = (key) => data.previous(l, key, t, unit);
     this.equations.replaceChildren(heading, ...equationNodes(data.model, l, t, v, prev));

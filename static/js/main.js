@@ -3,13 +3,15 @@
 
 import { getJSON, postJSON } from "./api.js";
 import { CompareView } from "./compare.js";
+import { $, showMessage } from "./dom.js";
 import { exportCSV, exportJSON } from "./export.js";
-import { num, tokenLabel } from "./format.js";
+import { num, tokenNote } from "./format.js";
 import { GradientPlot } from "./gradients.js";
 import { HeatmapGrid } from "./heatmaps.js";
 import { InputError, InputPanel } from "./input.js";
 import { Inspector } from "./inspector.js";
-import { ModelPicker } from "./models.js";
+import { ModelPicker, fetchModel, firstModel } from "./models.js";
+import { clamp } from "./numbers.js";
 import { setFontSize } from "./plots.js";
 import { PANELS, readState, writeState } from "./state.js";
 import { TextView } from "./textview.js";
@@ -17,10 +19,8 @@ import { Timeline } from "./timeline.js";
 import { TrainPanel } from "./training.js";
 import { TraceRunner } from "./runner.js";
 import { wireUpload } from "./upload.js";
+import { reloadOnNewHash } from "./urlstate.js";
 import { ModelZoo } from "./zoo.js";
-
-const $ = (id) => document.getElementById(id);
-const clamp = (v, lo, hi) => Math.max(lo, Math.min(hi, v));
 
 const state = readState();
 const firstVisit = !window.location.hash || window.location.hash === "#";
@@ -98,14 +98,11 @@ function setStatus(text) {
 }
 
 function showError(text) {
-  const box = $("error");
-  box.textContent = text ?? "";
-  box.hidden = !text;
+  showMessage($("error"), text);
 }
 
 function tokenSuffix(t) {
-  const token = app.data?.tokens?.[t];
-  return token === undefined || token === null ? "" : ` · ‘${tokenLabel(token)}’`;
+  return tokenNote(app.data?.tokens?.[t]);
 }
 
 function objectiveLabel(obj) {
@@ -174,17 +171,8 @@ function chooseModel(model, fresh) {
     Object.assign(state, { preset: null, text: null, csv: null, t: null, unit: 0, layer: 0, obj });
     state.compare = state.compare.filter((id) => picker.get(id) && id !== model.id);
   }
-  if (state.preset !== null && input.usePreset(state.preset)) {
-    state.text = state.csv = null;
-  } else if (state.text !== null || state.csv !== null) {
-    state.preset = null;
-    input.setText(state.text ?? state.csv);
-  } else if (model.presets?.length) {
-    input.usePreset(model.presets[0].name);
-    state.preset = model.presets[0].name;
-  } else {
-    input.setText(model.vocab ? model.vocab.slice(0, 12).join("") : "0, ".repeat(model.input_size).slice(0, -2));
-  }
+  input.show(state);
+  Object.assign(state, input.source());
   const layers = $("layer-select");
   layers.replaceChildren(...Array.from({ length: model.num_layers }, (_, l) => new Option(String(l), String(l))));
   state.layer = clamp(state.layer, 0, model.num_layers - 1);
@@ -268,14 +256,7 @@ function streaming(data) {
 /** Read the input box into the URL state, and parse it for the API. */
 function currentInput() {
   const parsed = input.payload();
-  if (input.presetSelect.value) {
-    state.preset = input.presetSelect.value;
-    state.text = state.csv = null;
-  } else {
-    state.preset = null;
-    state.text = input.isText ? input.value : null;
-    state.csv = input.isText ? null : input.value;
-  }
+  Object.assign(state, input.source());
   return parsed;
 }
 
@@ -304,9 +285,7 @@ $("stop-button").addEventListener("click", () => runner.cancel());
 let editTimer = null;
 
 function onEdit() {
-  state.preset = null;
-  state.text = input.isText ? input.value : null;
-  state.csv = input.isText ? null : input.value;
+  Object.assign(state, input.source());
   save();
   if (!input.isText) return; // numbers run on Ctrl+Enter or the Run button
   clearTimeout(editTimer);
@@ -404,7 +383,7 @@ async function beforeAfter(trained, initId) {
   let init = picker.get(initId);
   if (!init) {
     try {
-      init = await getJSON(`/api/models/${encodeURIComponent(initId)}`);
+      init = await fetchModel(initId);
     } catch (err) {
       trainPanel.showError(`The initialization “${initId}” is not on this server: ${err.message}`);
       return;
@@ -417,14 +396,13 @@ async function beforeAfter(trained, initId) {
   document.querySelector(".compare").scrollIntoView({ behavior: "smooth", block: "start" });
 }
 
-// A link pasted into this tab (a new hash) is a new view: load it as a reload would.
-window.addEventListener("hashchange", () => window.location.reload());
+reloadOnNewHash();
 
 // ---- boot --------------------------------------------------------------------------------------
 
 /** A model named in the URL but not listed: the server rebuilds a random one from its id. */
 async function recover(id) {
-  return getJSON(`/api/models/${encodeURIComponent(id)}`).catch(() => null);
+  return fetchModel(id).catch(() => null);
 }
 
 async function boot() {
@@ -456,12 +434,7 @@ async function boot() {
     if (other) picker.add(other);
   }
   const fresh = !model;
-  if (!model) {
-    // The first thing a newcomer sees: a shipped LSTM (gates to watch), on text if there is one.
-    const builtin = models.filter((m) => m.source === "builtin");
-    model = builtin.find((m) => m.arch === "lstm" && m.vocab) ?? builtin.find((m) => m.arch === "lstm") ??
-      builtin[0] ?? models[0];
-  }
+  model ??= firstModel(models);
   if (!model) {
     // No shipped models: start from a random text LSTM, so there is still something to watch.
     model = await postJSON("/api/models", { arch: "lstm", vocab: "ascii", hidden_size: 32, num_layers: 1, seed: 0 });

@@ -2,10 +2,10 @@
 // fresh random one from a seed and sizes (POST /api/models; its id encodes them, so it survives
 // a reload or a server restart).
 
-import { postJSON } from "./api.js";
+import { getJSON, postJSON } from "./api.js";
+import { $, el } from "./dom.js";
 import { count, num } from "./format.js";
 
-const $ = (id) => document.getElementById(id);
 const GROUPS = [
   ["builtin", "Shipped models"], ["trained", "Trained here"], ["upload", "Uploaded"], ["random", "Random (untrained)"],
 ];
@@ -24,6 +24,19 @@ export function describe(model) {
     parts.push(`${split}${model.metric.name} ${num(Number(model.metric.value))}`);
   }
   return parts.join(" · ");
+}
+
+/** One model's record (GET /api/models/{id}): random ids spell out their model, so the server
+ * rebuilds those on demand. */
+export function fetchModel(id) {
+  return getJSON(`/api/models/${encodeURIComponent(id)}`);
+}
+
+/** The model a newcomer sees first: a shipped LSTM (gates to watch), on text if there is one. */
+export function firstModel(models) {
+  const builtin = models.filter((m) => m.source === "builtin");
+  return builtin.find((m) => m.arch === "lstm" && m.vocab) ?? builtin.find((m) => m.arch === "lstm") ??
+    builtin[0] ?? models[0] ?? null;
 }
 
 export class ModelPicker {
@@ -84,7 +97,7 @@ export class ModelPicker {
   render() {
     const current = this.select.value;
     const groups = GROUPS.map(([source, label]) => {
-      const group = document.createElement("optgroup");
+      const group = el("optgroup");
       group.label = label;
       for (const m of this.models.filter((x) => x.source === source)) group.append(new Option(m.name, m.id));
       return group;

@@ -3,10 +3,11 @@
 // the cursor there. Characters are set with textContent: user text is never parsed as HTML.
 
 import { colorOf, rangeFor } from "./colors.js";
+import { $ } from "./dom.js";
 import { fmt, tokenLabel } from "./format.js";
 import { plainSubscripts } from "./plots.js";
+import { tokenSpan } from "./tokens.js";
 
-const $ = (id) => document.getElementById(id);
 
 export class TextView {
   constructor({ onPick, onQuantity }) {
@@ -37,12 +38,7 @@ export class TextView {
     this.section.hidden = false;
     this.select.replaceChildren(...data.quantities.map((q) => new Option(plainSubscripts(q.title), q.key)));
     this.select.value = data.quantities.some((q) => q.key === quantity) ? quantity : "hidden";
-    this.spans = data.tokens.map((ch, t) => {
-      const span = document.createElement("span");
-      span.dataset.t = String(t);
-      span.textContent = ch === "\n" ? "↵\n" : ch === " " ? "\u00a0" : ch;
-      return span;
-    });
+    this.spans = data.tokens.map((ch, t) => tokenSpan(t, ch));
     this.box.replaceChildren(...this.spans);
     this.cursor = -1;
   }
@@ -51,10 +47,7 @@ export class TextView {
   extend(tokens) {
     if (!this.data?.tokens) return;
     for (let t = this.spans.length; t < tokens.length; t += 1) {
-      const span = document.createElement("span");
-      const ch = tokens[t];
-      span.dataset.t = String(t);
-      span.textContent = ch === "\n" ? "↵\n" : ch === " " ? "\u00a0" : ch;
+      const span = tokenSpan(t, tokens[t]);
       this.spans.push(span);
       this.box.append(span);
     }

@@ -2,7 +2,8 @@
 // the keyboard (←/→, Shift for 10, Home/End, space; ↑/↓ change the selected unit). Moves are
 // coalesced to one per animation frame, so holding a key never queues up redraws.
 
-const $ = (id) => document.getElementById(id);
+import { $ } from "./dom.js";
+import { clamp } from "./numbers.js";
 
 export class Timeline {
   /** onChange(t) after the cursor moves; onUnit(delta) for ↑/↓; label(t) -> text after "t = ". */
@@ -59,7 +60,7 @@ export class Timeline {
 
   /** Move the cursor to t (clamped); plots update on the next frame. */
   set(t) {
-    const clamped = Math.max(0, Math.min(this.length - 1, Math.round(t)));
+    const clamped = clamp(Math.round(t), 0, this.length - 1);
     if (Number.isNaN(clamped) || this.length === 0) return;
     this.t = clamped;
     this.render();

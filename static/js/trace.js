@@ -2,6 +2,7 @@
 // heatmap takes as z), filled step by step from the stream or at once from POST /api/trace.
 // Steps not yet received are null, so plots show them blank while the stream fills them in.
 
+import { norm } from "./numbers.js";
 import { quantitiesFor } from "./quantities.js";
 
 function emptyRows(units, steps) {
@@ -132,12 +133,6 @@ export class TraceData {
 
 function fill(rows, t, vector) {
   for (let u = 0; u < vector.length; u += 1) rows[u][t] = vector[u];
-}
-
-function norm(vector) {
-  let sum = 0;
-  for (const v of vector) sum += v * v;
-  return Math.sqrt(sum);
 }
 
 export function defaultGateNames(arch) {

@@ -6,19 +6,11 @@
 
 import { openTrainStream } from "./api.js";
 import { ARCH_STYLE } from "./colors.js";
+import { $, el, showMessage } from "./dom.js";
 import { count, metricText, msPerStep, num } from "./format.js";
 import { baseFont, plotConfig, purge, title } from "./plots.js";
 
 const Plotly = window.Plotly;
-const $ = (id) => document.getElementById(id);
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 export class TrainPanel {
   /** hooks: onModel(record) a new model to list; onOpen(record); onBeforeAfter(trained, initId); onOpenChange(). */
   constructor(hooks) {
@@ -104,8 +96,7 @@ export class TrainPanel {
   }
 
   showError(text) {
-    this.error.textContent = text ?? "";
-    this.error.hidden = !text;
+    showMessage(this.error, text);
   }
 
   start() {

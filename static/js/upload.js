@@ -3,10 +3,11 @@
 // a model record, or with a message saying what it could not read, which is shown as text.
 
 import { postFile } from "./api.js";
+import { $ } from "./dom.js";
 
 export function wireUpload({ onModel, onError, onStatus }) {
-  const zone = document.getElementById("dropzone");
-  const input = document.getElementById("upload-input");
+  const zone = $("dropzone");
+  const input = $("upload-input");
 
   async function send(file) {
     if (!file) return;

@@ -4,17 +4,10 @@
 // against that group's own numbers: everything here is computed from GET /api/models's records.
 
 import { ARCH_STYLE } from "./colors.js";
+import { $, el } from "./dom.js";
 import { count, metricText, msPerStep } from "./format.js";
 
-const $ = (id) => document.getElementById(id);
 const ARCHS = ["rnn", "lstm", "gru"];
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 /**
  * The seed's three claims for one task's models: [{key, claim, holds (true, false or null for a

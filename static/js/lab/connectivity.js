@@ -3,21 +3,22 @@
 // input, and the input's characters tinted the same way (POST /api/analysis/connectivity).
 
 import { SEQUENTIAL, colorOf } from "../colors.js";
+import { $ } from "../dom.js";
 import { sci } from "../format.js";
 import { baseFont, plotConfig, timeAxis, title } from "../plots.js";
+import { tokenSpans } from "../tokens.js";
 import { LabView } from "./request.js";
-import { tokenSpans } from "./tokens.js";
 
 const Plotly = window.Plotly;
 
 export class ConnectivityView extends LabView {
   constructor(lab) {
     super(lab, "view-connectivity");
-    this.strip = document.getElementById("conn-strip");
-    this.text = document.getElementById("conn-text");
+    this.strip = $("conn-strip");
+    this.text = $("conn-text");
     this.textKey = null;
     this.spans = [];
-    this.log = document.getElementById("conn-log");
+    this.log = $("conn-log");
     this.log.addEventListener("change", () => this.data && this.draw(this.data));
     this.text.addEventListener("click", (event) => {
       const span = event.target.closest("span[data-t]");

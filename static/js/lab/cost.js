@@ -2,10 +2,9 @@
 // cost, expressive flexibility), each word beside what torch measures on real modules of the
 // sizes asked for (POST /api/analysis/cost). Nothing here is hard-coded but the seed's words.
 
+import { $, el } from "../dom.js";
 import { count, fmt } from "../format.js";
 import { LabView } from "./request.js";
-
-
 
 function bytes(n) {
   if (n >= 2 ** 20) return `${fmt(n / 2 ** 20, 2)} MiB`;
@@ -26,9 +25,9 @@ function ratio(value) {
 export class CostView extends LabView {
   constructor(lab) {
     super(lab, "view-cost");
-    this.form = document.getElementById("cost-form");
+    this.form = $("cost-form");
     this.tbody = document.querySelector("#cost-table tbody");
-    this.claim = document.getElementById("cost-claim");
+    this.claim = $("cost-claim");
     const sizes = this.lab.state.lab.cost.split(",");
     ["input_size", "hidden_size", "num_layers", "steps", "batch"].forEach((name, k) => {
       if (sizes[k]) this.form.elements[name].value = sizes[k];
@@ -67,24 +66,19 @@ export class CostView extends LabView {
     const r = data.ratios["gru/lstm"];
     const rows = [];
     const row = (key, label, cells, gruOverLstm = "") => {
-      const tr = document.createElement("tr");
+      const tr = el("tr");
       tr.dataset.row = key;
-      const th = document.createElement("th");
+      const th = el("th", null, label);
       th.scope = "row";
-      th.textContent = label;
       tr.append(th);
       for (const [text, cls, q] of cells) {
-        const td = document.createElement("td");
-        if (Array.isArray(text)) td.append(...text.map(block));
+        const td = el("td", cls);
+        if (Array.isArray(text)) td.append(...text.map((line) => el("div", null, line)));
         else td.textContent = text;
-        if (cls) td.className = cls;
         if (q) td.dataset.q = q;
         tr.append(td);
       }
-      const td = document.createElement("td");
-      td.className = "ratio";
-      td.textContent = gruOverLstm;
-      tr.append(td);
+      tr.append(el("td", "ratio", gruOverLstm));
       rows.push(tr);
     };
     const seed = (arch, key) => [a[arch].seed?.[key] ?? "", "seed"];
@@ -125,20 +119,11 @@ export class CostView extends LabView {
     const s = data.sizes;
     const t = r.train_ms_per_step;
     const verdict = t > 1 ? `${fmt(t, 2)}× the LSTM's time: slower here` : `${fmt(t, 2)}× the LSTM's time: faster here`;
-    this.claim.replaceChildren();
-    const strong = document.createElement("strong");
-    strong.textContent = "The seed says “GRU trains faster”. ";
-    this.claim.append(strong, `Measured at I = ${s.input_size}, H = ${s.hidden_size}, ${s.num_layers} layer` +
+    const lead = el("strong", null, "The seed says “GRU trains faster”. ");
+    this.claim.replaceChildren(lead, `Measured at I = ${s.input_size}, H = ${s.hidden_size}, ${s.num_layers} layer` +
       `${s.num_layers > 1 ? "s" : ""}, batch ${s.batch}: a GRU training step takes ${verdict}` +
       ` (${ms(a.gru.train_ms_per_step)} vs ${ms(a.lstm.train_ms_per_step)} per step), with ${fmt(r.params_torch, 2)}× the parameters.` +
       (t > 1 ? " The GRU does less arithmetic (3 weight blocks to 4), but torch.nn.LSTM has a fused CPU kernel and the GRU does not." : ""));
   }
-}
-
-/** A cell line per string. */
-function block(text) {
-  const div = document.createElement("div");
-  div.textContent = text;
-  return div;
 }
 

@@ -3,10 +3,12 @@
 // Cho et al. (2014)'s, a different cell on the same weights: both are evaluated on the same x_t
 // and h_{t−1}, and POST /api/analysis/gru-variants shows how far the two runs drift apart.
 
+import { $, el } from "../dom.js";
 import { factor, fmt, tokenLabel } from "../format.js";
 import { equationRow, math, note } from "../mathtext.js";
+import { Latest } from "../latest.js";
 import { baseFont, plotConfig, timeAxis, title } from "../plots.js";
-import { LabView, Latest } from "./request.js";
+import { LabView } from "./request.js";
 
 const Plotly = window.Plotly;
 
@@ -34,20 +36,17 @@ function affineNumbers(terms, g, act) {
 }
 
 function column(heading, className) {
-  const col = document.createElement("div");
-  col.className = `eq-col ${className}`;
-  const h = document.createElement("h3");
-  h.textContent = heading;
-  col.append(h);
+  const col = el("div", `eq-col ${className}`);
+  col.append(el("h3", null, heading));
   return col;
 }
 
 export class EquationsView extends LabView {
   constructor(lab) {
     super(lab, "view-equations");
-    this.box = document.getElementById("eq-columns");
-    this.diffWrap = document.getElementById("eq-diff-wrap");
-    this.diffDiv = document.getElementById("eq-diff");
+    this.box = $("eq-columns");
+    this.diffWrap = $("eq-diff-wrap");
+    this.diffDiv = $("eq-diff");
     this.latestDiff = new Latest();
     this.diffKey = null;
     this.diff = null;
@@ -65,8 +64,7 @@ export class EquationsView extends LabView {
 
   draw(data) {
     const k = data.unit;
-    const where = document.createElement("p");
-    where.className = "eq-where";
+    const where = el("p", "eq-where");
     const token = data.tokens ? ` (‘${tokenLabel(data.tokens[data.step])}’)` : "";
     where.append(...math(`Unit ${k} of layer ${data.layer} at t = ${data.step}${token}.`));
     const nodes = [where];
@@ -78,8 +76,7 @@ export class EquationsView extends LabView {
   }
 
   lstm(t) {
-    const grid = document.createElement("div");
-    grid.className = "eq-grid";
+    const grid = el("div", "eq-grid");
     const seed = column("The seed writes", "seed");
     const torch = column("torch.nn.LSTM computes", "torch");
     seed.append(note("No biases in the seed; the numbers include torch's, so W_f x_t stands for W_if x_t + b_if " +
@@ -106,8 +103,7 @@ export class EquationsView extends LabView {
   gru(terms, variant) {
     const cho = terms.cho;
     const tt = terms.torch;
-    const grid = document.createElement("div");
-    grid.className = "eq-grid";
+    const grid = el("div", "eq-grid");
     const runs = (name) => (variant === name ? " · this run" : "");
     const seed = column(`The seed writes: Cho et al. (2014)${runs("cho")}`, "seed");
     const torch = column(`torch.nn.GRU computes${runs("torch")}`, "torch");
@@ -124,8 +120,7 @@ export class EquationsView extends LabView {
       `(1 − ${fmt(tt.z)}) × ${factor(tt.n)} + ${factor(tt.z)} × ${factor(tt.h_prev)}`, fmt(tt.h)));
     grid.append(seed, torch);
     for (const row of grid.querySelectorAll('[data-eq$="-n"], [data-eq$="-h"]')) row.classList.add("differs");
-    const summary = document.createElement("p");
-    summary.className = "eq-summary";
+    const summary = el("p", "eq-summary");
     summary.dataset.testid = "eq-summary";
     summary.append(...math(
       `Same weights, same x_t and h_{t−1} = ${fmt(tt.h_prev)} (from the ${variant === "cho" ? "Cho" : "torch"} run): ` +
@@ -136,8 +131,7 @@ export class EquationsView extends LabView {
 
   rnn(terms) {
     const [act, t] = Object.entries(terms)[0];
-    const grid = document.createElement("div");
-    grid.className = "eq-grid";
+    const grid = el("div", "eq-grid");
     const seed = column("The seed writes", "seed");
     seed.append(note("Nothing: the seed compares LSTM and GRU only, with no equation for the plain RNN."));
     const torch = column(`torch.nn.RNN (${act}) computes`, "torch");

@@ -3,6 +3,7 @@
 // log10 of each per model as a number, and the knobs: length, W_hh's spectral radius, the LSTM
 // forget bias, the RNN nonlinearity, clipping.
 
+import { $, el } from "../dom.js";
 import { count, fmt } from "../format.js";
 import { baseFont, plotConfig, title } from "../plots.js";
 import { decadeAxis, extent } from "./logaxis.js";
@@ -25,9 +26,9 @@ const PRESETS = {
 export class GradientFlowView extends LabView {
   constructor(lab) {
     super(lab, "view-gradients");
-    this.form = document.getElementById("gf-form");
-    this.gradDiv = document.getElementById("gf-grad");
-    this.jacDiv = document.getElementById("gf-jac");
+    this.form = $("gf-form");
+    this.gradDiv = $("gf-grad");
+    this.jacDiv = $("gf-jac");
     this.tbody = document.querySelector("#gf-slopes tbody");
     this.timer = null;
     this.fromState();
@@ -151,37 +152,26 @@ export class GradientFlowView extends LabView {
     const clipped = data.clip !== null;
     this.section.querySelector("#gf-slopes").classList.toggle("no-clip", !clipped);
     const rows = Object.entries(data.archs).map(([arch, r]) => {
-      const tr = document.createElement("tr");
+      const tr = el("tr");
       tr.dataset.arch = arch;
       const cell = (text, q, cls) => {
-        const td = document.createElement("td");
-        td.textContent = text;
+        const td = el("td", cls, text);
         if (q) td.dataset.q = q;
-        if (cls) td.className = cls;
         tr.append(td);
       };
-      const th = document.createElement("th");
+      const th = el("th");
       th.scope = "row";
-      const swatch = document.createElement("span");
-      swatch.className = "swatch";
+      const swatch = el("span", "swatch");
       swatch.style.background = ARCHS[arch].color;
       th.append(swatch, ARCHS[arch].name);
       tr.append(th);
       // The slope (tested against the API at display precision), then the factor it means per step.
       const slope = (value, q, cls) => {
-        const td = document.createElement("td");
-        if (cls) td.className = cls;
-        const num = document.createElement("span");
-        num.className = "slope";
+        const td = el("td", cls);
+        const num = el("span", "slope", fmt(value));
         num.dataset.q = q;
-        num.textContent = fmt(value);
         td.append(num);
-        if (value !== null) {
-          const factor = document.createElement("span");
-          factor.className = "per-step";
-          factor.textContent = ` ×${fmt(10 ** value)} per step`;
-          td.append(factor);
-        }
+        if (value !== null) td.append(el("span", "per-step", ` ×${fmt(10 ** value)} per step`));
         tr.append(td);
       };
       slope(r.grad_slope, "grad_slope");

@@ -3,19 +3,19 @@
 // shown one computes, and only when what it depends on changed (each view keeps a request key).
 
 import { getJSON } from "../api.js";
-import { tokenLabel } from "../format.js";
+import { $, showMessage } from "../dom.js";
+import { tokenNote } from "../format.js";
 import { InputError, InputPanel } from "../input.js";
-import { ModelPicker } from "../models.js";
+import { ModelPicker, fetchModel, firstModel } from "../models.js";
+import { clamp } from "../numbers.js";
+import { reloadOnNewHash } from "../urlstate.js";
 import { ConnectivityView } from "./connectivity.js";
 import { CostView } from "./cost.js";
 import { EquationsView } from "./equations.js";
 import { GradientFlowView } from "./gradflow.js";
 import { PatternsView } from "./patterns.js";
 import { SaturationView } from "./saturation.js";
-import { TABS, mainPageURL, readLabState, writeLabState } from "./state.js";
-
-const $ = (id) => document.getElementById(id);
-const clamp = (v, lo, hi) => Math.max(lo, Math.min(hi, v));
+import { mainPageURL, readLabState, writeLabState } from "./state.js";
 
 /** What the views share: the model, the parsed input, the selection and the URL state. */
 const lab = {
@@ -73,8 +73,7 @@ const MODEL_VIEWS = new Set(["saturation", "equations", "connectivity", "pattern
 const STEP_VIEWS = new Set(["equations", "connectivity"]);
 
 function showError(text) {
-  $("error").textContent = text ?? "";
-  $("error").hidden = !text;
+  showMessage($("error"), text);
 }
 
 // ---- tabs ---------------------------------------------------------------------------------------
@@ -125,8 +124,7 @@ function syncSelection() {
   $("unit-input").value = String(s.unit);
   $("step-slider").max = String(lab.input.steps - 1);
   $("step-slider").value = String(lab.step);
-  const token = lab.input.tokens?.[lab.step];
-  $("step-label").textContent = `t = ${lab.step}${token === undefined ? "" : ` · ‘${tokenLabel(token)}’`}`;
+  $("step-label").textContent = `t = ${lab.step}${tokenNote(lab.input.tokens?.[lab.step])}`;
 }
 
 let selectionFrame = 0;
@@ -176,11 +174,7 @@ function readInput(force = false) {
     showError(err.message);
     return;
   }
-  if (input.presetSelect.value) {
-    Object.assign(s, { preset: input.presetSelect.value, text: null, csv: null });
-  } else {
-    Object.assign(s, { preset: null, text: input.isText ? input.value : null, csv: input.isText ? null : input.value });
-  }
+  Object.assign(s, input.source());
   syncSelection();
   lab.save();
   if (force) for (const view of Object.values(views)) view.lastKey = null;
@@ -193,15 +187,7 @@ function chooseModel(model, fresh) {
   input.setModel(model);
   const s = lab.state.main;
   if (fresh) Object.assign(s, { preset: null, text: null, csv: null, t: null, unit: 0, layer: 0 });
-  if (s.preset !== null && input.usePreset(s.preset)) {
-    s.text = s.csv = null;
-  } else if (s.text !== null || s.csv !== null) {
-    input.setText(s.text ?? s.csv);
-  } else if (model.presets?.length) {
-    input.usePreset(model.presets[0].name);
-  } else {
-    input.setText(model.vocab ? model.vocab.slice(0, 12).join("") : "0, ".repeat(model.input_size).slice(0, -2));
-  }
+  input.show(s);
   $("layer-select").replaceChildren(
     ...Array.from({ length: model.num_layers }, (_, l) => new Option(String(l), String(l))));
   $("layer-select").closest("label").hidden = model.num_layers < 2;
@@ -217,8 +203,7 @@ $("variant-select").addEventListener("change", () => {
   refreshView();
 });
 
-// A link pasted into this tab is a new view: load it as a reload would.
-window.addEventListener("hashchange", () => window.location.reload());
+reloadOnNewHash();
 
 async function boot() {
   let models;
@@ -232,19 +217,14 @@ async function boot() {
   const wanted = lab.state.main.model;
   let model = wanted ? picker.get(wanted) : null;
   if (wanted && !model) {
-    // Random ids spell out their model: the server rebuilds them on demand.
-    model = await getJSON(`/api/models/${encodeURIComponent(wanted)}`).catch(() => null);
+    model = await fetchModel(wanted).catch(() => null);
     if (model) picker.add(model);
     else showError(`The model “${wanted}” is not on this server; showing another one.`);
   }
   const fresh = !model;
-  if (!model) {
-    const builtin = models.filter((m) => m.source === "builtin");
-    model = builtin.find((m) => m.arch === "lstm" && m.vocab) ?? builtin[0] ?? models[0];
-  }
+  model ??= firstModel(models);
   showTab(lab.state.lab.tab);
   if (model) chooseModel(model, fresh && !wanted);
 }
 
-if (!TABS.includes(lab.state.lab.tab)) lab.state.lab.tab = "gradients";
 boot();

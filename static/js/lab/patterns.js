@@ -3,17 +3,18 @@
 // same units are on, ranked by Jaccard overlap; clicking one moves there
 // (POST /api/analysis/patterns).
 
+import { $, el } from "../dom.js";
 import { fmt, tokenLabel } from "../format.js";
+import { tokenSpans } from "../tokens.js";
 import { LabView } from "./request.js";
-import { tokenSpans } from "./tokens.js";
 
 export class PatternsView extends LabView {
   constructor(lab) {
     super(lab, "view-patterns");
-    this.form = document.getElementById("pat-form");
-    this.text = document.getElementById("pat-text");
-    this.unitsBox = document.getElementById("pat-units");
-    this.list = document.getElementById("pat-matches");
+    this.form = $("pat-form");
+    this.text = $("pat-text");
+    this.unitsBox = $("pat-units");
+    this.list = $("pat-matches");
     this.textKey = null;
     this.spans = [];
     this.anchor = null;
@@ -104,10 +105,8 @@ export class PatternsView extends LabView {
         "lower the threshold or select a shorter span";
     } else {
       const chips = data.units.map((u) => {
-        const a = document.createElement("a");
-        a.className = "chip";
+        const a = el("a", "chip", String(u));
         a.dataset.unit = String(u);
-        a.textContent = String(u);
         a.href = this.lab.mainURL({ unit: u, layer: data.layer, t: data.start });
         a.title = `open unit ${u} in the main view`;
         return a;
@@ -116,38 +115,22 @@ export class PatternsView extends LabView {
     }
     for (const span of this.spans) span.classList.remove("match", "match-active");
     const items = data.matches.map((m, k) => {
-      const li = document.createElement("li");
+      const li = el("li");
       li.dataset.start = String(m.start);
-      const button = document.createElement("button");
+      const button = el("button");
       button.type = "button";
-      const where = document.createElement("span");
-      where.className = "where";
-      where.textContent = `t = ${m.start}–${m.end - 1}`;
-      const score = document.createElement("span");
-      score.className = "score";
+      const score = el("span", "score", `Jaccard ${fmt(m.score)}`);
       score.dataset.q = "score";
-      score.textContent = `Jaccard ${fmt(m.score)}`;
-      button.append(where, score);
-      if (m.text !== null) {
-        const text = document.createElement("code");
-        text.className = "match-text";
-        text.textContent = [...m.text].map(tokenLabel).join("");
-        button.append(text);
-      }
-      const shared = document.createElement("span");
-      shared.className = "shared";
-      shared.textContent = `${m.units.length} shared: ${m.units.join(", ")}`;
-      button.append(shared);
+      button.append(el("span", "where", `t = ${m.start}–${m.end - 1}`), score);
+      if (m.text !== null) button.append(el("code", "match-text", [...m.text].map(tokenLabel).join("")));
+      button.append(el("span", "shared", `${m.units.length} shared: ${m.units.join(", ")}`));
       button.addEventListener("click", () => this.goto(m, k));
       li.append(button);
       for (let t = m.start; t < m.end; t += 1) this.spans[t]?.classList.add("match");
       return li;
     });
     if (!items.length && data.units.length) {
-      const li = document.createElement("li");
-      li.className = "muted";
-      li.textContent = "no other span has any of these units on throughout";
-      items.push(li);
+      items.push(el("li", "muted", "no other span has any of these units on throughout"));
     }
     this.list.replaceChildren(...items);
   }

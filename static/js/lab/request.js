@@ -1,31 +1,10 @@
-// One request in flight per view: a newer request makes the older one's answer stale, and a
-// stale answer is dropped (null), so a quick run of knob changes ends on the last one's numbers.
-// Each view also times itself, request to drawn plot, and shows it (data-render-ms) for a
-// person and for the browser benchmark. LabView.fetchAndDraw() is that whole round.
+// What every lab view shares: one request in flight (../latest.js drops stale answers), a status
+// line, and the key of the last request. Each view also times itself, request to drawn plot, and
+// shows it (data-render-ms) for a person and for the browser benchmark. LabView.fetchAndDraw()
+// is that whole round.
 
-import { postJSON } from "../api.js";
-
-export class Latest {
-  constructor() {
-    this.serial = 0;
-  }
-
-  /** POST, or null when a newer post() started meanwhile. Errors of stale requests are dropped too. */
-  post(url, payload) {
-    return this.settle(postJSON(url, payload));
-  }
-
-  async settle(promise) {
-    const serial = ++this.serial;
-    try {
-      const body = await promise;
-      return serial === this.serial ? body : null;
-    } catch (err) {
-      if (serial !== this.serial) return null;
-      throw err;
-    }
-  }
-}
+import { $ } from "../dom.js";
+import { Latest } from "../latest.js";
 
 /** Wait until the browser has painted what was just drawn. */
 export function painted() {
@@ -80,7 +59,7 @@ export class ViewStatus {
 export class LabView {
   constructor(lab, sectionId) {
     this.lab = lab;
-    this.section = document.getElementById(sectionId);
+    this.section = $(sectionId);
     this.status = new ViewStatus(this.section);
     this.latest = new Latest();
     this.lastKey = null;

@@ -2,6 +2,7 @@
 // point at (fraction of steps < 0.1, fraction > 0.9), colored by layer. Clicking a unit opens it
 // in the main view (POST /api/analysis/saturation).
 
+import { $, el } from "../dom.js";
 import { baseFont, plotConfig, title } from "../plots.js";
 import { LabView } from "./request.js";
 
@@ -14,8 +15,8 @@ const GATE_NAMES = {
 export class SaturationView extends LabView {
   constructor(lab) {
     super(lab, "view-saturation");
-    this.box = document.getElementById("sat-plots");
-    this.source = document.getElementById("sat-source");
+    this.box = $("sat-plots");
+    this.source = $("sat-source");
     this.divs = new Map();
     this.source.addEventListener("change", () => {
       this.lab.state.lab.src = this.source.value;
@@ -72,8 +73,7 @@ export class SaturationView extends LabView {
     if ([...this.divs.keys()].join() !== gates.join()) {
       this.clear();
       for (const gate of gates) {
-        const div = document.createElement("div");
-        div.className = "plot sat-plot";
+        const div = el("div", "plot sat-plot");
         div.dataset.gate = gate;
         this.box.append(div);
         this.divs.set(gate, div);
