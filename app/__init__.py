@@ -3,10 +3,12 @@
     import gatescope
     tr = gatescope.trace(nn.LSTM(8, 16), torch.randn(50, 8))   # every gate, state and dL/dh_t
     stepper = gatescope.Stepper(nn.GRU(4, 8))                  # one input at a time
+    gatescope.show(nn.LSTM(3, 16), torch.randn(40, 3))         # the page, inline in Jupyter
 
 The package's rooms: `gatescope.engine` (pure tensor code), `gatescope.web` (the app, its
 routes and payloads), `gatescope.zoo` (models: registry, checkpoints, readers, training, tasks),
-`gatescope.bench` (benchmarks and the evidence command), `gatescope.settings`, `gatescope.cli`.
+`gatescope.bench` (benchmarks and the evidence command), `gatescope.settings`, `gatescope.cli`,
+`gatescope.notebook` (`show`: the page inline in a notebook).
 """
 
 from gatescope.engine import (
@@ -18,6 +20,7 @@ from gatescope.engine import (
     iter_steps,
     trace,
 )
+from gatescope.notebook import show
 
 __version__ = "0.1.0"
 
@@ -29,5 +32,6 @@ __all__ = [
     "UnitObjective",
     "__version__",
     "iter_steps",
+    "show",
     "trace",
 ]

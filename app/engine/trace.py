@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -78,6 +79,49 @@ class Trace:
     @property
     def steps(self) -> int:
         return int(self.layers[0].hidden.shape[0])
+
+    def to_figure(self, quantity: str, layer: int = 0, title: str | None = None) -> Any:
+        """One quantity of one layer as a Plotly heatmap (units x time): a gate name (LSTM: i f g
+        o; GRU: r z n), "hidden", "cell", "grad_hidden" or "grad_cell" (the cell's for LSTMs).
+
+        Sigmoid gates (i f o, r z) use Viridis fixed to [0, 1]; signed values use a diverging
+        scale centred on 0 (ColorBrewer RdBu, blue negative, as the page). ValueError for a
+        quantity this trace lacks or a layer out of range. Returns a plotly.graph_objects.Figure.
+        """
+        import plotly.graph_objects as go  # type: ignore[import-untyped]  # lazy: the engine is tensors
+
+        from gatescope.engine.analysis import SIGMOID_GATES  # lazy: analysis imports this module
+
+        if not -len(self.layers) <= layer < len(self.layers):
+            raise ValueError(f"layer {layer} out of range: this trace has {len(self.layers)} layer(s)")
+        lt = self.layers[layer]
+        values: dict[str, Tensor | None] = {
+            **lt.gates,
+            "hidden": lt.hidden,
+            "cell": lt.cell,
+            "grad_hidden": lt.grad_hidden,
+            "grad_cell": lt.grad_cell,
+        }
+        allowed = [name for name, value in values.items() if value is not None]
+        value = values.get(quantity)
+        if value is None:
+            raise ValueError(
+                f"unknown quantity {quantity!r} for this {self.arch.upper()} trace: "
+                f"use one of {', '.join(map(repr, allowed))}"
+            )
+        z = value.detach().cpu().double().T.numpy()  # (H, T): a row per unit
+        if quantity in SIGMOID_GATES:
+            colors: dict[str, Any] = {"colorscale": "Viridis", "zmin": 0.0, "zmax": 1.0}
+        else:
+            colors = {"colorscale": "RdBu_r", "zmid": 0.0}
+        heatmap = go.Heatmap(z=z, x=list(range(z.shape[1])), y=list(range(z.shape[0])), **colors)
+        figure = go.Figure(heatmap)
+        figure.update_layout(
+            title=title or f"{quantity}, layer {layer % len(self.layers)} ({self.arch.upper()})",
+            xaxis_title="time step t",
+            yaxis={"title": "unit", "autorange": "reversed"},  # unit 0 on top, as on the page
+        )
+        return figure
 
 
 def as_sequence(x: object, input_size: int, dtype: torch.dtype) -> Tensor:

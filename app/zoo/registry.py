@@ -7,11 +7,13 @@ small JSON card in the upload directory under ids ``upload-<sha>``; they never s
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,7 +155,7 @@ class ModelRegistry:
     def list(self) -> list[dict[str, Any]]:
         with self._lock:
             models = list(self._models.values())
-        order = {"builtin": 0, "trained": 1, "upload": 2, "random": 3}
+        order = {"builtin": 0, "trained": 1, "upload": 2, "notebook": 3, "random": 4}
         return [m.record for m in sorted(models, key=lambda m: (order[m.record["source"]], m.id))]
 
     def get(self, model_id: str) -> LoadedModel:
@@ -222,6 +224,33 @@ class ModelRegistry:
     ) -> LoadedModel:
         """Register a model made in this process (its card as the training pipeline wrote it)."""
         return self._add(model_from_card(module, head, card, source))
+
+    def add_module(
+        self, module: nn.Module, name: str, vocab: Sequence[str] | None = None, source: str = "notebook"
+    ) -> LoadedModel:
+        """Register a copy of an in-memory module (weights as they are now; kept in memory only)
+        under ``notebook-<sha>``. ``vocab``: one character per input, making it a text model.
+        ValueError for a module the engine does not trace, bad sizes or a bad vocabulary."""
+        module = copy.deepcopy(module).cpu()
+        vocab = None if vocab is None else list(vocab)
+        spec = spec_from_module(module)
+        self._check_sizes(spec.input_size, spec.hidden_size, spec.num_layers)
+        if vocab is not None and (
+            len(vocab) != spec.input_size
+            or len(set(vocab)) != len(vocab)
+            or not all(isinstance(ch, str) and len(ch) == 1 for ch in vocab)
+        ):
+            raise ValueError(
+                f"vocab must be {spec.input_size} distinct single characters (one per input of the "
+                f"model, in input order), got {len(vocab)} item(s): {vocab[:12]!r}"
+            )
+        digest = hashlib.sha256(repr((name, vocab, spec.nonlinearity)).encode())
+        for key, tensor in sorted(module.state_dict().items()):
+            digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            digest.update(tensor.contiguous().flatten().view(torch.uint8).numpy().tobytes())
+        model_id = f"{source}-{digest.hexdigest()[:12]}"
+        record = make_record(model_id, name, module, source, vocab=vocab)
+        return self._add(LoadedModel(model_id, spec, record, vocab=vocab, module=module))
 
     # ---- uploads ------------------------------------------------------------------------
     def _load_uploads(self) -> None:

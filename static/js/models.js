@@ -1,13 +1,14 @@
-// Choosing a model: the select lists builtin, uploaded and random models; "New model…" creates a
-// fresh random one from a seed and sizes (POST /api/models; its id encodes them, so it survives
-// a reload or a server restart).
+// Choosing a model: the select lists builtin, trained, uploaded, notebook (gatescope.show) and
+// random models; "New model…" creates a fresh random one from a seed and sizes (POST /api/models;
+// its id encodes them, so it survives a reload or a server restart).
 
 import { getJSON, postJSON } from "./api.js";
 import { $, el } from "./dom.js";
 import { count, num } from "./format.js";
 
 const GROUPS = [
-  ["builtin", "Shipped models"], ["trained", "Trained here"], ["upload", "Uploaded"], ["random", "Random (untrained)"],
+  ["builtin", "Shipped models"], ["trained", "Trained here"], ["upload", "Uploaded"],
+  ["notebook", "From a notebook"], ["random", "Random (untrained)"],
 ];
 
 /** "LSTM · 29 → 64 · 2 layers · 50,432 parameters · next character, accuracy 0.61". */
