@@ -148,7 +148,13 @@ def show(
         ) from None
     if isinstance(height, bool) or not isinstance(height, int) or not 100 <= height <= 10_000:
         raise ValueError(f"height must be a whole number of pixels between 100 and 10000, got {height!r}")
-    spec = spec_from_module(module)  # ValueError for other modules, bidirectional, proj_size
+    spec = spec_from_module(module)  # ValueError for other modules
+    if spec.reverse is not None:
+        raise ValueError(
+            "bidirectional modules cannot be shown live yet: the page steps one input at a time and "
+            "the reverse direction reads from the end. gatescope.trace(module, x).to_figure(...) "
+            "shows both directions"
+        )
     if name is not None and (not isinstance(name, str) or not name.strip() or len(name) > 120):
         raise ValueError(f"name must be a non-empty string of at most 120 characters, got {name!r}")
     chars = _vocab_list(vocab)

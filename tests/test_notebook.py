@@ -102,7 +102,6 @@ def test_show_registers_a_snapshot_and_links_its_input(server: notebook.Backgrou
     [
         (nn.Linear(3, 4), {"inputs": [[0.0] * 3]}, "expected a torch.nn.LSTM, nn.GRU or nn.RNN"),
         (nn.LSTM(3, 4, bidirectional=True), {"inputs": [[0.0] * 3]}, "bidirectional modules"),
-        (nn.LSTM(3, 4, proj_size=2), {"inputs": [[0.0] * 3]}, "proj_size=2 is not supported"),
         (nn.LSTM(3, 4), {}, "give exactly one input"),
         (nn.LSTM(3, 4), {"inputs": [[0.0] * 3], "text": "abc"}, "give exactly one input"),
         (nn.LSTM(3, 4), {"text": "abc"}, "text= needs vocab="),
