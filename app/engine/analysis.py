@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from gatescope.engine.gradflow import forward_layers, resolve_layer
 from gatescope.engine.spec import LayerWeights, RecurrentSpec, with_gru_variant
@@ -261,3 +261,14 @@ def _gru_terms(
         terms["h"] = (1 - zt) * n + zt * hp if variant == "torch" else (1 - zt) * hp + zt * n
         out[variant] = terms
     return out
+
+
+def top_predictions(head: nn.Linear, outputs: Tensor, kind: str, k: int = 5) -> tuple[Tensor, Tensor]:
+    """Each step's ``k`` most probable classes of a head over ``outputs`` (T, W): (indices (T, k),
+    probabilities (T, k)), by softmax for ``kind="classes"`` and by σ, each class on its own, for
+    ``"sigmoids"`` (as Karpathy et al. 2015 show a character model's guesses under the text)."""
+    with torch.no_grad():
+        logits = head(outputs)
+        probs = torch.softmax(logits, dim=-1) if kind == "classes" else torch.sigmoid(logits)
+        top = probs.topk(min(k, probs.shape[-1]), dim=-1)
+    return top.indices, top.values

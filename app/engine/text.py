@@ -40,11 +40,31 @@ def text_tokens(text: str, vocab: list[str], whose: str = "this model's") -> lis
     return chars
 
 
+def check_tokens(tokens: list[str], vocab: list[str], whose: str = "this model's") -> list[str]:
+    """``tokens`` if every one is in ``vocab``; ValueError naming the unknown ones otherwise."""
+    if not tokens:
+        raise ValueError("the token list is empty: give at least one token")
+    known = set(vocab)
+    unknown = sorted({t for t in tokens if t not in known})
+    if unknown:
+        shown = ", ".join(repr(t) for t in unknown[:12]) + (" ..." if len(unknown) > 12 else "")
+        sample = ", ".join(repr(t) for t in vocab[:20]) + (" ..." if len(vocab) > 20 else "")
+        raise ValueError(
+            f"{len(unknown)} token{'s' * (len(unknown) > 1)} not in {whose} vocabulary: {shown}. "
+            f"It has {len(vocab)} tokens: {sample}"
+        )
+    return tokens
+
+
+def token_ids(tokens: list[str], vocab: list[str]) -> Tensor:
+    """(T,) long: each token's index in ``vocab`` (every token must be in it)."""
+    index = {token: i for i, token in enumerate(vocab)}
+    return torch.tensor([index[token] for token in tokens], dtype=torch.long)
+
+
 def one_hot(tokens: list[str], vocab: list[str]) -> Tensor:
     """(T, len(vocab)) float32 rows, one per token; every token must be in ``vocab``."""
-    index = {token: i for i, token in enumerate(vocab)}
-    ids = torch.tensor([index[token] for token in tokens], dtype=torch.long)
-    return torch.nn.functional.one_hot(ids, len(vocab)).float()
+    return torch.nn.functional.one_hot(token_ids(tokens, vocab), len(vocab)).float()
 
 
 def encode_text(text: str, vocab: list[str], whose: str = "this model's") -> tuple[Tensor, list[str]]:

@@ -4,42 +4,54 @@ ValueErrors with a message meant for the user (the routes turn them into 422s or
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from gatescope.engine import Objective, UnitObjective
-from gatescope.engine.text import encode_text
+from gatescope.engine.text import check_tokens, one_hot, text_tokens, token_ids
 from gatescope.engine.trace import as_sequence
-from gatescope.web.schemas import ObjectiveBody, TraceRequest, UnitObjectiveBody
+from gatescope.web.schemas import (
+    LogitObjectiveBody,
+    ObjectiveBody,
+    SequenceInput,
+    TraceRequest,
+    UnitObjectiveBody,
+)
 from gatescope.zoo.registry import LoadedModel
 
 
 def sequence_from_request(
-    model: LoadedModel, inputs: list[list[float]] | None, text: str | None, max_steps: int
+    model: LoadedModel, body: SequenceInput, max_steps: int
 ) -> tuple[Tensor, list[str] | None]:
-    """The (T, input_size) input and, for text, its characters. ValueError on anything invalid."""
-    if (inputs is None) == (text is None):
-        raise ValueError("give exactly one of 'inputs' (T x input_size numbers) or 'text'")
-    length = len(text) if text is not None else len(inputs) if inputs is not None else 0
-    if length > max_steps:
-        raise ValueError(f"the sequence has {length} steps; the limit is {max_steps}")
-    if text is not None:
-        if model.vocab is None:
+    """The (T, input_size) input and, for text or tokens, the tokens read. ValueError on anything
+    invalid, saying what is allowed."""
+    given = [name for name in ("inputs", "text", "tokens") if getattr(body, name) is not None]
+    if len(given) != 1:
+        raise ValueError("give exactly one of 'inputs' (T x input_size numbers), 'text' or 'tokens'")
+    sequence = getattr(body, given[0])
+    if len(sequence) > max_steps:
+        raise ValueError(f"the sequence has {len(sequence)} steps; the limit is {max_steps}")
+    if body.inputs is not None:
+        bad_width = next((t for t, row in enumerate(body.inputs) if len(row) != model.spec.input_size), None)
+        if bad_width is not None:
             raise ValueError(
-                f"model {model.id!r} takes numbers, not text: send 'inputs' as rows of "
-                f"{model.spec.input_size} numbers"
+                f"row {bad_width} has {len(body.inputs[bad_width])} numbers; this model expects "
+                f"input_size={model.spec.input_size} per row"
             )
-        x, tokens = encode_text(text, model.vocab)
+        return as_sequence(body.inputs, model.spec.input_size, torch.float32), None
+    if model.vocab is None:
+        raise ValueError(
+            f"model {model.id!r} takes numbers, not text: send 'inputs' as rows of "
+            f"{model.spec.input_size} numbers"
+        )
+    if body.text is not None:
+        tokens = text_tokens(body.text, model.vocab)
         if len(tokens) > max_steps:  # tabs expand to four spaces
             raise ValueError(f"the sequence has {len(tokens)} steps; the limit is {max_steps}")
-        return x, tokens
-    assert inputs is not None
-    bad_width = next((t for t, row in enumerate(inputs) if len(row) != model.spec.input_size), None)
-    if bad_width is not None:
-        raise ValueError(
-            f"row {bad_width} has {len(inputs[bad_width])} numbers; this model expects "
-            f"input_size={model.spec.input_size} per row"
-        )
-    return as_sequence(inputs, model.spec.input_size, torch.float32), None
+    else:
+        tokens = check_tokens(list(body.tokens or []), model.vocab)
+    if model.embedding is None:
+        return one_hot(tokens, model.vocab), tokens
+    return model.embedding[token_ids(tokens, model.vocab)], tokens
 
 
 def initial_states(body: TraceRequest) -> tuple[Tensor | None, Tensor | None]:
@@ -57,14 +69,57 @@ def initial_states(body: TraceRequest) -> tuple[Tensor | None, Tensor | None]:
     return tensor(body.h0, "h0"), tensor(body.c0, "c0")
 
 
-def objective_from_request(model: LoadedModel, objective: ObjectiveBody | None, x: Tensor) -> Objective:
-    """'hidden_norm' (or None) | 'task' (the model's own task loss) | a unit objective."""
+def objective_from_request(
+    model: LoadedModel, objective: ObjectiveBody | None, x: Tensor, tokens: list[str] | None
+) -> Objective:
+    """'hidden_norm' (or None) | 'task' | 'prediction' | a unit objective | a logit objective."""
     if objective is None or objective == "hidden_norm":
         return "hidden_norm"
     if isinstance(objective, UnitObjectiveBody):
         return UnitObjective(objective.layer, objective.unit, objective.step)
-    if model.task is None or model.head is None:
-        raise ValueError(f"model {model.id!r} has no task head; use 'hidden_norm' or a unit objective")
-    from gatescope.zoo.tasks import get_task
+    if objective == "task":
+        if model.task is None or model.head is None:
+            raise ValueError(f"model {model.id!r} has no task head; use 'hidden_norm' or a unit objective")
+        from gatescope.zoo.tasks import get_task
 
-    return get_task(model.task).objective(model.head, x)
+        return get_task(model.task).objective(model.head, x)
+    head = model.head
+    if head is None:
+        raise ValueError(
+            f"model {model.id!r} has no head; upload its head (and output_vocab) to ask about outputs"
+        )
+    if objective == "prediction":
+        vocab = model.vocab
+        if model.output_kind != "classes" or vocab is None or model.output_vocab != vocab or tokens is None:
+            raise ValueError(
+                "'prediction' is next-token cross-entropy: it needs text or tokens and a head over the "
+                "input vocabulary; ask about one output with {'logit': token, 'step': t} instead"
+            )
+        if len(tokens) < 2:
+            raise ValueError("'prediction' needs at least two tokens (each predicts the next)")
+        targets = token_ids(tokens[1:], vocab)
+        return lambda out: nn.functional.cross_entropy(head(out[:-1]), targets)
+    assert isinstance(objective, LogitObjectiveBody)
+    return logit_objective(model, head, objective, int(x.shape[0]))
+
+
+def logit_objective(
+    model: LoadedModel, head: nn.Linear, objective: LogitObjectiveBody, steps: int
+) -> Objective:
+    """L = head(output)[step, class], the class a token of the output vocabulary or an index."""
+    classes = head.out_features
+    if isinstance(objective.logit, int):
+        if not 0 <= objective.logit < classes:
+            raise ValueError(f"logit class {objective.logit} out of range: the head has {classes} classes")
+        index = objective.logit
+    else:
+        labels = model.output_vocab or []
+        if objective.logit not in labels:
+            raise ValueError(
+                f"{objective.logit!r} is not in the output vocabulary; give one of its tokens or an index"
+            )
+        index = labels.index(objective.logit)
+    if not -steps <= objective.step < steps:
+        raise ValueError(f"objective step {objective.step} out of range: sequence has {steps}")
+    step = objective.step
+    return lambda out: head(out[step])[index]

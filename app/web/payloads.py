@@ -15,6 +15,7 @@ from fastapi import Response
 from torch import Tensor
 
 from gatescope.engine import LayerTrace, StepRecord, Trace
+from gatescope.engine.analysis import top_predictions
 from gatescope.zoo.registry import LoadedModel
 
 
@@ -39,6 +40,20 @@ def layer_payload(layer: LayerTrace) -> dict[str, Any]:
     }
 
 
+def predictions_payload(model: LoadedModel, outputs: Tensor) -> dict[str, Any] | None:
+    """The head's top-5 classes at every step of ``outputs`` (T, W), for heads whose outputs are
+    classes or independent probabilities; None for models without one (or with a regression head)."""
+    if model.head is None or model.output_kind not in ("classes", "sigmoids"):
+        return None
+    ids, probs = top_predictions(model.head, outputs, model.output_kind)
+    return {"kind": model.output_kind, "ids": ids.tolist(), "probs": _array(probs)}
+
+
+def top_output(layer: LayerTrace) -> Tensor:
+    """A layer's output as torch gives it: (T, directions * P)."""
+    return layer.hidden if layer.reverse is None else torch.cat([layer.hidden, layer.reverse.hidden], 1)
+
+
 def trace_payload(model: LoadedModel, tr: Trace, tokens: list[str] | None) -> dict[str, Any]:
     return {
         "model": model.id,
@@ -49,6 +64,7 @@ def trace_payload(model: LoadedModel, tr: Trace, tokens: list[str] | None) -> di
         "tokens": tokens,
         "gate_names": list(model.spec.gate_names),
         "layers": [layer_payload(layer) for layer in tr.layers],
+        "predictions": predictions_payload(model, top_output(tr.layers[-1])),
     }
 
 
@@ -64,11 +80,15 @@ def gradients_payload(tr: Trace) -> dict[str, Any]:
     }
 
 
-def step_payload(record: StepRecord, token: str | None) -> dict[str, Any]:
+def step_payload(model: LoadedModel, record: StepRecord, token: str | None) -> dict[str, Any]:
+    predictions = predictions_payload(model, record.layers[-1].hidden.unsqueeze(0))
     return {
         "type": "step",
         "t": record.t,
         "token": token,
+        "predictions": None
+        if predictions is None
+        else {"ids": predictions["ids"][0], "probs": predictions["probs"][0]},
         "layers": [
             {
                 "gates": {name: _array(g) for name, g in layer.gates.items()},

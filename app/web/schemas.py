@@ -32,9 +32,17 @@ class UnitObjectiveBody(Strict):
     step: int = Field(-1, description="negative counts from the end")
 
 
-ObjectiveBody = Literal["hidden_norm", "task"] | UnitObjectiveBody
+class LogitObjectiveBody(Strict):
+    """L = the head's logit of one class at one step: "why did it output this here?"."""
+
+    logit: str | int = Field(description="a token of the output vocabulary, or a class index")
+    step: int = Field(-1, description="negative counts from the end")
+
+
+ObjectiveBody = Literal["hidden_norm", "task", "prediction"] | UnitObjectiveBody | LogitObjectiveBody
 OBJECTIVE_HELP = (
-    "'hidden_norm' (default, 0.5 ||h_T||²), 'task' (the model's own loss), or {'layer', 'unit', 'step'}"
+    "'hidden_norm' (default, 0.5 ||h_n||²), 'task' (a shipped model's task loss), 'prediction' (a "
+    "model with a head: next-token cross-entropy), {'layer', 'unit', 'step'} or {'logit', 'step'}"
 )
 GRU_VARIANT_HELP = (
     "GRU only: 'torch' (torch.nn.GRU's equations) or 'cho' (Cho et al. 2014's textbook GRU on the "
@@ -43,10 +51,11 @@ GRU_VARIANT_HELP = (
 
 
 class SequenceInput(Strict):
-    """One input sequence: rows of numbers, or text for a model with a vocabulary."""
+    """One input sequence: rows of numbers, or text or tokens for a model with a vocabulary."""
 
     inputs: list[list[float]] | None = Field(None, description="T rows of input_size numbers")
-    text: str | None = Field(None, description="text, for models with a vocabulary")
+    text: str | None = Field(None, description="text, one character per step (models with a vocabulary)")
+    tokens: list[str] | None = Field(None, description="vocabulary entries, one per step (e.g. '</s>')")
 
 
 class ModelInput(SequenceInput):

@@ -17,6 +17,8 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 HEAD_PREFIX = "head."
+EMBEDDING_KEY = "embedding.weight"
+EMBEDDING_KEY = "embedding.weight"
 
 
 def check_id(model_id: str) -> str:
@@ -52,11 +54,13 @@ def write_checkpoint(
 
 def read_checkpoint(
     card_path: str | os.PathLike[str],
-) -> tuple[dict[str, Any], dict[str, Tensor], dict[str, Tensor]]:
-    """(card, the recurrent module's tensors, the head's tensors without their ``head.`` prefix)."""
+) -> tuple[dict[str, Any], dict[str, Tensor], dict[str, Tensor], Tensor | None]:
+    """(card, the recurrent module's tensors, the head's tensors without their ``head.`` prefix,
+    the embedding (V, I) or None)."""
     path = Path(card_path)
     card: dict[str, Any] = json.loads(path.read_text())
     tensors = load_file(str(path.with_suffix(".safetensors")))
     head = {k.removeprefix(HEAD_PREFIX): v for k, v in tensors.items() if k.startswith(HEAD_PREFIX)}
-    own = {k: v for k, v in tensors.items() if not k.startswith(HEAD_PREFIX)}
-    return card, own, head
+    embedding = tensors.get(EMBEDDING_KEY)
+    own = {k: v for k, v in tensors.items() if not k.startswith(HEAD_PREFIX) and k != EMBEDDING_KEY}
+    return card, own, head, embedding

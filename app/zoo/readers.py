@@ -72,6 +72,11 @@ def _flatten(mapping: Mapping[object, object], prefix: str = "") -> dict[str, Te
     return flat
 
 
+def is_recurrent_key(key: str) -> bool:
+    """Whether ``key`` is a torch recurrent module's parameter (``...weight_ih_l0`` and kin)."""
+    return _RNN_KEY.match(key) is not None
+
+
 def rnn_prefixes(state_dict: Mapping[str, Tensor]) -> list[str]:
     """The distinct prefixes under which recurrent weights appear ("" for a bare module)."""
     found = {m["prefix"] for key in state_dict if (m := _RNN_KEY.match(key)) and m["name"] == "weight_ih"}

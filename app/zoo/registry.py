@@ -25,8 +25,10 @@ from gatescope.engine import RecurrentSpec, parameter_count, spec_from_module
 from gatescope.engine.build import ARCH_TITLES, build_module, check_arch
 from gatescope.engine.text import ASCII_VOCAB
 from gatescope.settings import Settings
-from gatescope.zoo.cards import read_checkpoint, write_checkpoint
+from gatescope.zoo.cards import EMBEDDING_KEY, HEAD_PREFIX, read_checkpoint, write_checkpoint
+from gatescope.zoo.parts import whole_model
 from gatescope.zoo.readers import module_from_state_dict
+from gatescope.zoo.tasks import get_task
 
 log = logging.getLogger(__name__)
 _RANDOM_ID = re.compile(
@@ -38,7 +40,9 @@ _SAMPLE_TEXT = "The forget gate decides what to keep; the input gate decides wha
 
 @dataclass
 class LoadedModel:
-    """A model the server can trace: its engine spec, public record, and optional task head."""
+    """A model the server can trace: its engine spec and public record, and the parts around the
+    recurrent module: the vocabulary (and an embedding, else one-hot input), a head with its
+    output vocabulary, and the task it was trained on."""
 
     id: str
     spec: RecurrentSpec
@@ -47,6 +51,19 @@ class LoadedModel:
     vocab: list[str] | None = None
     task: str | None = None
     module: nn.Module | None = field(default=None, repr=False)
+    embedding: Tensor | None = field(default=None, repr=False)  # (len(vocab), input_size)
+    output_vocab: list[str] | None = None
+    output_kind: str | None = None  # the head's: "classes", "sigmoids" or "values"
+
+
+def weights_digest(tensors: dict[str, Tensor], *extra: object) -> str:
+    """12 hex digits naming these weights (and whatever else decides the model, ``extra``)."""
+    digest = hashlib.sha256(repr(extra).encode())
+    for key in sorted(tensors):
+        tensor = tensors[key].detach().contiguous()
+        digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.flatten().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:12]
 
 
 def make_record(model_id: str, name: str, module: nn.Module, source: str, **extra: Any) -> dict[str, Any]:
@@ -65,6 +82,9 @@ def make_record(model_id: str, name: str, module: nn.Module, source: str, **extr
         "params": parameter_count(spec),
         "source": source,
         "vocab": None,
+        "output_vocab": None,
+        "has_embedding": False,
+        "has_head": False,
         "task": None,
         "metric": None,
         "presets": [],
@@ -244,11 +264,7 @@ class ModelRegistry:
                 f"vocab must be {spec.input_size} distinct single characters (one per input of the "
                 f"model, in input order), got {len(vocab)} item(s): {vocab[:12]!r}"
             )
-        digest = hashlib.sha256(repr((name, vocab, spec.nonlinearity)).encode())
-        for key, tensor in sorted(module.state_dict().items()):
-            digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-            digest.update(tensor.contiguous().flatten().view(torch.uint8).numpy().tobytes())
-        model_id = f"{source}-{digest.hexdigest()[:12]}"
+        model_id = f"{source}-{weights_digest(dict(module.state_dict()), name, vocab, spec.nonlinearity)}"
         record = make_record(model_id, name, module, source, vocab=vocab)
         return self._add(LoadedModel(model_id, spec, record, vocab=vocab, module=module))
 
@@ -276,33 +292,59 @@ class ModelRegistry:
         self._add(model_from_card(module, head, card, "random"))
 
     def add_upload(
-        self, state_dict: dict[str, Tensor], filename: str, prefix: str | None, nonlinearity: str
+        self,
+        state_dict: dict[str, Tensor],
+        filename: str,
+        prefix: str | None,
+        nonlinearity: str,
+        vocab: Sequence[str] | None = None,
+        output_vocab: Sequence[str] | None = None,
+        embedding: str | None = None,
+        head: str | None = None,
     ) -> LoadedModel:
-        """Validate an uploaded state_dict, store it on disk and register it. ValueError if invalid."""
-        module = module_from_state_dict(state_dict, prefix, nonlinearity)
-        spec = spec_from_module(module)
+        """Validate an uploaded state_dict (a bare recurrent module, or a whole model with its
+        embedding, vocabulary and head: `gatescope.zoo.parts`), store it on disk and register it.
+        ValueError if invalid."""
+        whole = whole_model(
+            state_dict,
+            prefix,
+            nonlinearity,
+            None if vocab is None else [*vocab],
+            None if output_vocab is None else [*output_vocab],
+            embedding,
+            head,
+        )
+        spec = spec_from_module(whole.module)
         self._check_sizes(spec.input_size, spec.hidden_size, spec.num_layers)
-        tensors = {k: v.contiguous() for k, v in module.state_dict().items()}
-        digest = hashlib.sha256()
-        for key in sorted(tensors):
-            digest.update(key.encode())
-            digest.update(tensors[key].numpy().tobytes())
-        digest.update(spec.nonlinearity.encode())
-        model_id = f"upload-{digest.hexdigest()[:12]}"
+        tensors = {k: v.contiguous() for k, v in whole.module.state_dict().items()}
+        if whole.embedding is not None:
+            tensors[EMBEDDING_KEY] = whole.embedding.contiguous()
+        if whole.head is not None:
+            tensors |= {f"{HEAD_PREFIX}{k}": v.contiguous() for k, v in whole.head.state_dict().items()}
+        model_id = f"upload-{weights_digest(tensors, spec.nonlinearity, whole.vocab, whole.output_vocab)}"
         with self._lock:
             if model_id in self._models:
                 return self._models[model_id]
         # The display name is the user's file name as plain text; it is never rendered as HTML.
-        name = os.path.basename(filename)[:120] or "upload"
-        card = make_record(model_id, name, module, "upload")
-        card["presets"] = []
+        card = {
+            "id": model_id,
+            "name": os.path.basename(filename)[:120] or "upload",
+            "nonlinearity": spec.nonlinearity,
+            "vocab": whole.vocab,
+            "output_vocab": whole.output_vocab,
+            "output_kind": None if whole.head is None else "classes",
+            "prefix": whole.prefix,
+            "embedding_key": whole.embedding_key,
+            "head_key": whole.head_key,
+        }
         write_checkpoint(self.settings.upload_dir, model_id, tensors, card)
-        return self._add(LoadedModel(model_id, spec, card, module=module))
+        return self._add(model_from_card(whole.module, whole.head, card, "upload", whole.embedding))
 
 
 def load_card(card_path: Path, source: str) -> LoadedModel:
-    """Load ``<id>.json`` and its ``<id>.safetensors`` (recurrent weights plus optional head.*)."""
-    card, own, head_tensors = read_checkpoint(card_path)
+    """Load ``<id>.json`` and its ``<id>.safetensors`` (recurrent weights, optional head.* and
+    embedding.weight)."""
+    card, own, head_tensors, embedding = read_checkpoint(card_path)
     module = module_from_state_dict(own, "", card.get("nonlinearity", "tanh"))
     head = None
     if "weight" in head_tensors:
@@ -310,25 +352,38 @@ def load_card(card_path: Path, source: str) -> LoadedModel:
         head = nn.Linear(weight.shape[1], weight.shape[0], bias="bias" in head_tensors)
         head.load_state_dict(head_tensors)
         head.eval()
-    return model_from_card(module, head, card, source)
+    return model_from_card(module, head, card, source, embedding)
 
 
 def model_from_card(
-    module: nn.Module, head: nn.Linear | None, card: dict[str, Any], source: str
+    module: nn.Module,
+    head: nn.Linear | None,
+    card: dict[str, Any],
+    source: str,
+    embedding: Tensor | None = None,
 ) -> LoadedModel:
+    """A model from its card (as a checkpoint, the trainer or an upload wrote it) and parts."""
     model_id = str(card["id"])
     presets = card.get("presets") or ([card["preset"]] if card.get("preset") else [])
+    task = card.get("task")
+    output_vocab = card.get("output_vocab") or card.get("output_labels")
+    output_kind = None
+    if head is not None:
+        output_kind = card.get("output_kind") or (get_task(task).output_kind if task else "classes")
     record = make_record(
         model_id,
         str(card.get("name", model_id)),
         module,
         source,
         vocab=card.get("vocab"),
-        task=card.get("task"),
+        output_vocab=output_vocab,
+        has_embedding=embedding is not None,
+        has_head=head is not None,
+        task=task,
         metric=card.get("metric"),
         presets=presets,
     )
-    for key in ("training", "command", "head_params", "description", "config"):
+    for key in ("training", "command", "head_params", "description", "config", "prefix"):
         if key in card:
             record[key] = card[key]
     return LoadedModel(
@@ -337,6 +392,9 @@ def model_from_card(
         record,
         head=head,
         vocab=card.get("vocab"),
-        task=card.get("task"),
+        task=task,
         module=module,
+        embedding=embedding,
+        output_vocab=output_vocab,
+        output_kind=output_kind,
     )

@@ -288,7 +288,7 @@ def save_checkpoint(
 
 def load_checkpoint(json_path: str | os.PathLike[str]) -> tuple[nn.RNNBase, nn.Linear, dict[str, Any]]:
     """The module (eval mode, batch_first), head and card of a checkpoint written by `save_checkpoint`."""
-    card, own, head_tensors = read_checkpoint(json_path)
+    card, own, head_tensors, _ = read_checkpoint(json_path)
     if card.get("task") not in TASKS or card.get("arch") not in MODULE_CLASSES:
         raise ValueError(f"{json_path}: not a gatescope checkpoint card (task {card.get('task')!r})")
     module, head = build_model(TrainConfig(**card["config"]))

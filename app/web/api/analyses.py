@@ -41,7 +41,7 @@ def _model_input(
     model = find_model(registry, body.model)
     with user_errors():
         spec = with_gru_variant(model.spec, body.gru_variant)
-        x, tokens = sequence_from_request(model, body.inputs, body.text, settings.max_steps)
+        x, tokens = sequence_from_request(model, body, settings.max_steps)
     return model, spec, x, tokens
 
 
@@ -96,7 +96,7 @@ def post_saturation(body: SaturationRequest, registry: RegistryDep, settings: Se
             )
             sequences = [seq.to(spec.dtype) for seq in inputs]
         else:
-            x, tokens = sequence_from_request(model, body.inputs, body.text, settings.max_steps)
+            x, tokens = sequence_from_request(model, body, settings.max_steps)
             sequences = [x]
         result = saturation(forward_gates(spec, sequences), body.low, body.high)
     return json_response(

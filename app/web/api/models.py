@@ -5,17 +5,27 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
 from pydantic import Field, ValidationError
 from starlette.datastructures import UploadFile
 
+from gatescope.settings import Settings
 from gatescope.web.deps import RegistryDep, SettingsDep, find_model, user_errors
 from gatescope.web.schemas import Strict, validation_detail
-from gatescope.zoo.readers import read_state_dict
-from gatescope.zoo.registry import RandomModelSpec
+from gatescope.zoo.parts import describe_modules, parse_vocab
+from gatescope.zoo.readers import read_state_dict, rnn_prefixes
+from gatescope.zoo.registry import ModelRegistry, RandomModelSpec
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 
-UPLOAD_FIELDS = {"file", "prefix", "nonlinearity"}
+UPLOAD_FIELDS = {"file", "prefix", "nonlinearity", "vocab", "output_vocab", "embedding", "head"}
+_VOCAB_HELP = "a JSON list of tokens or a text file of one token per line"
+UPLOAD_FIELD_SCHEMAS = {
+    "vocab": {"type": "string", "description": f"input vocabulary (index = embedding row): {_VOCAB_HELP}"},
+    "output_vocab": {"type": "string", "description": f"the head's classes (default: vocab): {_VOCAB_HELP}"},
+    "embedding": {"type": "string", "description": "the embedding's key (default: found by shape)"},
+    "head": {"type": "string", "description": "the head's weight key or module (default: found by shape)"},
+}
 
 
 class RandomModelRequest(Strict):
@@ -48,6 +58,7 @@ def get_model(model_id: str, registry: RegistryDep) -> dict[str, Any]:
 @router.post(
     "",
     status_code=201,
+    response_model=None,
     openapi_extra={
         "requestBody": {
             "content": {
@@ -60,6 +71,7 @@ def get_model(model_id: str, registry: RegistryDep) -> dict[str, Any]:
                             "file": {"type": "string", "format": "binary"},
                             "prefix": {"type": "string"},
                             "nonlinearity": {"type": "string", "enum": ["tanh", "relu"]},
+                            **UPLOAD_FIELD_SCHEMAS,
                         },
                     }
                 },
@@ -67,37 +79,13 @@ def get_model(model_id: str, registry: RegistryDep) -> dict[str, Any]:
         }
     },
 )
-async def create_model(request: Request, registry: RegistryDep, settings: SettingsDep) -> dict[str, Any]:
+async def create_model(
+    request: Request, registry: RegistryDep, settings: SettingsDep
+) -> dict[str, Any] | JSONResponse:
     """JSON: a fresh random model. Multipart ``file``: a state_dict (.safetensors or weights-only .pt)."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        form = await request.form(max_files=1, max_fields=4)
-        unknown = sorted(set(form.keys()) - UPLOAD_FIELDS)
-        if unknown:
-            raise HTTPException(
-                422,
-                f"unknown upload field(s) {', '.join(map(repr, unknown))}; "
-                f"allowed: {', '.join(sorted(UPLOAD_FIELDS))}",
-            )
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise HTTPException(422, "multipart upload needs a 'file' field holding the checkpoint")
-        data = await upload.read(settings.max_upload_bytes + 1)
-        if len(data) > settings.max_upload_bytes:
-            raise HTTPException(
-                413, f"the file is larger than the {settings.max_upload_bytes // 2**20} MiB limit"
-            )
-        prefix = form.get("prefix")
-        nonlinearity = form.get("nonlinearity") or "tanh"
-        with user_errors():
-            state_dict = read_state_dict(data, upload.filename or "")
-            model = registry.add_upload(
-                state_dict,
-                upload.filename or "upload",
-                prefix if isinstance(prefix, str) and prefix != "" else None,
-                str(nonlinearity),
-            )
-        return model.record
+        return await _upload(request, registry, settings)
     try:
         body = RandomModelRequest.model_validate(await request.json())
     except ValidationError as exc:
@@ -118,5 +106,67 @@ async def create_model(request: Request, registry: RegistryDep, settings: Settin
                 forget_bias=body.forget_bias,
                 bias=body.bias,
             )
+        )
+    return model.record
+
+
+async def _form_text(value: str | UploadFile | None, what: str, limit: int) -> str | None:
+    """A form field given as text or as an uploaded text file."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    data = await value.read(limit + 1)
+    if len(data) > limit:
+        raise HTTPException(413, f"the {what} file is larger than {limit // 2**20} MiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPException(422, f"the {what} file is not UTF-8 text") from None
+
+
+async def _upload(
+    request: Request, registry: ModelRegistry, settings: Settings
+) -> dict[str, Any] | JSONResponse:
+    """A user's state_dict: a bare recurrent module, or a whole model with its vocabularies, and
+    (found by shape, or named) its embedding and head. Several recurrent modules and no prefix:
+    422 listing them, so the page can offer the choice."""
+    form = await request.form(max_files=3, max_fields=len(UPLOAD_FIELDS))
+    unknown = sorted(set(form.keys()) - UPLOAD_FIELDS)
+    if unknown:
+        raise HTTPException(
+            422,
+            f"unknown upload field(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(sorted(UPLOAD_FIELDS))}",
+        )
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise HTTPException(422, "multipart upload needs a 'file' field holding the checkpoint")
+    data = await upload.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise HTTPException(
+            413, f"the file is larger than the {settings.max_upload_bytes // 2**20} MiB limit"
+        )
+    fields = {}
+    for name in ("prefix", "nonlinearity", "vocab", "output_vocab", "embedding", "head"):
+        fields[name] = await _form_text(form.get(name), name, settings.max_upload_bytes)
+    with user_errors():
+        state_dict = read_state_dict(data, upload.filename or "")
+        if fields["prefix"] is None and len(rnn_prefixes(state_dict)) > 1:
+            modules = describe_modules(state_dict, fields["nonlinearity"] or "tanh")
+            shown = ", ".join(repr(m["prefix"]) for m in modules)
+            detail = f"the file holds {len(modules)} recurrent modules ({shown}); choose one with 'prefix'"
+            return JSONResponse({"detail": detail, "modules": modules}, status_code=422)
+        model = registry.add_upload(
+            state_dict,
+            upload.filename or "upload",
+            fields["prefix"],
+            fields["nonlinearity"] or "tanh",
+            vocab=None if fields["vocab"] is None else parse_vocab(fields["vocab"], "vocab"),
+            output_vocab=None
+            if fields["output_vocab"] is None
+            else parse_vocab(fields["output_vocab"], "output_vocab"),
+            embedding=fields["embedding"],
+            head=fields["head"],
         )
     return model.record

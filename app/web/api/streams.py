@@ -78,13 +78,13 @@ class StreamSession:
         session = cls(model, Stepper(spec, h0, c0), message.objective, h0, c0)
         session.append(message, settings.max_steps)
         x = torch.stack(session.rows)
-        objective = objective_from_request(model, message.objective, x)
+        objective = objective_from_request(model, message.objective, x, session.tokens)
         if isinstance(objective, UnitObjective):
             objective.check(spec.num_layers, spec.hidden_size, len(session.rows))
         return session
 
     def append(self, message: SequenceInput, max_steps: int) -> None:
-        x, tokens = sequence_from_request(self.model, message.inputs, message.text, max_steps)
+        x, tokens = sequence_from_request(self.model, message, max_steps)
         if len(self.rows) + len(x) > max_steps:
             raise ValueError(
                 f"the sequence would have {len(self.rows) + len(x)} steps; the limit is {max_steps}"
@@ -109,7 +109,7 @@ class StreamSession:
 
     def gradients(self) -> dict[str, Any]:
         x = torch.stack(self.rows)
-        objective = objective_from_request(self.model, self.objective, x)
+        objective = objective_from_request(self.model, self.objective, x, self.tokens)
         return gradients_payload(trace_spec(self.stepper.spec, x, self.h0, self.c0, objective))
 
 
@@ -208,7 +208,7 @@ async def _run(
         records = await run_in_threadpool(session.step_chunk, CHUNK)
         for record in records:
             token = session.tokens[record.t] if session.tokens else None
-            await _send(websocket, step_payload(record, token))
+            await _send(websocket, step_payload(session.model, record, token))
         while not inbox.empty():
             message = inbox.get_nowait()
             if message is None:

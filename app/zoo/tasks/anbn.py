@@ -76,6 +76,7 @@ class AnBn(Task):
     output_size = len(OUTPUTS)
     vocab = VOCAB
     output_labels = OUTPUTS
+    output_kind = "sigmoids"
     metric_name = "largest n right"
     higher_is_better = True
     length_name = "largest n in training"

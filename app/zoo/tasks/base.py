@@ -51,6 +51,9 @@ class Task(ABC):
     output_size: int
     vocab: list[str] | None = None  # text tasks: input index i is vocab[i]
     output_labels: list[str] | None = None  # what each output unit means, where that is a name
+    #: How the head's outputs read: "classes" (softmax over output_labels), "sigmoids" (one
+    #: independent probability each) or "values" (regression).
+    output_kind: Literal["classes", "sigmoids", "values"] = "values"
     metric_name: str
     higher_is_better: bool
     length_name: str  # what the task's length parameter means

@@ -53,6 +53,7 @@ class CharLM(Task):
     output_size = len(VOCAB)
     vocab = VOCAB
     output_labels = VOCAB
+    output_kind = "classes"
     metric_name = "bits per character"
     higher_is_better = False
     length_name = "characters per training window"

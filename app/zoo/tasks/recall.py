@@ -28,6 +28,7 @@ class Recall(Task):
     output_size = len(SYMBOLS)
     vocab = VOCAB
     output_labels = SYMBOLS
+    output_kind = "classes"
     metric_name = "accuracy"
     higher_is_better = True
     length_name = "gap N (blanks between the symbol and the cue)"
