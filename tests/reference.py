@@ -44,9 +44,11 @@ def reference_step(
     if kind == "gru":
         r = torch.sigmoid(a_i[:size] + a_h[:size])
         z = torch.sigmoid(a_i[size : 2 * size] + a_h[size : 2 * size])
-        if gru_variant == "cho":
+        if gru_variant in ("cho", "chung"):  # the reset gate before W_hn
             n = torch.tanh(a_i[2 * size :] + w_hh[2 * size :] @ (r * h) + b_hh[2 * size :])
-            return (1 - z) * h + z * n, c, {"r": r, "z": z, "n": n}
+            if gru_variant == "cho":  # Cho et al. 2014, eq. 7: h_j = z_j h_j' + (1 - z_j) h~_j
+                return z * h + (1 - z) * n, c, {"r": r, "z": z, "n": n}
+            return (1 - z) * h + z * n, c, {"r": r, "z": z, "n": n}  # Chung et al. 2014, the seed
         n = torch.tanh(a_i[2 * size :] + r * a_h[2 * size :])
         return (1 - z) * n + z * h, c, {"r": r, "z": z, "n": n}
     a = a_i + a_h
@@ -65,8 +67,9 @@ def reference_trace(
     and grad_input (dL/dx_t, (T, I)).
 
     ``objective`` receives hs[layer][t] (each (H,)) and returns the scalar loss.
-    ``gru_variant="cho"`` runs Cho et al. (2014)'s GRU on the same weights: the reset gate applies
-    before W_hn, n = tanh(W_in x + b_in + W_hn (r h) + b_hn), and h = (1 - z) h + z n.
+    ``gru_variant="cho"`` runs Cho et al. (2014)'s GRU on the same weights (the reset gate before
+    W_hn, z keeping the old state: h = z h + (1 - z) n), ``"chung"`` Chung et al. (2014)'s and the
+    seed's (h = (1 - z) h + z n); both compute n = tanh(W_in x + b_in + W_hn (r h) + b_hn).
     """
     kind = type(module).__name__.lower()
     size, n_layers = module.hidden_size, module.num_layers

@@ -18,7 +18,7 @@ from gatescope.engine.analysis import (
     pattern_search,
     saturation,
 )
-from gatescope.engine.cells import cho_gru_cell, gru_cell
+from gatescope.engine.cells import gru_cell, reset_before_gru_cell
 from tests.reference import assert_close_relative, reference_trace
 
 MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -38,7 +38,8 @@ def test_trace_grad_input_matches_reference(arch: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("arch", "variant"), [("lstm", "torch"), ("gru", "torch"), ("gru", "cho"), ("rnn", "torch")]
+    ("arch", "variant"),
+    [("lstm", "torch"), ("gru", "torch"), ("gru", "cho"), ("gru", "chung"), ("rnn", "torch")],
 )
 def test_connectivity_matches_autograd(arch: str, variant: str) -> None:
     module = make(arch, 2, seed=4)
@@ -126,13 +127,15 @@ def test_gru_variants_match_reference_forward() -> None:
     module = make("gru", 2, seed=2)
     x = torch.randn(16, 4)
     got = gru_variant_difference(spec_from_module(module), x)
-    for variant, hidden in (("torch", got.torch_hidden), ("cho", got.cho_hidden)):
+    assert set(got.hidden) == {"torch", "cho", "chung"} and set(got.difference) == {"cho", "chung"}
+    for variant, hidden in got.hidden.items():
         ref = reference_trace(module, x, lambda hs: hs[-1][-1].sum(), gru_variant=variant)
         for layer in range(2):
             assert_close_relative(hidden[layer], ref["layers"][layer]["hidden"])
-    for layer in range(2):
-        want = (got.torch_hidden[layer] - got.cho_hidden[layer]).double().norm(dim=1)
-        torch.testing.assert_close(got.difference[layer].double(), want)
+    for variant, differences in got.difference.items():
+        for layer in range(2):
+            want = (got.hidden["torch"][layer] - got.hidden[variant][layer]).double().norm(dim=1)
+            torch.testing.assert_close(differences[layer].double(), want)
     with pytest.raises(ValueError, match="GRU models only"):
         gru_variant_difference(spec_from_module(make("lstm")), x)
 
@@ -152,8 +155,11 @@ def test_equation_terms_reproduce_the_trace() -> None:
     spec = spec_from_module(gru)
     both = equation_terms(spec, x, layer=0, unit=4, step=3)
     h_prev = trace(gru, x).layers[0].hidden[2]
-    for variant, cell in (("torch", gru_cell), ("cho", cho_gru_cell)):
-        step = cell(x[3], h_prev, spec.layers[0])
+    for variant in ("torch", "cho", "chung"):
+        if variant == "torch":
+            step = gru_cell(x[3], h_prev, spec.layers[0])
+        else:
+            step = reset_before_gru_cell(x[3], h_prev, spec.layers[0], variant)
         assert both[variant]["h"] == pytest.approx(float(step.hidden[4]), rel=1e-5, abs=1e-6)
         assert both[variant]["n"] == pytest.approx(float(step.gates["n"][4]), rel=1e-5, abs=1e-6)
     rnn_terms = equation_terms(spec_from_module(make("rnn")), x, 0, 0, 0)["tanh"]

@@ -37,7 +37,12 @@ def log10_or_null(values: list[float | None]) -> np.ndarray:
 
 
 def test_vanishing_lab_against_unrolled_autograd(client: TestClient) -> None:
-    body = {"archs": ["rnn", "lstm", "gru", "gru_cho"], "steps": 25, "input_size": 3, "hidden_size": 5}
+    body = {
+        "archs": ["rnn", "lstm", "gru", "gru_cho", "gru_chung"],
+        "steps": 25,
+        "input_size": 3,
+        "hidden_size": 5,
+    }
     body |= {"seed": 3, "scale": 1.7, "forget_bias": 1.0, "clip": 0.5}
     response = client.post("/api/analysis/vanishing", json=body)
     assert response.status_code == 200, response.text
@@ -45,7 +50,8 @@ def test_vanishing_lab_against_unrolled_autograd(client: TestClient) -> None:
     assert got["objective"] == "L = 0.5 ||h_{T-1}||²" and "decades per step" in got["slope_unit"]
     x = torch.randn(25, 3, generator=torch.Generator().manual_seed(3))
     for arch, result in got["archs"].items():
-        kind, variant = ("gru", "cho") if arch == "gru_cho" else (arch, "torch")
+        kind, _, variant = arch.partition("_")
+        variant = variant or "torch"
         # The same model, rebuilt here: torch's init from the seed, then the knobs by hand.
         module = build_module(kind, 3, 5, 1, generator=torch.Generator().manual_seed(3))
         with torch.no_grad():
@@ -139,14 +145,20 @@ def test_gru_variants_and_trace_variant(client: TestClient) -> None:
     module = module_of(client, GRU)
     refs = {
         v: reference_trace(module, inputs, lambda hs: hs[-1][-1].sum(), gru_variant=v)
-        for v in ("torch", "cho")
+        for v in ("torch", "cho", "chung")
     }
     for layer in range(2):
-        torch_h, cho_h = (refs[v]["layers"][layer]["hidden"].numpy() for v in ("torch", "cho"))
+        torch_h, cho_h, chung_h = (
+            refs[v]["layers"][layer]["hidden"].numpy() for v in ("torch", "cho", "chung")
+        )
         np.testing.assert_allclose(got["layers"][layer]["torch_hidden"], torch_h, atol=1e-5)
         np.testing.assert_allclose(got["layers"][layer]["cho_hidden"], cho_h, atol=1e-5)
+        np.testing.assert_allclose(got["layers"][layer]["chung_hidden"], chung_h, atol=1e-5)
         np.testing.assert_allclose(
             got["layers"][layer]["difference"], np.linalg.norm(torch_h - cho_h, axis=1), atol=1e-5
+        )
+        np.testing.assert_allclose(
+            got["layers"][layer]["chung_difference"], np.linalg.norm(torch_h - chung_h, axis=1), atol=1e-5
         )
 
     traced = client.post(
@@ -171,7 +183,8 @@ def test_equations_plug_in_the_units_numbers(client: TestClient) -> None:
     assert cho["h"] == pytest.approx(float(ref["layers"][1]["hidden"][5, 2]), abs=1e-5)
     assert cho["h_prev"] == pytest.approx(float(ref["layers"][1]["hidden"][4, 2]), abs=1e-5)
     assert cho["z"] == pytest.approx(float(ref["layers"][1]["gates"]["z"][5, 2]), abs=1e-5)
-    assert set(got["terms"]) == {"torch", "cho"} and got["terms"]["torch"]["h"] != cho["h"]
+    assert set(got["terms"]) == {"torch", "cho", "chung"} and got["terms"]["torch"]["h"] != cho["h"]
+    assert got["terms"]["chung"]["h"] != cho["h"]
 
 
 def test_cost_table(client: TestClient) -> None:

@@ -19,7 +19,7 @@ from gatescope.engine.gradflow import (
 )
 from tests.reference import reference_step, reference_weights
 
-CASES = ["lstm", "gru", "gru_cho", "rnn", "rnn_relu"]
+CASES = ["lstm", "gru", "gru_cho", "gru_chung", "rnn", "rnn_relu"]
 
 
 def make(case: str, layers: int = 1, seed: int = 0) -> tuple[nn.Module, str, str]:
@@ -31,7 +31,7 @@ def make(case: str, layers: int = 1, seed: int = 0) -> tuple[nn.Module, str, str
         for name, p in module.named_parameters():
             if "weight_hh" in name:
                 p.mul_(2.5)
-    return module, kind, "cho" if case == "gru_cho" else "torch"
+    return module, kind, case.removeprefix("gru_") if case.startswith("gru_") else "torch"
 
 
 def spec_of(module: nn.Module, variant: str):  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from gatescope.engine.gradflow import forward_layers, resolve_layer
-from gatescope.engine.spec import LayerWeights, RecurrentSpec, with_gru_variant
+from gatescope.engine.spec import GRU_VARIANTS, LayerWeights, RecurrentSpec, with_gru_variant
 from gatescope.engine.trace import UnitObjective, as_sequence, trace_spec
 
 #: The gates that pass through a sigmoid, and so can saturate at 0 or 1.
@@ -153,25 +153,28 @@ def pattern_search(hidden: Tensor, start: int, end: int, threshold: float, top: 
 
 @dataclass(frozen=True)
 class VariantComparison:
-    """Both GRUs on the same weights and input, per layer: hidden (T, H) and ||difference|| (T,)."""
+    """Every GRU variant on the same weights and input, per layer: its hidden states (T, H), and
+    ||h_t(variant) - h_t(torch)|| (T,) for the reset-before variants."""
 
-    torch_hidden: list[Tensor]
-    cho_hidden: list[Tensor]
-    difference: list[Tensor]
+    hidden: dict[str, list[Tensor]]
+    difference: dict[str, list[Tensor]]
 
 
 def gru_variant_difference(spec: RecurrentSpec, x: object, h0: Tensor | None = None) -> VariantComparison:
-    """Run torch.nn.GRU's and Cho et al.'s equations on the same weights, input and h0."""
+    """Run torch.nn.GRU's, Cho et al.'s and Chung et al.'s equations on the same weights, input, h0."""
     if spec.arch != "gru":
         raise ValueError(f"the GRU variants apply to GRU models only; this model is an {spec.arch.upper()}")
     last = spec.num_layers - 1
-    torch_passes, _, _ = forward_layers(with_gru_variant(spec, "torch"), x, last, h0)
-    cho_passes, _, _ = forward_layers(with_gru_variant(spec, "cho"), x, last, h0)
-    return VariantComparison(
-        [p.hidden for p in torch_passes],
-        [p.hidden for p in cho_passes],
-        [(a.hidden - b.hidden).norm(dim=1) for a, b in zip(torch_passes, cho_passes, strict=True)],
-    )
+    hidden = {}
+    for variant in GRU_VARIANTS:
+        passes, _, _ = forward_layers(with_gru_variant(spec, variant), x, last, h0)
+        hidden[variant] = [p.hidden for p in passes]
+    difference = {
+        variant: [(a - b).norm(dim=1) for a, b in zip(hidden["torch"], hidden[variant], strict=True)]
+        for variant in GRU_VARIANTS
+        if variant != "torch"
+    }
+    return VariantComparison(hidden, difference)
 
 
 # ---- the equations with one unit's numbers --------------------------------------------------------
@@ -183,11 +186,12 @@ def equation_terms(
     """Every term of the cell's equations for one unit at one step, ready to plug into the text.
 
     The state h_{t-1} (and c_{t-1}) comes from running ``spec`` (its own GRU variant). For a GRU,
-    both sets of equations are evaluated on that same x_t and h_{t-1}: ``"torch"`` (reset after
-    W_hn, z keeps h) and ``"cho"`` (reset before W_hn, z takes the candidate), so the two columns
-    differ only by the equations. Term names: ``Wx_<gate>`` = (W_i· x_t + b_i·)[unit],
-    ``Uh_<gate>`` = (W_h· h_{t-1} + b_h·)[unit], ``a_<gate>`` = pre-activation, then the gates and
-    states; for the Cho GRU ``Uh_n`` = (W_hn (r ⊙ h_{t-1}) + b_hn)[unit].
+    every variant's equations are evaluated on that same x_t and h_{t-1}: ``"torch"`` (reset after
+    W_hn, z keeps h), ``"cho"`` (reset before W_hn, z keeps h) and ``"chung"`` (reset before W_hn,
+    z takes the candidate), so the columns differ only by the equations. Term names: ``Wx_<gate>``
+    = (W_i· x_t + b_i·)[unit], ``Uh_<gate>`` = (W_h· h_{t-1} + b_h·)[unit], ``a_<gate>`` =
+    pre-activation, then the gates and states; for the reset-before variants ``Uh_n`` =
+    (W_hn (r ⊙ h_{t-1}) + b_hn)[unit].
     """
     layer = resolve_layer(spec, layer)
     size = spec.hidden_size
@@ -232,7 +236,7 @@ def equation_terms(
 def _gru_terms(
     wx: Tensor, uh: Tensor, w: LayerWeights, h_prev: Tensor, unit: int
 ) -> dict[str, dict[str, float]]:
-    """`equation_terms` of a GRU: torch's equations and Cho et al.'s on the same x_t and h_{t-1}.
+    """`equation_terms` of a GRU: every variant's equations on the same x_t and h_{t-1}.
 
     wx = W_ih x_t + b_ih and uh = W_hh h_{t-1} + b_hh, (3H,) each, rows (r|z|n).
     """
@@ -242,7 +246,7 @@ def _gru_terms(
     rz = torch.sigmoid(wx[: 2 * size] + uh[: 2 * size])
     r, z = rz[:size], rz[size:]
     b_hn = 0 if w.b_hh is None else w.b_hh[2 * size + unit]
-    for variant in ("torch", "cho"):
+    for variant in GRU_VARIANTS:
         terms = {"h_prev": float(h_prev[unit])}
         for name in ("r", "z"):
             row = rows[name]
@@ -253,12 +257,13 @@ def _gru_terms(
         if variant == "torch":
             terms["Uh_n"] = float(uh[rows["n"]])  # W_hn h + b_hn, then times r
             terms["a_n"] = terms["Wx_n"] + terms["r"] * terms["Uh_n"]
-        else:
+        else:  # W_hn (r ⊙ h) + b_hn
             terms["Uh_n"] = float(w.w_hh[rows["n"]] @ (r * h_prev)) + float(b_hn)
             terms["a_n"] = terms["Wx_n"] + terms["Uh_n"]
         terms["n"] = float(torch.tanh(torch.tensor(terms["a_n"], dtype=torch.float64)))
         zt, n, hp = terms["z"], terms["n"], terms["h_prev"]
-        terms["h"] = (1 - zt) * n + zt * hp if variant == "torch" else (1 - zt) * hp + zt * n
+        # torch and cho: z keeps the old state; chung: z takes the candidate.
+        terms["h"] = (1 - zt) * hp + zt * n if variant == "chung" else (1 - zt) * n + zt * hp
         out[variant] = terms
     return out
 

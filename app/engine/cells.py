@@ -62,15 +62,16 @@ def gru_cell(x: Tensor, h: Tensor, w: LayerWeights) -> CellStep:
     return CellStep({"r": r, "z": z, "n": n}, (1 - z) * n + z * h, None)
 
 
-def cho_gru_cell(x: Tensor, h: Tensor, w: LayerWeights) -> CellStep:
-    r"""The GRU of Cho et al. (2014), on torch's weight layout (reset *before* the recurrent
-    product, z weighting the candidate):
+def reset_before_gru_cell(x: Tensor, h: Tensor, w: LayerWeights, variant: str) -> CellStep:
+    r"""A GRU with the reset *before* the recurrent product, on torch's weight layout
+    (app/engine/textbook.py names the variants):
 
     r = σ(W_ir x + b_ir + W_hr h + b_hr)      z = σ(W_iz x + b_iz + W_hz h + b_hz)
     n = tanh(W_in x + b_in + W_hn (r ⊙ h) + b_hn)
-    h' = (1 - z) ⊙ h + z ⊙ n
+    h' = z ⊙ h + (1 - z) ⊙ n        (cho: Cho et al. 2014, z keeps the old state)
+    h' = (1 - z) ⊙ h + z ⊙ n        (chung: Chung et al. 2014 and the seed, z takes the candidate)
 
-    The candidate is called ``n`` (torch's name) although the paper writes h̃.
+    The candidate is called ``n`` (torch's name) although the papers write h̃.
     """
     gi = _affine(w.w_ih, w.b_ih, x)  # (3H,)
     size = h.shape[0]
@@ -79,7 +80,8 @@ def cho_gru_cell(x: Tensor, h: Tensor, w: LayerWeights) -> CellStep:
     r, z = rz[:size], rz[size:]
     b_hn = None if w.b_hh is None else w.b_hh[2 * size :]
     n = torch.tanh(gi[2 * size :] + _affine(w.w_hh[2 * size :], b_hn, r * h))
-    return CellStep({"r": r, "z": z, "n": n}, (1 - z) * h + z * n, None)
+    hidden = z * h + (1 - z) * n if variant == "cho" else (1 - z) * h + z * n
+    return CellStep({"r": r, "z": z, "n": n}, hidden, None)
 
 
 def rnn_cell(x: Tensor, h: Tensor, w: LayerWeights, nonlinearity: str) -> CellStep:

@@ -32,7 +32,7 @@ from torch import Tensor
 from gatescope.engine.build import set_forget_bias_
 from gatescope.engine.layers import LayerPass
 from gatescope.engine.spec import LayerWeights, RecurrentSpec
-from gatescope.engine.textbook import cho_factors
+from gatescope.engine.textbook import reset_before_factors
 from gatescope.engine.trace import as_sequence, initial_state, run_layer
 
 #: backstep(t, G_t (K, H), carry (K, H) | None) -> (G_{t-1}, carry for step t-1)
@@ -78,17 +78,17 @@ def backstep(spec: RecurrentSpec, w: LayerWeights, p: LayerPass, h0: Tensor, c0:
             return (g * slope[t]) @ w_hh, None
 
         return rnn_step
-    if spec.arch == "gru" and spec.gru_variant == "cho":
-        f = cho_factors(p.gates, h_prev)
+    if spec.arch == "gru" and spec.gru_variant != "torch":
+        f = reset_before_factors(p.gates, h_prev, spec.gru_variant)
         w_hrz, w_hn = w_hh[: 2 * size], w_hh[2 * size :]
 
-        def cho_step(t: int, g: Tensor, carry: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        def reset_before_step(t: int, g: Tensor, carry: Tensor | None) -> tuple[Tensor, Tensor | None]:
             dq = (g * f.k_n[t]) @ w_hn  # (K, H)
             da_rz = torch.cat([dq * f.k_r[t], g * f.k_z[t]], 1)  # (K, 2H)
             out = torch.addcmul(g * f.keep[t], dq, f.r[t])
             return out.addmm_(da_rz, w_hrz), None
 
-        return cho_step
+        return reset_before_step
     if spec.arch == "gru":
         r, z, n = p.gates["r"], p.gates["z"], p.gates["n"]
         gh_n = h_prev @ w_hh[2 * size :].T  # (T, H)

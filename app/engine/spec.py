@@ -15,8 +15,10 @@ from torch import Tensor, nn
 Arch = Literal["lstm", "gru", "rnn"]
 #: Which GRU equations run: torch.nn.GRU's (reset after W_hn, z keeps h_{t-1}) or Cho et al.
 #: (2014)'s textbook cell (reset before W_hn, z weights the candidate), on the same weights.
-GruVariant = Literal["torch", "cho"]
-GRU_VARIANTS: tuple[GruVariant, ...] = ("torch", "cho")
+GruVariant = Literal["torch", "cho", "chung"]
+#: torch.nn.GRU's (reset after W_hn); Cho et al. 2014's (reset before, z keeps the old state);
+#: Chung et al. 2014's and the seed's (reset before, z takes the candidate). See textbook.py.
+GRU_VARIANTS: tuple[GruVariant, ...] = ("torch", "cho", "chung")
 
 #: Gate names per architecture in torch.nn's weight-row order: ``weight_ih_l0`` is
 #: ``(W_ii|W_if|W_ig|W_io)`` for the LSTM and ``(W_ir|W_iz|W_in)`` for the GRU.
@@ -92,12 +94,14 @@ class RecurrentSpec:
 
 
 def with_gru_variant(spec: RecurrentSpec, variant: str) -> RecurrentSpec:
-    """The same weights run as torch.nn.GRU (``"torch"``) or as Cho et al.'s GRU (``"cho"``).
+    """The same weights run as torch.nn.GRU (``"torch"``), Cho et al. 2014's GRU (``"cho"``) or
+    Chung et al. 2014's (``"chung"``; the seed's form).
 
-    Raises ValueError for an unknown variant, or for ``"cho"`` on a model that is not a GRU.
+    Raises ValueError for an unknown variant, or for another variant than ``"torch"`` on a model
+    that is not a GRU.
     """
     if variant not in GRU_VARIANTS:
-        raise ValueError(f"gru_variant must be 'torch' or 'cho', got {variant!r}")
+        raise ValueError(f"gru_variant must be 'torch', 'cho' or 'chung', got {variant!r}")
     if variant != "torch" and spec.arch != "gru":
         raise ValueError(
             f"gru_variant {variant!r} applies to GRU models only; this model is an {spec.arch.upper()}"

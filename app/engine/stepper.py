@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from gatescope.engine.cells import CellStep, cho_gru_cell, gru_cell, lstm_cell, rnn_cell
+from gatescope.engine.cells import CellStep, gru_cell, lstm_cell, reset_before_gru_cell, rnn_cell
 from gatescope.engine.spec import RecurrentSpec, spec_from_module
 from gatescope.engine.trace import as_sequence, initial_state
 
@@ -63,8 +63,10 @@ class Stepper:
                 assert out.cell is not None
                 self.cell[layer] = out.cell
             elif self.spec.arch == "gru":
-                cell = cho_gru_cell if self.spec.gru_variant == "cho" else gru_cell
-                out = cell(x, self.hidden[layer], weights)
+                if self.spec.gru_variant == "torch":
+                    out = gru_cell(x, self.hidden[layer], weights)
+                else:
+                    out = reset_before_gru_cell(x, self.hidden[layer], weights, self.spec.gru_variant)
             else:
                 out = rnn_cell(x, self.hidden[layer], weights, self.spec.nonlinearity)
             self.hidden[layer] = out.hidden

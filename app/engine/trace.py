@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from gatescope.engine.layers import LayerPass, gru_layer, lstm_layer, rnn_layer
 from gatescope.engine.spec import LayerWeights, RecurrentSpec, spec_from_module, with_gru_variant
-from gatescope.engine.textbook import cho_gru_layer
+from gatescope.engine.textbook import reset_before_gru_layer
 
 #: A callable objective maps the top layer's hidden states (T, H) to a scalar tensor.
 ObjectiveFn = Callable[[Tensor], Tensor]
@@ -74,7 +74,7 @@ class Trace:
     loss: float
     layers: list[LayerTrace]
     grad_input: Tensor  # (T, input_size): dL/dx_t, the gradient at the bottom layer's input
-    gru_variant: str | None = None  # GRU only: "torch" or "cho" (see app/engine/textbook.py)
+    gru_variant: str | None = None  # GRU only: "torch", "cho" or "chung" (app/engine/textbook.py)
 
     @property
     def steps(self) -> int:
@@ -191,8 +191,8 @@ def run_layer(
     if spec.arch == "lstm":
         return lstm_layer(x, weights, h0, c0)
     if spec.arch == "gru":
-        if spec.gru_variant == "cho":
-            return cho_gru_layer(x, weights, h0)
+        if spec.gru_variant != "torch":
+            return reset_before_gru_layer(x, weights, h0, spec.gru_variant)
         return gru_layer(x, weights, h0)
     return rnn_layer(x, weights, h0, spec.nonlinearity)
 
@@ -330,8 +330,10 @@ def trace(
             in each direction), a `UnitObjective` (its unit indexes the layer's output, both
             directions side by side), or a callable from the top layer's output (T, directions
             * P), torch's ``output``, to a scalar tensor.
-        gru_variant: GRU only: ``"torch"`` (torch.nn.GRU's equations) or ``"cho"`` (Cho et al.
-            2014's textbook GRU on the same weights, see app/engine/textbook.py).
+        gru_variant: GRU only: ``"torch"`` (torch.nn.GRU's equations), ``"cho"`` (Cho et al.
+            2014: reset before W_hn, z keeps the old state) or ``"chung"`` (Chung et al. 2014 and
+            the seed: reset before W_hn, z takes the candidate), on the same weights; see
+            app/engine/textbook.py.
 
     Dropout between layers is not applied: the trace is the module's deterministic (eval) pass.
     """

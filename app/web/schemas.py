@@ -14,7 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter,
 
 from gatescope.engine.build import MODULE_CLASSES
 
-GruVariantName = Literal["torch", "cho"]
+GruVariantName = Literal["torch", "cho", "chung"]
 M = TypeVar("M")
 
 
@@ -45,8 +45,9 @@ OBJECTIVE_HELP = (
     "model with a head: next-token cross-entropy), {'layer', 'unit', 'step'} or {'logit', 'step'}"
 )
 GRU_VARIANT_HELP = (
-    "GRU only: 'torch' (torch.nn.GRU's equations) or 'cho' (Cho et al. 2014's textbook GRU on the "
-    "same weights: reset before W_hn, z weighting the candidate)"
+    "GRU only, on the same weights: 'torch' (torch.nn.GRU: reset after W_hn, z keeps h), 'cho' (Cho "
+    "et al. 2014: reset before W_hn, z keeps h) or 'chung' (Chung et al. 2014, the seed's form: reset "
+    "before W_hn, z takes the candidate)"
 )
 
 

@@ -204,14 +204,16 @@ def post_patterns(body: PatternRequest, registry: RegistryDep, settings: Setting
     )
 
 
-# ---- the two GRUs and the equations ----------------------------------------------------------------
+# ---- the GRU variants and the equations ----------------------------------------------------------------
 
 
 @router.post("/gru-variants", response_class=Response)
 def post_gru_variants(body: ModelInput, registry: RegistryDep, settings: SettingsDep) -> Response:
-    """torch.nn.GRU (reset after W_hn, z keeps h_{t-1}) against Cho et al. (2014)'s GRU (reset
-    before W_hn, z weights the candidate) on the same weights and input: per layer both hidden
-    sequences (T, H) and ``difference[t]`` = ||h_t(torch) - h_t(cho)||. GRU models only."""
+    """The three GRU variants on the same weights and input (GRU models only): torch.nn.GRU (reset
+    after W_hn, z keeps h_{t-1}), Cho et al. 2014 (reset before W_hn, z keeps h_{t-1}) and Chung
+    et al. 2014, the seed's form (reset before W_hn, z takes the candidate). Per layer each one's
+    hidden states ``<variant>_hidden`` (T, H), ``difference[t]`` = ||h_t(torch) - h_t(cho)|| and
+    ``chung_difference[t]`` = ||h_t(torch) - h_t(chung)||."""
     model, spec, x, tokens = _model_input(body, registry, settings)
     with user_errors():
         result = gru_variant_difference(spec, x)
@@ -221,8 +223,14 @@ def post_gru_variants(body: ModelInput, registry: RegistryDep, settings: Setting
         {
             **header,
             "layers": [
-                {"torch_hidden": array(a), "cho_hidden": array(b), "difference": array(d)}
-                for a, b, d in zip(result.torch_hidden, result.cho_hidden, result.difference, strict=True)
+                {
+                    **{
+                        f"{variant}_hidden": array(result.hidden[variant][layer]) for variant in result.hidden
+                    },
+                    "difference": array(result.difference["cho"][layer]),
+                    "chung_difference": array(result.difference["chung"][layer]),
+                }
+                for layer in range(len(result.hidden["torch"]))
             ],
         }
     )
@@ -233,7 +241,7 @@ def post_equations(body: UnitRequest, registry: RegistryDep, settings: SettingsD
     """Every term of the cell equations for one unit at one step, to plug into the text.
 
     ``terms`` maps a set of equations to named numbers: ``lstm``, ``tanh``/``relu`` (RNN), or for a
-    GRU both ``torch`` and ``cho`` evaluated on the same x_t and h_{t-1} (those of the variant
+    GRU ``torch``, ``cho`` and ``chung`` evaluated on the same x_t and h_{t-1} (those of the variant
     asked for). Names: ``Wx_<gate>`` = (W_i· x_t + b_i·)[unit], ``Uh_<gate>`` = (W_h· h_{t-1} +
     b_h·)[unit] (Cho's ``Uh_n`` = (W_hn (r ⊙ h_{t-1}) + b_hn)[unit]), ``a_<gate>`` the
     pre-activation, then the gates, ``h_prev``, ``c_prev``, ``c``, ``tanh_c``, ``h``.

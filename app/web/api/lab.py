@@ -39,8 +39,10 @@ SLOPE_UNIT = "decades per step: the least-squares slope of log10 of the norm aga
 
 
 class VanishingRequest(Strict):
-    archs: list[Literal["rnn", "lstm", "gru", "gru_cho"]] = Field(
-        ["rnn", "lstm", "gru"], description="which models to build; gru_cho is the textbook GRU"
+    archs: list[Literal["rnn", "lstm", "gru", "gru_cho", "gru_chung"]] = Field(
+        ["rnn", "lstm", "gru"],
+        description="which models to build; gru_cho and gru_chung are the GRU with Cho et al.'s and "
+        "Chung et al.'s (the seed's) equations on the same weights",
     )
     steps: int = Field(100, description="sequence length T")
     input_size: int = 8
@@ -57,12 +59,12 @@ class VanishingRequest(Strict):
 
 
 def _lab_spec(arch: str, body: VanishingRequest) -> RecurrentSpec:
-    base = "gru" if arch == "gru_cho" else arch
+    base, _, variant = arch.partition("_")
     generator = torch.Generator().manual_seed(body.seed)
     module = build_module(base, body.input_size, body.hidden_size, 1, body.nonlinearity, True, generator)
     spec = spec_from_module(module)
-    if arch == "gru_cho":
-        spec = with_gru_variant(spec, "cho")
+    if variant:
+        spec = with_gru_variant(spec, variant)
     if body.scale is not None:
         spec = with_recurrent_radius(spec, body.scale)
     if body.forget_bias is not None and base == "lstm":
@@ -91,7 +93,7 @@ def _check_lab_request(body: VanishingRequest, settings: Settings) -> None:
     if body.scale is not None and not 0 < body.scale <= 20:
         raise HTTPException(422, f"scale (spectral radius) must be in (0, 20], got {body.scale}")
     if not body.archs:
-        raise HTTPException(422, "archs is empty: ask for at least one of rnn, lstm, gru, gru_cho")
+        raise HTTPException(422, "archs is empty: ask for at least one of rnn, lstm, gru, gru_cho, gru_chung")
     if not 0 <= body.seed < 2**31:
         raise HTTPException(422, f"seed must be between 0 and {2**31 - 1}, got {body.seed}")
 
