@@ -165,11 +165,11 @@ def gru_variant_difference(spec: RecurrentSpec, x: object, h0: Tensor | None = N
     if spec.arch != "gru":
         raise ValueError(f"the GRU variants apply to GRU models only; this model is an {spec.arch.upper()}")
     last = spec.num_layers - 1
-    hidden = {}
+    hidden: dict[str, list[Tensor]] = {}
     for variant in GRU_VARIANTS:
         passes, _, _ = forward_layers(with_gru_variant(spec, variant), x, last, h0)
         hidden[variant] = [p.hidden for p in passes]
-    difference = {
+    difference: dict[str, list[Tensor]] = {
         variant: [(a - b).norm(dim=1) for a, b in zip(hidden["torch"], hidden[variant], strict=True)]
         for variant in GRU_VARIANTS
         if variant != "torch"
@@ -242,7 +242,7 @@ def _gru_terms(
     """
     size = h_prev.shape[0]
     rows = {name: k * size + unit for k, name in enumerate(("r", "z", "n"))}
-    out = {}
+    out: dict[str, dict[str, float]] = {}
     rz = torch.sigmoid(wx[: 2 * size] + uh[: 2 * size])
     r, z = rz[:size], rz[size:]
     b_hn = 0 if w.b_hh is None else w.b_hh[2 * size + unit]
