@@ -33,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench_analysis = commands.add_parser("bench-analysis", help="time every analysis view at H=128, T=1000")
     bench_analysis.add_argument("--repeats", type=int, default=5)
 
+    bench_class = commands.add_parser("bench-class", help="a class of students streaming at once")
+    bench_class.add_argument("--students", type=int, default=50)
+    bench_class.add_argument("--steps", type=int, default=200)
+    bench_class.add_argument("--hidden", type=int, default=64)
+    bench_class.add_argument("--workers", type=int, default=1)
+
     bench_page = commands.add_parser("bench-page", help="time cursor moves in the page (headless Chromium)")
     bench_page.add_argument("--steps", type=int, default=2000)
     bench_page.add_argument("--hidden", type=int, default=128)
@@ -53,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="TASK=L1,L2: also train that task's configs at these lengths",
     )
     evidence.add_argument("--threads", type=int, default=1)
+
+    seeds = commands.add_parser("seeds", help="train every shipped config again with more seeds")
+    seeds.add_argument("--models", default="models", help="directory of checkpoint cards (default: models)")
+    seeds.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds (default: 0,1,2,3,4)")
+    seeds.add_argument("--write", action="store_true", help="store every seed's metric in the cards")
+    seeds.add_argument("--threads", type=int, default=1)
     return parser
 
 
@@ -91,6 +103,13 @@ def run_bench_api(args: argparse.Namespace) -> int:
     from gatescope.bench.api import report
 
     sys.stdout.write(report(args.repeats) + "\n")
+    return 0
+
+
+def run_bench_class(args: argparse.Namespace) -> int:
+    from gatescope.bench.classroom import report
+
+    sys.stdout.write(report(args.students, args.steps, args.hidden, args.workers))
     return 0
 
 
@@ -183,14 +202,28 @@ def run_train(args: argparse.Namespace) -> int:
     return 1
 
 
+def run_seeds(args: argparse.Namespace) -> int:
+    from gatescope.bench.seeds import run
+
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s]
+    except ValueError:
+        sys.stderr.write(f"gatescope seeds: --seeds takes whole numbers like 0,1,2, got {args.seeds!r}\n")
+        return 2
+    sys.stdout.write(run(args.models, seeds, args.write, args.threads))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": run_serve,
     "bench": run_bench,
     "bench-page": run_bench_page,
     "bench-api": run_bench_api,
     "bench-analysis": run_bench_analysis,
+    "bench-class": run_bench_class,
     "train": run_train,
     "evidence": run_evidence,
+    "seeds": run_seeds,
 }
 
 if __name__ == "__main__":

@@ -76,6 +76,12 @@ class Settings(Limits, BaseSettings):
         description="where models trained in the page are kept",
     )
     max_trainings: int = Field(1, ge=1, description="trainings that may run at once; more are refused")
+    stream_threads: int = Field(
+        1,
+        ge=1,
+        description="threads that compute the trace streams' steps. Streams queue there, so that a "
+        "class of them never takes the threads that answer everyone else's requests",
+    )
     torch_threads: int = Field(
         1,
         ge=1,

@@ -202,3 +202,35 @@ def test_bad_objectives_and_states() -> None:
         trace(module, x, h0=torch.zeros(1, 7))
     with pytest.raises(ValueError, match="c0 is only for LSTMs"):
         trace(make("gru"), x, c0=torch.zeros(1, 7))
+
+
+@pytest.mark.parametrize(
+    ("arch", "variant", "options"),
+    [
+        ("lstm", "torch", {}),
+        ("lstm", "torch", {"proj_size": 3}),
+        ("gru", "torch", {}),
+        ("gru", "cho", {}),
+        ("gru", "chung", {}),
+        ("rnn", "torch", {"nonlinearity": "relu"}),
+    ],
+)
+def test_stepper_advance_equals_steps(arch: str, variant: str, options: dict) -> None:
+    """A stream's chunk, computed at once, equals the same steps one by one, across chunk borders."""
+    from gatescope.engine import Stepper, spec_from_module, with_gru_variant
+
+    torch.manual_seed(2)
+    module = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[arch](5, 7, num_layers=2, **options)
+    spec = with_gru_variant(spec_from_module(module), variant)
+    x = torch.randn(21, 5)
+    one, chunked = Stepper(spec), Stepper(spec)
+    singles = [one.step(row) for row in x]
+    chunks = chunked.advance(x[:8]) + chunked.advance(x[8:9]) + chunked.advance(x[9:])
+    assert [r.t for r in chunks] == list(range(21)) and chunked.t == 21
+    for a, b in zip(singles, chunks, strict=True):
+        for la, lb in zip(a.layers, b.layers, strict=True):
+            torch.testing.assert_close(la.hidden, lb.hidden, rtol=1e-5, atol=1e-6)
+            for name in la.gates:
+                torch.testing.assert_close(la.gates[name], lb.gates[name], rtol=1e-5, atol=1e-6)
+            if la.cell is not None:
+                torch.testing.assert_close(la.cell, lb.cell, rtol=1e-5, atol=1e-6)

@@ -124,3 +124,29 @@ def test_disconnect_mid_stream_leaves_the_server_answering(client: TestClient) -
     # The stream's task is gone; the server keeps answering.
     response = client.post("/api/trace", json={"model": MODEL, "text": "still here"})
     assert response.status_code == 200
+
+
+def test_steps_per_message_groups_the_same_numbers(client: TestClient) -> None:
+    """A class of streams sends far fewer messages: n steps per 'steps' message, same numbers."""
+    text = "gates open and close"
+    with client.websocket_connect("/ws/trace") as ws:
+        ws.send_json({"type": "start", "model": MODEL, "text": text})
+        single = receive_until(ws, "done")
+        ws.send_json({"type": "start", "model": MODEL, "text": text, "steps_per_message": 8})
+        grouped = receive_until(ws, "done")
+    steps = [m for m in single if m["type"] == "step"]
+    groups = [m for m in grouped if m["type"] == "steps"]
+    assert [(g["t"], g["count"]) for g in groups] == [(0, 8), (8, 8), (16, 4)]
+    assert "".join("".join(g["tokens"]) for g in groups) == text
+    for g in groups:
+        for k in range(g["count"]):
+            step = steps[g["t"] + k]
+            for layer in range(2):
+                for name in ("i", "f", "g", "o"):
+                    np.testing.assert_allclose(
+                        g["layers"][layer]["gates"][name][k], step["layers"][layer]["gates"][name], rtol=1e-6
+                    )
+                np.testing.assert_allclose(
+                    g["layers"][layer]["hidden"][k], step["layers"][layer]["hidden"], rtol=1e-6
+                )
+    assert grouped[-1]["layers"] == single[-1]["layers"]

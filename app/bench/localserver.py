@@ -44,7 +44,10 @@ def _tail(log: IO[bytes] | None, chars: int = 3000) -> str:
 
 @contextlib.contextmanager
 def running_server(
-    env: Mapping[str, str] | None = None, log: IO[bytes] | None = None, timeout: float = 60.0
+    env: Mapping[str, str] | None = None,
+    log: IO[bytes] | None = None,
+    timeout: float = 60.0,
+    workers: int = 1,
 ) -> Iterator[str]:
     """Start gatescope's app (``uvicorn --factory gatescope.web.app:create_app``) on 127.0.0.1 and
     yield its base URL once it answers.
@@ -68,6 +71,8 @@ def running_server(
             "uvicorn",
             "--factory",
             "gatescope.web.app:create_app",
+            "--workers",
+            str(workers),
             "--host",
             "127.0.0.1",
             "--port",

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from gatescope.engine.cells import CellStep, gru_cell, lstm_cell, reset_before_gru_cell, rnn_cell
 from gatescope.engine.spec import RecurrentSpec, spec_from_module
-from gatescope.engine.trace import as_sequence, initial_state
+from gatescope.engine.trace import as_sequence, initial_state, run_layer
 
 
 @dataclass
@@ -75,6 +75,32 @@ class Stepper:
         record = StepRecord(self.t, records)
         self.t += 1
         return record
+
+    def advance(self, xs: object) -> list[StepRecord]:
+        """Step through every row of ``xs`` (T, input_size) at once, continuing the state, with the
+        trace's layer passes (one fused kernel call for an LSTM) instead of T cell calls: the same
+        numbers from far fewer torch calls, each of which may wait for the GIL on a busy server."""
+        seq = as_sequence(xs, self.spec.input_size, self.spec.dtype)
+        passes = []
+        layer_input = seq
+        for layer in range(self.spec.num_layers):
+            p = run_layer(self.spec, layer, layer_input, self.hidden[layer], self.cell[layer])
+            passes.append(p)
+            self.hidden[layer] = p.hidden[-1].clone()
+            if p.cell is not None:
+                self.cell[layer] = p.cell[-1].clone()
+            layer_input = p.hidden
+        records = []
+        for k in range(seq.shape[0]):
+            cells = [
+                CellStep(
+                    {n: g[k] for n, g in p.gates.items()}, p.hidden[k], None if p.cell is None else p.cell[k]
+                )
+                for p in passes
+            ]
+            records.append(StepRecord(self.t + k, cells))
+        self.t += seq.shape[0]
+        return records
 
     def run(self, xs: object) -> Iterator[StepRecord]:
         """Yield one `StepRecord` per row of ``xs`` (T, input_size), continuing the state."""

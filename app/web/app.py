@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -39,7 +40,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     torch.set_num_threads(settings.torch_threads)
     app.state.registry = ModelRegistry(settings)
     app.state.training_slots = TrainingSlots(settings.max_trainings)
-    yield
+    with ThreadPoolExecutor(settings.stream_threads, thread_name_prefix="gatescope-stream") as streams:
+        app.state.stream_executor = streams
+        yield
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -100,6 +100,30 @@ def step_payload(model: LoadedModel, record: StepRecord, token: str | None) -> d
     }
 
 
+def steps_payload(model: LoadedModel, records: list[StepRecord], tokens: list[str] | None) -> dict[str, Any]:
+    """Several consecutive steps in one message: each field an (n, H) array, rows in step order."""
+    layers = []
+    for layer in range(len(records[0].layers)):
+        steps = [r.layers[layer] for r in records]
+        first = steps[0]
+        layers.append(
+            {
+                "gates": {name: array(torch.stack([s.gates[name] for s in steps])) for name in first.gates},
+                "hidden": array(torch.stack([s.hidden for s in steps])),
+                "cell": None if first.cell is None else array(torch.stack([s.cell for s in steps])),  # type: ignore[misc]
+            }
+        )
+    top = torch.stack([r.layers[-1].hidden for r in records])
+    return {
+        "type": "steps",
+        "t": records[0].t,
+        "count": len(records),
+        "tokens": tokens,
+        "predictions": predictions_payload(model, top),
+        "layers": layers,
+    }
+
+
 def dumps(payload: object) -> bytes:
     return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
 

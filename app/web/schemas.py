@@ -111,6 +111,9 @@ class StartMessage(TraceRequest):
     """Start a sequence (replacing one that is streaming)."""
 
     type: Literal["start"]
+    steps_per_message: int = Field(
+        1, ge=1, le=256, description="1: a 'step' message per step; n > 1: 'steps' messages of n steps"
+    )
 
 
 class AppendMessage(SequenceInput):

@@ -9,8 +9,12 @@ Client -> server (JSON text frames; `gatescope.web.schemas` has their schemas):
 Server -> client:
     {"type": "started", "model": id, "steps": T, "arch": a, "gate_names": [...]}
                                                            T = steps the sequence will have
-    {"type": "step", "t": t, "token": ch | null,
+    {"type": "step", "t": t, "token": ch | null, "predictions": {"ids", "probs"} | null,
      "layers": [{"gates": {name: [H]}, "hidden": [H], "cell": [H] | null}]}
+    {"type": "steps", "t": first t, "count": n, "tokens": [...] | null, ...}
+                                                           with "steps_per_message": n > 1 in the
+                                                           start: n steps per message, every field
+                                                           an n-row list (far fewer messages)
     {"type": "done", "steps": T, "loss": L,
      "layers": [{"grad_hidden": T x H, "grad_cell": T x H | null}]}
                                                            (gradients need the whole sequence: they come last)
@@ -26,19 +30,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
-from starlette.concurrency import run_in_threadpool
 from torch import Tensor
 
 from gatescope.engine import Stepper, StepRecord, UnitObjective, trace_spec, with_gru_variant
 from gatescope.settings import Settings
 from gatescope.web.deps import RegistryDep, SettingsDep, find_model
 from gatescope.web.inputs import initial_states, objective_from_request, sequence_from_request
-from gatescope.web.payloads import dumps, gradients_payload, step_payload
+from gatescope.web.payloads import dumps, gradients_payload, step_payload, steps_payload
 from gatescope.web.schemas import (
     TRACE_MESSAGES,
     AppendMessage,
@@ -51,6 +56,7 @@ from gatescope.web.schemas import (
 from gatescope.zoo.registry import LoadedModel, ModelRegistry
 
 router = APIRouter(tags=["trace"])
+T = TypeVar("T")
 
 #: Steps computed per thread hop: small enough that the first arrives at once, large enough that
 #: thread hand-offs cost little.
@@ -66,6 +72,7 @@ class StreamSession:
     objective: ObjectiveBody | None
     h0: Tensor | None = None
     c0: Tensor | None = None
+    steps_per_message: int = 1
     rows: list[Tensor] = field(default_factory=list)  # the whole sequence so far, one (I,) per step
     tokens: list[str] | None = None
 
@@ -75,7 +82,7 @@ class StreamSession:
         model = find_model(registry, message.model)
         spec = with_gru_variant(model.spec, message.gru_variant)
         h0, c0 = initial_states(message)
-        session = cls(model, Stepper(spec, h0, c0), message.objective, h0, c0)
+        session = cls(model, Stepper(spec, h0, c0), message.objective, h0, c0, message.steps_per_message)
         session.append(message, settings.max_steps)
         x = torch.stack(session.rows)
         objective = objective_from_request(model, message.objective, x, session.tokens)
@@ -105,7 +112,7 @@ class StreamSession:
 
     def step_chunk(self, count: int) -> list[StepRecord]:
         end = min(self.stepper.t + count, len(self.rows))
-        return [self.stepper.step(self.rows[t]) for t in range(self.stepper.t, end)]
+        return self.stepper.advance(torch.stack(self.rows[self.stepper.t : end]))
 
     def gradients(self) -> dict[str, Any]:
         x = torch.stack(self.rows)
@@ -136,6 +143,13 @@ async def _receive(websocket: WebSocket, inbox: asyncio.Queue[Inbound]) -> None:
     except (WebSocketDisconnect, RuntimeError):
         pass
     await inbox.put(None)
+
+
+async def _compute(websocket: WebSocket, work: Callable[..., T], *args: Any) -> T:
+    """Run stream work on the app's stream threads (settings.stream_threads), not on the threadpool
+    that answers every other request: a class of streams queues there instead of starving it."""
+    executor: ThreadPoolExecutor = websocket.app.state.stream_executor
+    return await asyncio.get_running_loop().run_in_executor(executor, work, *args)
 
 
 async def _send(websocket: WebSocket, payload: dict[str, Any]) -> None:
@@ -182,7 +196,7 @@ async def trace_stream(websocket: WebSocket, registry: RegistryDep, settings: Se
             interrupted, pending = await _run(websocket, session, inbox, settings)
             if not interrupted and session.stepper.t == len(session.rows):
                 try:
-                    done = await run_in_threadpool(session.gradients)
+                    done = await _compute(websocket, session.gradients)
                 except ValueError as exc:
                     await _error(websocket, str(exc))
                     continue
@@ -205,10 +219,15 @@ async def _run(
     message to handle next): a cancel interrupts with nothing left to handle, a new start
     interrupts and is handed back."""
     while session.stepper.t < len(session.rows):
-        records = await run_in_threadpool(session.step_chunk, CHUNK)
-        for record in records:
-            token = session.tokens[record.t] if session.tokens else None
-            await _send(websocket, step_payload(session.model, record, token))
+        records = await _compute(websocket, session.step_chunk, CHUNK)
+        size = session.steps_per_message
+        for k in range(0, len(records), size):
+            group = records[k : k + size]
+            tokens = None if session.tokens is None else session.tokens[group[0].t : group[-1].t + 1]
+            if size == 1:
+                await _send(websocket, step_payload(session.model, group[0], tokens[0] if tokens else None))
+            else:
+                await _send(websocket, steps_payload(session.model, group, tokens))
         while not inbox.empty():
             message = inbox.get_nowait()
             if message is None:
