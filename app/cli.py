@@ -19,6 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the page and the API")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers", type=int, default=1, help="processes that serve as one (they share the data folders)"
+    )
 
     bench = commands.add_parser("bench", help="time the full trace against torch's own kernels")
     bench.add_argument("--steps", type=int, default=2000)
@@ -80,7 +83,15 @@ def main(argv: list[str] | None = None) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    uvicorn.run("gatescope.web.app:create_app", factory=True, host=args.host, port=args.port)
+    if args.workers < 1:
+        sys.stderr.write(f"gatescope serve: --workers must be at least 1, got {args.workers}\n")
+        return 2
+    if args.workers == 1:
+        uvicorn.run("gatescope.web.app:create_app", factory=True, host=args.host, port=args.port)
+    else:
+        uvicorn.run(
+            "gatescope.web.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers
+        )
     return 0
 
 

@@ -39,7 +39,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     torch.set_num_threads(settings.torch_threads)
     app.state.registry = ModelRegistry(settings)
-    app.state.training_slots = TrainingSlots(settings.max_trainings)
+    app.state.training_slots = TrainingSlots(settings.max_trainings, settings.trained_dir / ".slots")
     with ThreadPoolExecutor(settings.stream_threads, thread_name_prefix="gatescope-stream") as streams:
         app.state.stream_executor = streams
         yield

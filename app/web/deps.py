@@ -6,9 +6,11 @@ The settings, the model registry and the training slots belong to the app that `
 
 from __future__ import annotations
 
-import threading
+import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, HTTPException
@@ -19,24 +21,29 @@ from gatescope.zoo.registry import LoadedModel, ModelRegistry
 
 
 class TrainingSlots:
-    """At most ``capacity`` trainings at once, across every connection of one app."""
+    """At most ``capacity`` trainings at once across every process that serves ``directory``
+    (``gatescope serve --workers N``): a slot is an exclusive lock on one of ``capacity`` files,
+    which the system releases if the process dies."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, directory: Path) -> None:
         self.capacity = capacity
-        self._running = 0
-        self._lock = threading.Lock()
+        self.directory = directory
 
-    def acquire(self) -> bool:
-        """Take a slot if one is free; False when all are busy."""
-        with self._lock:
-            if self._running >= self.capacity:
-                return False
-            self._running += 1
-            return True
+    def acquire(self) -> int | None:
+        """A slot (a locked file descriptor) if one is free; None when all are busy."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for k in range(self.capacity):
+            fd = os.open(self.directory / f"slot-{k}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                os.close(fd)
+        return None
 
-    def release(self) -> None:
-        with self._lock:
-            self._running -= 1
+    def release(self, slot: int) -> None:
+        fcntl.flock(slot, fcntl.LOCK_UN)
+        os.close(slot)
 
 
 def get_settings(connection: HTTPConnection) -> Settings:

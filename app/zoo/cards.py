@@ -52,6 +52,17 @@ def write_checkpoint(
     return card_path
 
 
+def write_card(directory: str | os.PathLike[str], model_id: str, card: dict[str, Any]) -> Path:
+    """Write a card alone (a model its id rebuilds, such as a random one), atomically."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{check_id(model_id)}.json"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({**card, "id": model_id}, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
 def read_checkpoint(
     card_path: str | os.PathLike[str],
 ) -> tuple[dict[str, Any], dict[str, Tensor], dict[str, Tensor], Tensor | None]:

@@ -7,6 +7,7 @@ small JSON card in the upload directory under ids ``upload-<sha>``; they never s
 
 from __future__ import annotations
 
+import builtins
 import copy
 import hashlib
 import logging
@@ -25,7 +26,7 @@ from gatescope.engine import RecurrentSpec, parameter_count, spec_from_module
 from gatescope.engine.build import ARCH_TITLES, build_module, check_arch
 from gatescope.engine.text import ASCII_VOCAB
 from gatescope.settings import Settings
-from gatescope.zoo.cards import EMBEDDING_KEY, HEAD_PREFIX, read_checkpoint, write_checkpoint
+from gatescope.zoo.cards import EMBEDDING_KEY, HEAD_PREFIX, read_checkpoint, write_card, write_checkpoint
 from gatescope.zoo.parts import whole_model
 from gatescope.zoo.readers import module_from_state_dict
 from gatescope.zoo.tasks import get_task
@@ -173,6 +174,11 @@ class ModelRegistry:
 
     # ---- lookup -------------------------------------------------------------------------
     def list(self) -> list[dict[str, Any]]:
+        """Every model's record: shipped, then trained, uploaded, notebook and random ones.
+
+        What other processes serving the same folders added since (``gatescope serve --workers
+        N``, or several servers on shared storage) is read from disk first."""
+        self._load_uploads()
         with self._lock:
             models = list(self._models.values())
         order = {"builtin": 0, "trained": 1, "upload": 2, "notebook": 3, "random": 4}
@@ -184,6 +190,9 @@ class ModelRegistry:
             found = self._models.get(model_id)
         if found is not None:
             return found
+        stored = self._load_stored(model_id)
+        if stored is not None:
+            return stored
         random_spec = RandomModelSpec.from_id(model_id)
         if random_spec is None:
             raise KeyError(model_id)
@@ -194,14 +203,19 @@ class ModelRegistry:
             return self._models.setdefault(model.id, model)
 
     # ---- random -------------------------------------------------------------------------
-    def create_random(self, spec: RandomModelSpec) -> LoadedModel:
-        """A freshly initialized torch module (torch's default init, seeded). ValueError on bad sizes."""
+    def create_random(self, spec: RandomModelSpec, remember: bool = False) -> LoadedModel:
+        """A freshly initialized torch module (torch's default init, seeded). ValueError on bad sizes.
+
+        ``remember``: keep its id on disk (``upload_dir/random-....json``, no weights: the id
+        rebuilds them), so that every process serving that folder lists it."""
         self._check_sizes(spec.input_size, spec.hidden_size, spec.num_layers)
         check_arch(spec.arch)
         if not 0 <= spec.seed < 2**31:
             raise ValueError(f"seed must be between 0 and {2**31 - 1}, got {spec.seed}")
         if spec.forget_bias is not None and not -20 <= spec.forget_bias <= 20:
             raise ValueError(f"forget_bias must be between -20 and 20, got {spec.forget_bias}")
+        if remember and not (self.settings.upload_dir / f"{spec.id}.json").exists():
+            write_card(self.settings.upload_dir, spec.id, {"id": spec.id, "name": spec.name})
         with self._lock:
             if spec.id in self._models:
                 return self._models[spec.id]
@@ -269,20 +283,45 @@ class ModelRegistry:
         return self._add(LoadedModel(model_id, spec, record, vocab=vocab, module=module))
 
     # ---- uploads ------------------------------------------------------------------------
-    def _load_uploads(self) -> None:
+    def _stored(self) -> Sequence[tuple[Path, str]]:
+        """The card files other requests (or processes) stored: (path, source)."""
+        found: builtins.list[tuple[Path, str]] = []
         for directory, pattern, source in (
             (self.settings.upload_dir, "upload-*.json", "upload"),
+            (self.settings.upload_dir, "random-*.json", "random"),
             (self.settings.trained_dir, "trained-*.json", "trained"),
         ):
-            if not directory.is_dir():
-                continue
-            for card_path in sorted(directory.glob(pattern)):
-                try:
-                    model = self._add(load_card(card_path, source))
-                    if source == "trained" and "config" in model.record:
-                        self._add_initialization(model.record["config"])
-                except (OSError, ValueError, KeyError, TypeError) as exc:
-                    log.warning("skipping stored model %s: %s", card_path.name, exc)
+            if directory.is_dir():
+                found += [(path, source) for path in sorted(directory.glob(pattern))]
+        return found
+
+    def _load_uploads(self) -> None:
+        """Register every stored card not registered yet (cheap: known ids are skipped by name)."""
+        with self._lock:
+            known = set(self._models)
+        for card_path, source in self._stored():
+            if card_path.stem not in known:
+                self._load_card_file(card_path, source)
+
+    def _load_stored(self, model_id: str) -> LoadedModel | None:
+        """The stored model ``model_id`` (added through another process), or None."""
+        for card_path, source in self._stored():
+            if card_path.stem == model_id:
+                return self._load_card_file(card_path, source)
+        return None
+
+    def _load_card_file(self, card_path: Path, source: str) -> LoadedModel | None:
+        try:
+            if source == "random":
+                spec = RandomModelSpec.from_id(card_path.stem)
+                return None if spec is None else self.create_random(spec, remember=False)
+            model = self._add(load_card(card_path, source))
+            if source == "trained" and "config" in model.record:
+                self._add_initialization(model.record["config"])
+            return model
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("skipping stored model %s: %s", card_path.name, exc)
+            return None
 
     def _add_initialization(self, config: dict[str, Any]) -> None:
         """A trained model's starting point, rebuilt from its config's seed (for before vs after)."""

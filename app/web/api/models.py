@@ -105,7 +105,8 @@ async def create_model(
                 nonlinearity=body.nonlinearity,
                 forget_bias=body.forget_bias,
                 bias=body.bias,
-            )
+            ),
+            remember=True,  # listed by every process serving this upload folder
         )
     return model.record
 

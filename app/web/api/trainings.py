@@ -22,13 +22,14 @@ import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from gatescope.settings import Settings
-from gatescope.web.deps import RegistryDep, SettingsDep, TrainingSlots, TrainingSlotsDep
+from gatescope.web.deps import RegistryDep, SettingsDep, TrainingSlotsDep
 from gatescope.web.schemas import TRAIN_MESSAGES, TrainCancelMessage, TrainStartMessage, parse_frame
 from gatescope.zoo.registry import ModelRegistry
 from gatescope.zoo.tasks import TASKS
@@ -101,8 +102,9 @@ def _train_all(
     settings: Settings,
     emit: Callable[[dict[str, Any]], None],
     stop: threading.Event,
-) -> None:
-    """Worker thread: interleave the runs, emit events, save each finished model."""
+) -> dict[str, str]:
+    """Worker thread: interleave the runs, emit events, save each finished model; returns the last
+    event ('done' or 'stopped'), which the caller sends once the training slot is free again."""
     runs = {c.arch: train_steps(c, should_stop=stop.is_set) for c in configs}
     finished: dict[str, TrainResult] = {}
     while runs and not stop.is_set():
@@ -118,8 +120,7 @@ def _train_all(
             if stop.is_set():
                 break
     if stop.is_set():
-        emit({"type": "stopped"})
-        return
+        return {"type": "stopped"}
     for config in configs:
         result = finished[config.arch]
         model_id = trained_id(config)
@@ -127,7 +128,7 @@ def _train_all(
         card = {**result.card, "id": model_id, "name": f"{result.card['name']} (trained here)"}
         model = registry.add_trained(result.module, result.head, card, source="trained")
         emit({"type": "trained", "arch": config.arch, "model": model.record})
-    emit({"type": "done"})
+    return {"type": "done"}
 
 
 MESSAGE_SHAPE = '(a message is a JSON object: {"type": "start" | "cancel", ...})'
@@ -144,7 +145,9 @@ async def train_stream(
     worker: threading.Thread | None = None
 
     def emit(event: dict[str, Any]) -> None:
-        loop.call_soon_threadsafe(events.put_nowait, event)
+        # A dropped connection's loop may close before the worker notices its stop flag.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(events.put_nowait, event)
 
     async def relay() -> None:
         while True:
@@ -174,7 +177,8 @@ async def train_stream(
             except ValueError as exc:
                 emit({"type": "error", "detail": str(exc)})
                 continue
-            if not slots.acquire():
+            slot = slots.acquire()
+            if slot is None:
                 busy = f"the server is already training {slots.capacity} model set(s)"
                 detail = f"{busy}; try again when it finishes"
                 emit({"type": "error", "detail": detail})
@@ -183,7 +187,7 @@ async def train_stream(
             stop.clear()
             worker = threading.Thread(
                 target=_work,
-                args=(configs, registry, settings, emit, stop, slots),
+                args=(configs, registry, settings, emit, stop, partial(slots.release, slot)),
                 name="gatescope-train",
                 daemon=True,
             )
@@ -214,13 +218,13 @@ def _work(
     settings: Settings,
     emit: Callable[[dict[str, Any]], None],
     stop: threading.Event,
-    slots: TrainingSlots,
+    release: Callable[[], None],
 ) -> None:
     """The worker thread: train, report any failure to the user (it never kills the server), and
-    free the slot."""
+    free the training slot."""
     try:
-        _train_all(configs, registry, settings, emit, stop)
+        last = _train_all(configs, registry, settings, emit, stop)
     except Exception as exc:
-        emit({"type": "error", "detail": f"training failed: {exc}"})
-    finally:
-        slots.release()
+        last = {"type": "error", "detail": f"training failed: {exc}"}
+    release()
+    emit(last)  # after the release: a client told 'done' may start the next training at once
