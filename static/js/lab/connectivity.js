@@ -12,8 +12,8 @@ import { LabView } from "./request.js";
 const Plotly = window.Plotly;
 
 export class ConnectivityView extends LabView {
-  constructor(lab) {
-    super(lab, "view-connectivity");
+  constructor(lab, intents) {
+    super(lab, intents, "view-connectivity");
     this.strip = $("conn-strip");
     this.text = $("conn-text");
     this.textKey = null;
@@ -22,7 +22,7 @@ export class ConnectivityView extends LabView {
     this.log.addEventListener("change", () => this.data && this.draw(this.data));
     this.text.addEventListener("click", (event) => {
       const span = event.target.closest("span[data-t]");
-      if (span) this.lab.setStep(Number(span.dataset.t));
+      if (span) intents.setStep(Number(span.dataset.t));
     });
   }
 
