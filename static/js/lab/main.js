@@ -226,6 +226,7 @@ function chooseModel(model, fresh) {
   picker.show(model);
   input.setModel(model);
   const s = state.main;
+  s.model = model.id; // so a reload or a shared link opens this model, as on the main page
   if (fresh) Object.assign(s, { preset: null, text: null, csv: null, t: null, unit: 0, layer: 0 });
   input.show(s);
   $("layer-select").replaceChildren(
