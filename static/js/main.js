@@ -75,9 +75,9 @@ const trainPanel = new TrainPanel({
   onModel: (record) => picker.add(record),
   onOpen: (record) => openModel(record),
   onBeforeAfter: (trained, initId) => beforeAfter(trained, initId),
-  onOpenChange: () => savePanels(),
+  onOpenChange: (open) => setPanelOpen("train", open),
 });
-const zoo = new ModelZoo({ onOpen: (record) => openModel(record), onOpenChange: () => savePanels() });
+const zoo = new ModelZoo({ onOpen: (record) => openModel(record), onOpenChange: (open) => setPanelOpen("zoo", open) });
 wireUpload({
   onModel: (record) => {
     picker.add(record);
@@ -352,23 +352,19 @@ for (const event of ["pointerdown", "focus", "click"]) {
 
 // ---- train panel and model zoo -----------------------------------------------------------------
 
-const PANEL_IDS = { train: "train-panel", zoo: "zoo-panel" };
+const panels = { train: trainPanel, zoo };
 
 function openPanels() {
-  for (const name of PANELS) $(PANEL_IDS[name]).open = state.open.includes(name);
+  for (const name of PANELS) panels[name].setOpen(state.open.includes(name));
 }
 
-function savePanels() {
-  state.open = PANELS.filter((name) => $(PANEL_IDS[name]).open);
+function setPanelOpen(name, open) {
+  state.open = PANELS.filter((p) => (p === name ? open : state.open.includes(p)));
   save();
 }
 
 for (const button of document.querySelectorAll("[data-open]")) {
-  button.addEventListener("click", () => {
-    const panel = $(button.dataset.open);
-    panel.open = true;
-    panel.scrollIntoView({ behavior: "smooth", block: "start" });
-  });
+  button.addEventListener("click", () => panels[button.dataset.open].reveal());
 }
 
 /** Explore ``record`` in the main view, on its task's preset with its task loss. */
