@@ -10,6 +10,7 @@ import { GradientPlot } from "./gradients.js";
 import { HeatmapGrid } from "./heatmaps.js";
 import { InputError, InputPanel } from "./input.js";
 import { Inspector } from "./inspector.js";
+import { applyLimits } from "./limits.js";
 import { ModelPicker, fetchModel, firstModel } from "./models.js";
 import { clamp } from "./numbers.js";
 import { setFontSize } from "./plots.js";
@@ -402,6 +403,7 @@ async function recover(id) {
 }
 
 async function boot() {
+  applyLimits();
   applyTeacher(state.teach, false);
   timeline.speed = state.speed;
   openPanels();

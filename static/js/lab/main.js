@@ -10,6 +10,7 @@ import { getJSON } from "../api.js";
 import { $, showMessage } from "../dom.js";
 import { tokenNote } from "../format.js";
 import { InputError, InputPanel } from "../input.js";
+import { applyLimits } from "../limits.js";
 import { ModelPicker, fetchModel, firstModel } from "../models.js";
 import { clamp } from "../numbers.js";
 import { reloadOnNewHash } from "../urlstate.js";
@@ -247,6 +248,7 @@ $("variant-select").addEventListener("change", () => {
 reloadOnNewHash();
 
 async function boot() {
+  applyLimits();
   let models;
   try {
     models = (await getJSON("/api/models")).models;
