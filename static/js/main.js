@@ -3,7 +3,7 @@
 
 import { getJSON, postJSON } from "./api.js";
 import { CompareView } from "./compare.js";
-import { $, showMessage } from "./dom.js";
+import { $, countOptions, showMessage } from "./dom.js";
 import { exportCSV, exportJSON } from "./export.js";
 import { num, tokenNote } from "./format.js";
 import { GradientPlot } from "./gradients.js";
@@ -175,7 +175,7 @@ function chooseModel(model, fresh) {
   input.show(state);
   Object.assign(state, input.source());
   const layers = $("layer-select");
-  layers.replaceChildren(...Array.from({ length: model.num_layers }, (_, l) => new Option(String(l), String(l))));
+  layers.replaceChildren(...countOptions(model.num_layers));
   state.layer = clamp(state.layer, 0, model.num_layers - 1);
   layers.value = String(state.layer);
   layers.closest("label").hidden = model.num_layers < 2;

@@ -7,7 +7,7 @@
 // URL and refreshes the shown view.
 
 import { getJSON } from "../api.js";
-import { $, showMessage } from "../dom.js";
+import { $, countOptions, showMessage } from "../dom.js";
 import { tokenNote } from "../format.js";
 import { InputError, InputPanel } from "../input.js";
 import { applyLimits } from "../limits.js";
@@ -230,8 +230,7 @@ function chooseModel(model, fresh) {
   s.model = model.id; // so a reload or a shared link opens this model, as on the main page
   if (fresh) Object.assign(s, { preset: null, text: null, csv: null, t: null, unit: 0, layer: 0 });
   input.show(s);
-  $("layer-select").replaceChildren(
-    ...Array.from({ length: model.num_layers }, (_, l) => new Option(String(l), String(l))));
+  $("layer-select").replaceChildren(...countOptions(model.num_layers));
   $("layer-select").closest("label").hidden = model.num_layers < 2;
   $("variant-field").hidden = model.arch !== "gru";
   $("variant-select").value = lab.variant;

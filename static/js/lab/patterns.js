@@ -5,7 +5,7 @@
 
 import { $, el } from "../dom.js";
 import { fmt, tokenLabel } from "../format.js";
-import { tokenSpans } from "../tokens.js";
+import { stepAt, tokenSpans } from "../tokens.js";
 import { LabView } from "./request.js";
 
 export class PatternsView extends LabView {
@@ -27,22 +27,20 @@ export class PatternsView extends LabView {
     });
     // Drag to select: press on one step, move, release on another.
     this.text.addEventListener("mousedown", (event) => {
-      const span = event.target.closest("span[data-t]");
-      if (!span) return;
+      const t = stepAt(event, this.text);
+      if (t === null) return;
       event.preventDefault();
-      this.anchor = Number(span.dataset.t);
+      this.anchor = t;
       this.mark(this.anchor, this.anchor + 1);
     });
     this.text.addEventListener("mouseover", (event) => {
-      const span = event.target.closest("span[data-t]");
-      if (this.anchor === null || !span) return;
-      const t = Number(span.dataset.t);
+      const t = stepAt(event, this.text);
+      if (this.anchor === null || t === null) return;
       this.mark(Math.min(t, this.anchor), Math.max(t, this.anchor) + 1);
     });
     window.addEventListener("mouseup", (event) => {
       if (this.anchor === null) return;
-      const span = event.target.closest?.("span[data-t]");
-      const t = span && this.text.contains(span) ? Number(span.dataset.t) : this.anchor;
+      const t = stepAt(event, this.text) ?? this.anchor;
       const start = Math.min(t, this.anchor);
       const end = Math.max(t, this.anchor) + 1;
       this.anchor = null;
