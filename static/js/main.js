@@ -209,11 +209,12 @@ const runner = new TraceRunner({
     state.unit = clamp(state.unit, 0, data.units - 1);
     $("unit-input").max = String(data.units - 1);
     $("unit-input").value = String(state.unit);
-    buildViews();
     streaming(data);
   },
   flush: (data) => {
-    heatmaps.refresh();
+    // The first steps of a new trace: draw its views once, with what has arrived; then update them.
+    if (heatmaps.data !== data) buildViews();
+    else heatmaps.refresh();
     paintText();
     $("progress").value = data.steps;
     if (!data.complete) setStatus(`running… ${data.steps} / ${data.capacity} steps`);
