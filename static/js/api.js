@@ -78,8 +78,9 @@ function openSocket(path, start) {
 }
 
 /**
- * Open the trace stream and send ``start``. Handlers: step(msg), done(msg), cancelled(msg),
- * error(text), closed(). Returns {append(payload), cancel(), close(), isOpen()}.
+ * Open the trace stream and send ``start``. Handlers: started(msg) ({model, steps, arch,
+ * gate_names}), step(msg), done(msg), cancelled(msg), error(text), closed(). Returns
+ * {append(payload), cancel(), close(), isOpen()}.
  */
 export function openTraceStream(start, handlers) {
   const { socket, send, close } = openSocket("/ws/trace", start);
@@ -87,7 +88,8 @@ export function openTraceStream(start, handlers) {
   socket.addEventListener("message", (event) => {
     if (finished) return;
     const msg = JSON.parse(event.data);
-    if (msg.type === "step") handlers.step(msg);
+    if (msg.type === "started") handlers.started(msg);
+    else if (msg.type === "step") handlers.step(msg);
     else if (msg.type === "done") handlers.done(msg);
     else if (msg.type === "cancelled") handlers.cancelled(msg);
     else if (msg.type === "error") handlers.error(detailText(msg.detail));

@@ -3,13 +3,14 @@
 
 import { getJSON, postJSON } from "./api.js";
 import { CompareView } from "./compare.js";
-import { $, showMessage } from "./dom.js";
+import { $, countOptions, showMessage } from "./dom.js";
 import { exportCSV, exportJSON } from "./export.js";
 import { num, tokenNote } from "./format.js";
 import { GradientPlot } from "./gradients.js";
 import { HeatmapGrid } from "./heatmaps.js";
 import { InputError, InputPanel } from "./input.js";
 import { Inspector } from "./inspector.js";
+import { applyLimits } from "./limits.js";
 import { ModelPicker, fetchModel, firstModel } from "./models.js";
 import { clamp } from "./numbers.js";
 import { setFontSize } from "./plots.js";
@@ -75,9 +76,9 @@ const trainPanel = new TrainPanel({
   onModel: (record) => picker.add(record),
   onOpen: (record) => openModel(record),
   onBeforeAfter: (trained, initId) => beforeAfter(trained, initId),
-  onOpenChange: () => savePanels(),
+  onOpenChange: (open) => setPanelOpen("train", open),
 });
-const zoo = new ModelZoo({ onOpen: (record) => openModel(record), onOpenChange: () => savePanels() });
+const zoo = new ModelZoo({ onOpen: (record) => openModel(record), onOpenChange: (open) => setPanelOpen("zoo", open) });
 wireUpload({
   onModel: (record) => {
     picker.add(record);
@@ -174,7 +175,7 @@ function chooseModel(model, fresh) {
   input.show(state);
   Object.assign(state, input.source());
   const layers = $("layer-select");
-  layers.replaceChildren(...Array.from({ length: model.num_layers }, (_, l) => new Option(String(l), String(l))));
+  layers.replaceChildren(...countOptions(model.num_layers));
   state.layer = clamp(state.layer, 0, model.num_layers - 1);
   layers.value = String(state.layer);
   layers.closest("label").hidden = model.num_layers < 2;
@@ -208,11 +209,12 @@ const runner = new TraceRunner({
     state.unit = clamp(state.unit, 0, data.units - 1);
     $("unit-input").max = String(data.units - 1);
     $("unit-input").value = String(state.unit);
-    buildViews();
     streaming(data);
   },
   flush: (data) => {
-    heatmaps.refresh();
+    // The first steps of a new trace: draw its views once, with what has arrived; then update them.
+    if (heatmaps.data !== data) buildViews();
+    else heatmaps.refresh();
     paintText();
     $("progress").value = data.steps;
     if (!data.complete) setStatus(`running… ${data.steps} / ${data.capacity} steps`);
@@ -352,23 +354,19 @@ for (const event of ["pointerdown", "focus", "click"]) {
 
 // ---- train panel and model zoo -----------------------------------------------------------------
 
-const PANEL_IDS = { train: "train-panel", zoo: "zoo-panel" };
+const panels = { train: trainPanel, zoo };
 
 function openPanels() {
-  for (const name of PANELS) $(PANEL_IDS[name]).open = state.open.includes(name);
+  for (const name of PANELS) panels[name].setOpen(state.open.includes(name));
 }
 
-function savePanels() {
-  state.open = PANELS.filter((name) => $(PANEL_IDS[name]).open);
+function setPanelOpen(name, open) {
+  state.open = PANELS.filter((p) => (p === name ? open : state.open.includes(p)));
   save();
 }
 
 for (const button of document.querySelectorAll("[data-open]")) {
-  button.addEventListener("click", () => {
-    const panel = $(button.dataset.open);
-    panel.open = true;
-    panel.scrollIntoView({ behavior: "smooth", block: "start" });
-  });
+  button.addEventListener("click", () => panels[button.dataset.open].reveal());
 }
 
 /** Explore ``record`` in the main view, on its task's preset with its task loss. */
@@ -406,6 +404,7 @@ async function recover(id) {
 }
 
 async function boot() {
+  applyLimits();
   applyTeacher(state.teach, false);
   timeline.speed = state.speed;
   openPanels();

@@ -17,27 +17,39 @@ export class TraceRunner {
     this.cost = 0;
   }
 
-  /** Run ``parsed`` ({payload, steps, tokens}, from InputPanel) through ``model``. */
+  /**
+   * Run ``parsed`` ({payload, steps, tokens}, from InputPanel) through ``model``. The trace
+   * starts when the server says "started": its gate names (and step count) are the server's.
+   */
   start(model, parsed, objective) {
     this.stop();
-    const data = new TraceData(model, parsed.steps, parsed.tokens);
-    this.data = data;
+    this.data = null;
     this.streamed = parsed.payload.text ?? "";
-    this.hooks.start(data);
+    let data = null;
     const stream = openTraceStream({ model: model.id, ...parsed.payload, objective }, {
-      step: (msg) => {
+      started: (msg) => {
         if (this.stream !== stream) return;
+        if (data) {
+          data.grow(msg.steps); // an append restarted the stream: the same trace, longer
+          return;
+        }
+        data = new TraceData(model, msg.steps, parsed.tokens, msg.gate_names);
+        this.data = data;
+        this.hooks.start(data);
+      },
+      step: (msg) => {
+        if (this.stream !== stream || !data) return;
         data.setStep(msg.t, msg.layers);
         this.schedule();
       },
       done: (msg) => {
-        if (this.stream !== stream) return;
+        if (this.stream !== stream || !data) return;
         data.setGradients(msg.loss, msg.layers);
         this.flush();
         this.hooks.done(data, msg.loss);
       },
       cancelled: () => {
-        if (this.stream !== stream) return;
+        if (this.stream !== stream || !data) return;
         this.flush();
         this.hooks.cancelled(data);
       },

@@ -6,7 +6,7 @@ import { colorOf, rangeFor } from "./colors.js";
 import { $ } from "./dom.js";
 import { fmt, tokenLabel } from "./format.js";
 import { plainSubscripts } from "./plots.js";
-import { tokenSpan } from "./tokens.js";
+import { stepAt, tokenSpan } from "./tokens.js";
 
 
 export class TextView {
@@ -19,8 +19,8 @@ export class TextView {
     this.cursor = -1;
     this.data = null;
     this.box.addEventListener("click", (event) => {
-      const span = event.target.closest("span[data-t]");
-      if (span) onPick(Number(span.dataset.t));
+      const t = stepAt(event, this.box);
+      if (t !== null) onPick(t);
     });
     this.select.addEventListener("change", () => {
       onQuantity(this.select.value);

@@ -21,7 +21,8 @@ function transpose(matrix, units) {
 export class TraceData {
   /**
    * model: the model record; capacity: the number of steps expected (the input's length);
-   * tokens: the characters (text models) or null.
+   * tokens: the characters (text models) or null; gateNames: the server's names of the
+   * model's gates, in torch's order (the stream's "started" message, or POST /api/trace).
    */
   constructor(model, capacity, tokens, gateNames) {
     this.model = model;
@@ -32,7 +33,7 @@ export class TraceData {
     this.tokens = tokens;
     this.loss = null;
     this.complete = false; // gradients received for all steps
-    this.gateNames = gateNames ?? defaultGateNames(model.arch);
+    this.gateNames = gateNames;
     this.quantities = quantitiesFor(model.arch, this.gateNames, model.nonlinearity);
     this.layers = Array.from({ length: model.num_layers }, () => this.emptyLayer(capacity));
   }
@@ -133,8 +134,4 @@ export class TraceData {
 
 function fill(rows, t, vector) {
   for (let u = 0; u < vector.length; u += 1) rows[u][t] = vector[u];
-}
-
-export function defaultGateNames(arch) {
-  return { lstm: ["i", "f", "g", "o"], gru: ["r", "z", "n"], rnn: [] }[arch];
 }

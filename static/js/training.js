@@ -8,14 +8,15 @@ import { openTrainStream } from "./api.js";
 import { ARCH_STYLE } from "./colors.js";
 import { $, el, showMessage } from "./dom.js";
 import { count, metricText, msPerStep, num } from "./format.js";
+import { Panel } from "./panel.js";
 import { baseFont, plotConfig, purge, title } from "./plots.js";
 
 const Plotly = window.Plotly;
-export class TrainPanel {
-  /** hooks: onModel(record) a new model to list; onOpen(record); onBeforeAfter(trained, initId); onOpenChange(). */
+export class TrainPanel extends Panel {
+  /** hooks: onModel(record) a new model to list; onOpen(record); onBeforeAfter(trained, initId); onOpenChange(open). */
   constructor(hooks) {
+    super("train-panel", hooks.onOpenChange);
     this.hooks = hooks;
-    this.details = $("train-panel");
     this.form = $("train-form");
     this.taskSelect = $("train-task");
     this.description = $("train-description");
@@ -44,11 +45,11 @@ export class TrainPanel {
       this.stopButton.disabled = true;
       this.status.textContent = "stopping…";
     });
-    this.details.addEventListener("toggle", () => {
-      // Charts drawn while the panel was closed have no width: fit them now.
-      if (this.details.open) [this.lossDiv, this.metricDiv].forEach((d) => d.data && Plotly.Plots.resize(d));
-      hooks.onOpenChange?.();
-    });
+  }
+
+  toggled() {
+    // Charts drawn while the panel was closed have no width: fit them now.
+    if (this.details.open) [this.lossDiv, this.metricDiv].forEach((d) => d.data && Plotly.Plots.resize(d));
   }
 
   /** The tasks (GET /api/tasks) and the shipped models, whose budget is shown as a hint. */

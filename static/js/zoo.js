@@ -6,6 +6,7 @@
 import { ARCH_STYLE } from "./colors.js";
 import { $, el } from "./dom.js";
 import { count, metricText, msPerStep } from "./format.js";
+import { Panel } from "./panel.js";
 
 const ARCHS = ["rnn", "lstm", "gru"];
 
@@ -53,14 +54,13 @@ function verdict(holds) {
   return holds ? { mark: "✓", text: "holds here", className: "holds" } : { mark: "✗", text: "not here", className: "fails" };
 }
 
-export class ModelZoo {
-  /** onOpen(record): explore a shipped model in the main view. */
+export class ModelZoo extends Panel {
+  /** onOpen(record): explore a shipped model in the main view; onOpenChange(open). */
   constructor({ onOpen, onOpenChange }) {
+    super("zoo-panel", onOpenChange);
     this.onOpen = onOpen;
-    this.details = $("zoo-panel");
     this.table = $("zoo-table");
     this.summary = $("zoo-summary");
-    this.details.addEventListener("toggle", () => onOpenChange?.());
   }
 
   render(models, tasks) {

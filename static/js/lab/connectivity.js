@@ -6,14 +6,14 @@ import { SEQUENTIAL, colorOf } from "../colors.js";
 import { $ } from "../dom.js";
 import { sci } from "../format.js";
 import { baseFont, plotConfig, timeAxis, title } from "../plots.js";
-import { tokenSpans } from "../tokens.js";
+import { stepAt, tokenSpans } from "../tokens.js";
 import { LabView } from "./request.js";
 
 const Plotly = window.Plotly;
 
 export class ConnectivityView extends LabView {
-  constructor(lab) {
-    super(lab, "view-connectivity");
+  constructor(lab, intents) {
+    super(lab, intents, "view-connectivity");
     this.strip = $("conn-strip");
     this.text = $("conn-text");
     this.textKey = null;
@@ -21,8 +21,8 @@ export class ConnectivityView extends LabView {
     this.log = $("conn-log");
     this.log.addEventListener("change", () => this.data && this.draw(this.data));
     this.text.addEventListener("click", (event) => {
-      const span = event.target.closest("span[data-t]");
-      if (span) this.lab.setStep(Number(span.dataset.t));
+      const t = stepAt(event, this.text);
+      if (t !== null) intents.setStep(t);
     });
   }
 

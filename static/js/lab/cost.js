@@ -22,38 +22,42 @@ function ratio(value) {
   return value === null || value === undefined ? "–" : `${fmt(value, 2)}×`;
 }
 
+/** The form's fields, in the order of the URL's cost=I,H,layers,steps,batch. */
+const SIZES = ["input_size", "hidden_size", "num_layers", "steps", "batch"];
+
 export class CostView extends LabView {
-  constructor(lab) {
-    super(lab, "view-cost");
+  constructor(lab, intents) {
+    super(lab, intents, "view-cost");
     this.form = $("cost-form");
     this.tbody = document.querySelector("#cost-table tbody");
     this.claim = $("cost-claim");
-    const sizes = this.lab.state.lab.cost.split(",");
-    ["input_size", "hidden_size", "num_layers", "steps", "batch"].forEach((name, k) => {
-      if (sizes[k]) this.form.elements[name].value = sizes[k];
-    });
+    this.showSizes();
+    // The sizes go to the URL as they are typed; measuring waits for the button.
+    const sizes = () => ({ cost: Object.values(this.body()).join(",") });
+    this.form.addEventListener("input", () => intents.change(sizes(), { recompute: false }));
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
-      this.lastKey = null;
-      this.refresh();
+      this.forget(); // the times vary from run to run: the same sizes are measured again
+      intents.change(sizes());
+    });
+  }
+
+  /** The sizes the URL state names; a field it leaves out (or that already shows it) is left alone. */
+  showSizes() {
+    const sizes = this.lab.knobs.cost.split(",");
+    SIZES.forEach((name, k) => {
+      const field = this.form.elements[name];
+      if (sizes[k] && field.value !== sizes[k]) field.value = sizes[k];
     });
   }
 
   body() {
-    const f = this.form.elements;
-    return {
-      input_size: Number(f.input_size.value),
-      hidden_size: Number(f.hidden_size.value),
-      num_layers: Number(f.num_layers.value),
-      steps: Number(f.steps.value),
-      batch: Number(f.batch.value),
-    };
+    return Object.fromEntries(SIZES.map((name) => [name, Number(this.form.elements[name].value)]));
   }
 
   async refresh() {
+    this.showSizes();
     const body = this.body();
-    this.lab.state.lab.cost = Object.values(body).join(",");
-    this.lab.save();
     await this.fetchAndDraw("/api/analysis/cost", body, {
       busy: "measuring real modules… (about a second)",
       suffix: (data) => ` · torch ${data.torch_version}, ${data.torch_threads} thread${data.torch_threads > 1 ? "s" : ""}; ` +

@@ -42,8 +42,8 @@ function column(heading, className) {
 }
 
 export class EquationsView extends LabView {
-  constructor(lab) {
-    super(lab, "view-equations");
+  constructor(lab, intents) {
+    super(lab, intents, "view-equations");
     this.box = $("eq-columns");
     this.diffWrap = $("eq-diff-wrap");
     this.diffDiv = $("eq-diff");

@@ -24,61 +24,54 @@ const PRESETS = {
 };
 
 export class GradientFlowView extends LabView {
-  constructor(lab) {
-    super(lab, "view-gradients");
+  constructor(lab, intents) {
+    super(lab, intents, "view-gradients");
     this.form = $("gf-form");
     this.gradDiv = $("gf-grad");
     this.jacDiv = $("gf-jac");
     this.tbody = document.querySelector("#gf-slopes tbody");
-    this.timer = null;
-    this.fromState();
-    this.form.addEventListener("input", () => this.changed());
-    this.form.addEventListener("change", () => this.changed());
+    this.showKnobs();
+    // Typing a number fires once per key: recompute shortly after the last one.
+    const changed = () => intents.change(this.formKnobs(), { after: 300 });
+    this.form.addEventListener("input", changed);
+    this.form.addEventListener("change", changed);
     this.form.addEventListener("submit", (event) => event.preventDefault());
     for (const button of this.form.querySelectorAll("[data-preset]")) {
-      button.addEventListener("click", () => {
-        Object.assign(this.lab.state.lab, PRESETS[button.dataset.preset]);
-        this.fromState();
-        this.changed(0);
-      });
+      button.addEventListener("click", () => intents.change(PRESETS[button.dataset.preset]));
     }
   }
 
-  /** Knobs from the URL state. */
-  fromState() {
-    const s = this.lab.state.lab;
+  /** The knobs as the URL state has them. A field is written only where it differs, so what the
+   * user is typing (and reported) is left alone. */
+  showKnobs() {
+    const s = this.lab.knobs;
     const f = this.form.elements;
     const archs = s.gf.split(",");
     for (const box of this.form.querySelectorAll("input[name=arch]")) box.checked = archs.includes(box.value);
-    f.steps.value = s.T;
-    f.hidden_size.value = s.H;
-    f.scale.value = s.scale;
-    f.forget_bias.value = s.fb;
-    f.nonlinearity.value = s.nl;
-    f.seed.value = s.seed;
+    const fields = [[f.steps, s.T], [f.hidden_size, s.H], [f.scale, s.scale], [f.forget_bias, s.fb],
+      [f.nonlinearity, s.nl], [f.seed, s.seed]];
+    if (s.clip !== "") fields.push([f.clip, s.clip]);
+    for (const [field, value] of fields) if (field.value !== value) field.value = value;
     f.clip_on.checked = s.clip !== "";
-    if (s.clip !== "") f.clip.value = s.clip;
   }
 
-  /** Knobs to the URL state; recompute shortly (typing a number fires once per key). */
-  changed(delay = 300) {
-    const s = this.lab.state.lab;
+  /** The knobs as the form shows them, in the URL state's keys. */
+  formKnobs() {
     const f = this.form.elements;
-    s.gf = [...this.form.querySelectorAll("input[name=arch]:checked")].map((b) => b.value).join(",");
-    s.T = f.steps.value;
-    s.H = f.hidden_size.value;
-    s.scale = f.scale.value;
-    s.fb = f.forget_bias.value;
-    s.nl = f.nonlinearity.value;
-    s.seed = f.seed.value;
-    s.clip = f.clip_on.checked ? f.clip.value : "";
-    this.lab.save();
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.refresh(), delay);
+    return {
+      gf: [...this.form.querySelectorAll("input[name=arch]:checked")].map((b) => b.value).join(","),
+      T: f.steps.value,
+      H: f.hidden_size.value,
+      scale: f.scale.value,
+      fb: f.forget_bias.value,
+      nl: f.nonlinearity.value,
+      seed: f.seed.value,
+      clip: f.clip_on.checked ? f.clip.value : "",
+    };
   }
 
   body() {
-    const s = this.lab.state.lab;
+    const s = this.lab.knobs;
     const body = {
       archs: s.gf.split(",").filter(Boolean),
       steps: Number(s.T),
@@ -93,9 +86,10 @@ export class GradientFlowView extends LabView {
   }
 
   async refresh() {
+    this.showKnobs();
     const body = this.body();
     if (!body.archs.length) {
-      this.lastKey = null;
+      this.forget();
       this.status.error("tick at least one cell");
       return;
     }

@@ -1,11 +1,16 @@
 // The lab page's wiring: the model and input (the main page's picker and input box), the unit
 // and step selection, the tabs, and the URL state. Each tab is its own view module; only the
 // shown one computes, and only when what it depends on changed (each view keeps a request key).
+//
+// Data flows one way: this module alone writes the state. Views read it through ``lab`` and
+// report what the user asked for through ``intents``; this module updates the state, writes the
+// URL and refreshes the shown view.
 
 import { getJSON } from "../api.js";
-import { $, showMessage } from "../dom.js";
+import { $, countOptions, showMessage } from "../dom.js";
 import { tokenNote } from "../format.js";
 import { InputError, InputPanel } from "../input.js";
+import { applyLimits } from "../limits.js";
 import { ModelPicker, fetchModel, firstModel } from "../models.js";
 import { clamp } from "../numbers.js";
 import { reloadOnNewHash } from "../urlstate.js";
@@ -17,22 +22,34 @@ import { PatternsView } from "./patterns.js";
 import { SaturationView } from "./saturation.js";
 import { mainPageURL, readLabState, writeLabState } from "./state.js";
 
-/** What the views share: the model, the parsed input, the selection and the URL state. */
+/** The URL state ({main, lab}, see state.js): written here only. */
+const state = readLabState();
+/** The model shown and the parsed input: {payload: {text} | {inputs}, steps, tokens}. */
+const current = { model: null, input: null };
+
+/** What the views read: the model, the parsed input, the selection and the lab's URL keys. */
 const lab = {
-  state: readLabState(),
-  model: null,
-  input: null, // {payload: {text} | {inputs}, steps, tokens}
+  get model() {
+    return current.model;
+  },
+  get input() {
+    return current.input;
+  },
+  /** The lab's own URL keys (lab/state.js), as a read-only copy. */
+  get knobs() {
+    return Object.freeze({ ...state.lab });
+  },
   get variant() {
-    return this.model?.arch === "gru" ? this.state.lab.variant : "torch";
+    return this.model?.arch === "gru" ? state.lab.variant : "torch";
   },
   get layer() {
-    return this.state.main.layer;
+    return state.main.layer;
   },
   get unit() {
-    return this.state.main.unit;
+    return state.main.unit;
   },
   get step() {
-    const t = this.state.main.t;
+    const t = state.main.t;
     return t === null ? this.input.steps - 1 : t;
   },
   /** A request body for a model view: model, input, GRU variant, and ``extra``. */
@@ -43,30 +60,42 @@ const lab = {
   inputKey() {
     return `${this.model?.id}|${JSON.stringify(this.input?.payload)}`;
   },
-  save() {
-    writeLabState(this.state);
-    $("main-link").href = this.mainURL();
-  },
+  /** The main page's URL for this model and input, with ``selection`` ({unit, layer, t}). */
   mainURL(selection = {}) {
-    return mainPageURL({ ...this.state.main, model: this.model?.id ?? this.state.main.model }, selection);
+    return mainPageURL({ ...state.main, model: this.model?.id ?? state.main.model }, selection);
   },
-  openMain(selection) {
-    window.location.href = this.mainURL(selection);
+};
+
+/** What the views may ask for. */
+const intents = {
+  /**
+   * New values for lab keys (``patch``). The shown view recomputes on the next frame, or
+   * ``after`` ms (typing), or not at all (``recompute: false``: the form's Measure button asks).
+   */
+  change(patch, { after = 0, recompute = true } = {}) {
+    Object.assign(state.lab, patch);
+    save();
+    if (recompute) refreshSoon(after);
   },
+  /** Move the step cursor to ``t``. */
   setStep(t) {
-    this.state.main.t = clamp(t, 0, this.input.steps - 1);
+    state.main.t = clamp(t, 0, current.input.steps - 1);
     syncSelection();
     selectionChanged();
+  },
+  /** Open the main page on this model and input, at ``selection``. */
+  openMain(selection) {
+    window.location.href = lab.mainURL(selection);
   },
 };
 
 const views = {
-  gradients: new GradientFlowView(lab),
-  saturation: new SaturationView(lab),
-  cost: new CostView(lab),
-  equations: new EquationsView(lab),
-  connectivity: new ConnectivityView(lab),
-  patterns: new PatternsView(lab),
+  gradients: new GradientFlowView(lab, intents),
+  saturation: new SaturationView(lab, intents),
+  cost: new CostView(lab, intents),
+  equations: new EquationsView(lab, intents),
+  connectivity: new ConnectivityView(lab, intents),
+  patterns: new PatternsView(lab, intents),
 };
 // Which views read the model and input, and which the step cursor.
 const MODEL_VIEWS = new Set(["saturation", "equations", "connectivity", "patterns"]);
@@ -76,23 +105,28 @@ function showError(text) {
   showMessage($("error"), text);
 }
 
+function save() {
+  writeLabState(state);
+  $("main-link").href = lab.mainURL();
+}
+
 // ---- tabs ---------------------------------------------------------------------------------------
 
 function showTab(tab) {
-  lab.state.lab.tab = tab;
+  state.lab.tab = tab;
   for (const button of document.querySelectorAll("[role=tab]")) {
     button.setAttribute("aria-selected", String(button.dataset.tab === tab));
   }
   for (const section of document.querySelectorAll("[role=tabpanel]")) section.hidden = section.dataset.view !== tab;
   layoutSelection();
   document.body.dataset.tab = tab;
-  lab.save();
+  save();
   refreshView();
 }
 
 /** The selection bar shows what the tab reads: layer (if several), unit, step. */
 function layoutSelection() {
-  const tab = lab.state.lab.tab;
+  const tab = state.lab.tab;
   const layered = (lab.model?.num_layers ?? 1) > 1;
   $("selection").hidden = !MODEL_VIEWS.has(tab) || tab === "saturation" || (tab === "patterns" && !layered);
   $("unit-input").closest("label").hidden = tab === "patterns";
@@ -101,9 +135,20 @@ function layoutSelection() {
 }
 
 function refreshView() {
-  const tab = lab.state.lab.tab;
-  if (MODEL_VIEWS.has(tab) && (!lab.model || !lab.input)) return;
+  const tab = state.lab.tab;
+  if (MODEL_VIEWS.has(tab) && (!current.model || !current.input)) return;
   views[tab].refresh();
+}
+
+let refreshTimer = 0;
+let refreshFrame = 0;
+
+/** Refresh the shown view once, on the next frame or after ``delay`` ms, however many changes came first. */
+function refreshSoon(delay = 0) {
+  clearTimeout(refreshTimer);
+  cancelAnimationFrame(refreshFrame);
+  if (delay) refreshTimer = setTimeout(refreshView, delay);
+  else refreshFrame = requestAnimationFrame(refreshView);
 }
 
 for (const button of document.querySelectorAll("[role=tab]")) {
@@ -113,40 +158,37 @@ for (const button of document.querySelectorAll("[role=tab]")) {
 // ---- selection: layer, unit, step ---------------------------------------------------------------
 
 function syncSelection() {
-  const m = lab.model;
-  const s = lab.state.main;
-  if (!m || !lab.input) return;
+  const m = current.model;
+  const s = state.main;
+  if (!m || !current.input) return;
   s.layer = clamp(s.layer, 0, m.num_layers - 1);
   s.unit = clamp(s.unit, 0, m.hidden_size - 1);
-  if (s.t !== null) s.t = clamp(s.t, 0, lab.input.steps - 1);
+  if (s.t !== null) s.t = clamp(s.t, 0, current.input.steps - 1);
   $("layer-select").value = String(s.layer);
   $("unit-input").max = String(m.hidden_size - 1);
   $("unit-input").value = String(s.unit);
-  $("step-slider").max = String(lab.input.steps - 1);
+  $("step-slider").max = String(current.input.steps - 1);
   $("step-slider").value = String(lab.step);
-  $("step-label").textContent = `t = ${lab.step}${tokenNote(lab.input.tokens?.[lab.step])}`;
+  $("step-label").textContent = `t = ${lab.step}${tokenNote(current.input.tokens?.[lab.step])}`;
 }
 
-let selectionFrame = 0;
-
-/** Coalesce a run of slider events into one refresh per frame. */
+/** A run of slider events makes one refresh per frame. */
 function selectionChanged() {
-  lab.save();
-  cancelAnimationFrame(selectionFrame);
-  selectionFrame = requestAnimationFrame(refreshView);
+  save();
+  refreshSoon();
 }
 
 $("layer-select").addEventListener("change", () => {
-  lab.state.main.layer = Number($("layer-select").value);
+  state.main.layer = Number($("layer-select").value);
   syncSelection();
   selectionChanged();
 });
 $("unit-input").addEventListener("change", () => {
-  lab.state.main.unit = Math.round(Number($("unit-input").value)) || 0;
+  state.main.unit = Math.round(Number($("unit-input").value)) || 0;
   syncSelection();
   selectionChanged();
 });
-$("step-slider").addEventListener("input", () => lab.setStep(Number($("step-slider").value)));
+$("step-slider").addEventListener("input", () => intents.setStep(Number($("step-slider").value)));
 
 // ---- model and input ----------------------------------------------------------------------------
 
@@ -163,33 +205,32 @@ const input = new InputPanel({
 let editTimer = null;
 $("run-button").addEventListener("click", () => readInput(true));
 
-/** Parse the input box into lab.input and the URL; recompute the shown view. */
+/** Parse the input box into the current input and the URL; recompute the shown view. */
 function readInput(force = false) {
   showError("");
-  const s = lab.state.main;
   try {
-    lab.input = input.payload();
+    current.input = input.payload();
   } catch (err) {
     if (!(err instanceof InputError)) throw err;
     showError(err.message);
     return;
   }
-  Object.assign(s, input.source());
+  Object.assign(state.main, input.source());
   syncSelection();
-  lab.save();
-  if (force) for (const view of Object.values(views)) view.lastKey = null;
+  save();
+  if (force) for (const view of Object.values(views)) view.forget();
   refreshView();
 }
 
 function chooseModel(model, fresh) {
-  lab.model = model;
+  current.model = model;
   picker.show(model);
   input.setModel(model);
-  const s = lab.state.main;
+  const s = state.main;
+  s.model = model.id; // so a reload or a shared link opens this model, as on the main page
   if (fresh) Object.assign(s, { preset: null, text: null, csv: null, t: null, unit: 0, layer: 0 });
   input.show(s);
-  $("layer-select").replaceChildren(
-    ...Array.from({ length: model.num_layers }, (_, l) => new Option(String(l), String(l))));
+  $("layer-select").replaceChildren(...countOptions(model.num_layers));
   $("layer-select").closest("label").hidden = model.num_layers < 2;
   $("variant-field").hidden = model.arch !== "gru";
   $("variant-select").value = lab.variant;
@@ -198,14 +239,15 @@ function chooseModel(model, fresh) {
 }
 
 $("variant-select").addEventListener("change", () => {
-  lab.state.lab.variant = $("variant-select").value;
-  lab.save();
+  state.lab.variant = $("variant-select").value;
+  save();
   refreshView();
 });
 
 reloadOnNewHash();
 
 async function boot() {
+  applyLimits();
   let models;
   try {
     models = (await getJSON("/api/models")).models;
@@ -214,7 +256,7 @@ async function boot() {
     return;
   }
   picker.setModels(models);
-  const wanted = lab.state.main.model;
+  const wanted = state.main.model;
   let model = wanted ? picker.get(wanted) : null;
   if (wanted && !model) {
     model = await fetchModel(wanted).catch(() => null);
@@ -223,7 +265,7 @@ async function boot() {
   }
   const fresh = !model;
   model ??= firstModel(models);
-  showTab(lab.state.lab.tab);
+  showTab(state.lab.tab);
   if (model) chooseModel(model, fresh && !wanted);
 }
 

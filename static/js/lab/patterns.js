@@ -5,12 +5,12 @@
 
 import { $, el } from "../dom.js";
 import { fmt, tokenLabel } from "../format.js";
-import { tokenSpans } from "../tokens.js";
+import { stepAt, tokenSpans } from "../tokens.js";
 import { LabView } from "./request.js";
 
 export class PatternsView extends LabView {
-  constructor(lab) {
-    super(lab, "view-patterns");
+  constructor(lab, intents) {
+    super(lab, intents, "view-patterns");
     this.form = $("pat-form");
     this.text = $("pat-text");
     this.unitsBox = $("pat-units");
@@ -22,45 +22,35 @@ export class PatternsView extends LabView {
     this.form.addEventListener("submit", (event) => event.preventDefault());
     this.form.addEventListener("input", () => {
       clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.fromForm(), 300);
+      const f = this.form.elements;
+      this.timer = setTimeout(() => intents.change({ ps: f.start.value, pe: f.end.value, th: f.threshold.value }), 300);
     });
     // Drag to select: press on one step, move, release on another.
     this.text.addEventListener("mousedown", (event) => {
-      const span = event.target.closest("span[data-t]");
-      if (!span) return;
+      const t = stepAt(event, this.text);
+      if (t === null) return;
       event.preventDefault();
-      this.anchor = Number(span.dataset.t);
+      this.anchor = t;
       this.mark(this.anchor, this.anchor + 1);
     });
     this.text.addEventListener("mouseover", (event) => {
-      const span = event.target.closest("span[data-t]");
-      if (this.anchor === null || !span) return;
-      const t = Number(span.dataset.t);
+      const t = stepAt(event, this.text);
+      if (this.anchor === null || t === null) return;
       this.mark(Math.min(t, this.anchor), Math.max(t, this.anchor) + 1);
     });
     window.addEventListener("mouseup", (event) => {
       if (this.anchor === null) return;
-      const span = event.target.closest?.("span[data-t]");
-      const t = span && this.text.contains(span) ? Number(span.dataset.t) : this.anchor;
+      const t = stepAt(event, this.text) ?? this.anchor;
       const start = Math.min(t, this.anchor);
       const end = Math.max(t, this.anchor) + 1;
       this.anchor = null;
-      this.form.elements.start.value = String(start);
-      this.form.elements.end.value = String(end);
-      this.fromForm();
+      intents.change({ ps: String(start), pe: String(end) });
     });
-  }
-
-  fromForm() {
-    const f = this.form.elements;
-    Object.assign(this.lab.state.lab, { ps: f.start.value, pe: f.end.value, th: f.threshold.value });
-    this.lab.save();
-    this.refresh();
   }
 
   /** The span from the URL state, or the first three steps. */
   span() {
-    const s = this.lab.state.lab;
+    const s = this.lab.knobs;
     const steps = this.lab.input.steps;
     const start = s.ps === "" ? 0 : Number(s.ps);
     const end = s.pe === "" ? Math.min(start + 3, steps) : Number(s.pe);
@@ -72,9 +62,9 @@ export class PatternsView extends LabView {
     if (!lab.model || !lab.input) return;
     const span = this.span();
     const f = this.form.elements;
-    f.start.value = String(span.start);
-    f.end.value = String(span.end);
-    f.threshold.value = lab.state.lab.th;
+    for (const [field, value] of [[f.start, String(span.start)], [f.end, String(span.end)], [f.threshold, lab.knobs.th]]) {
+      if (field.value !== value) field.value = value;
+    }
     f.start.max = String(lab.input.steps - 1);
     f.end.max = String(lab.input.steps);
     if (this.textKey !== lab.inputKey()) {
@@ -141,6 +131,6 @@ export class PatternsView extends LabView {
     for (let t = match.start; t < match.end; t += 1) this.spans[t]?.classList.add("match-active");
     this.spans[match.start]?.scrollIntoView({ block: "nearest" });
     this.list.querySelectorAll("li").forEach((li, j) => li.classList.toggle("active", j === k));
-    this.lab.setStep(match.start);
+    this.intents.setStep(match.start);
   }
 }

@@ -53,15 +53,23 @@ export class ViewStatus {
 
 /**
  * What every lab view has: its section (#view-…), its status line, one request in flight, and
- * the key of the body it last asked for (main.js clears it to force a recompute). A view
- * defines draw(data) and calls fetchAndDraw() from its refresh().
+ * the key of the body it last asked for (forget() clears it to force a recompute). A view
+ * defines draw(data) and calls fetchAndDraw() from its refresh(). It reads the page's state
+ * through ``lab`` and never writes it: a user's change goes to ``intents`` (main.js), which
+ * updates the state and the URL and calls refresh() again.
  */
 export class LabView {
-  constructor(lab, sectionId) {
+  constructor(lab, intents, sectionId) {
     this.lab = lab;
+    this.intents = intents;
     this.section = $(sectionId);
     this.status = new ViewStatus(this.section);
     this.latest = new Latest();
+    this.lastKey = null;
+  }
+
+  /** Recompute on the next refresh(), even if the request is the same. */
+  forget() {
     this.lastKey = null;
   }
 

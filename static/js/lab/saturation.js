@@ -13,20 +13,16 @@ const GATE_NAMES = {
 };
 
 export class SaturationView extends LabView {
-  constructor(lab) {
-    super(lab, "view-saturation");
+  constructor(lab, intents) {
+    super(lab, intents, "view-saturation");
     this.box = $("sat-plots");
     this.source = $("sat-source");
     this.divs = new Map();
-    this.source.addEventListener("change", () => {
-      this.lab.state.lab.src = this.source.value;
-      this.lab.save();
-      this.refresh();
-    });
+    this.source.addEventListener("change", () => intents.change({ src: this.source.value }));
   }
 
   body() {
-    const task = this.lab.state.lab.src === "task" && this.lab.model.task;
+    const task = this.lab.knobs.src === "task" && this.lab.model.task;
     const body = this.lab.body({ source: task ? "task" : "input" });
     if (task) {
       delete body.text;
@@ -40,9 +36,9 @@ export class SaturationView extends LabView {
     if (!model) return;
     const taskOption = this.source.querySelector("option[value=task]");
     taskOption.disabled = !model.task;
-    this.source.value = model.task ? this.lab.state.lab.src : "input";
+    this.source.value = model.task ? this.lab.knobs.src : "input";
     if (model.arch === "rnn") {
-      this.lastKey = null;
+      this.forget();
       this.clear();
       this.status.error("A plain RNN has no gates, so nothing saturates: pick an LSTM or a GRU.");
       return;
@@ -116,7 +112,7 @@ export class SaturationView extends LabView {
         div.on("plotly_click", (event) => {
           const point = event.points.find((p) => p.customdata !== undefined);
           if (!point) return;
-          this.lab.openMain({ unit: point.customdata, layer: point.curveNumber - 1 });
+          this.intents.openMain({ unit: point.customdata, layer: point.curveNumber - 1 });
         });
       });
     }));
