@@ -47,6 +47,7 @@ class Limits(BaseModel):
         ge=1,
         description="largest steps x hidden_size² in the gradient lab: its Jacobian costs T·H² per step",
     )
+    max_lab_scale: float = Field(20.0, gt=0, description="largest spectral radius the gradient lab sets")
     max_cost_hidden: int = Field(512, ge=1, description="largest hidden size in the cost table")
     max_cost_steps: int = Field(200, ge=1, description="longest sequence timed by the cost table")
     max_cost_batch: int = Field(64, ge=1, description="largest batch timed by the cost table")

@@ -90,8 +90,10 @@ def _check_lab_request(body: VanishingRequest, settings: Settings) -> None:
             f"steps x hidden_size² = {body.steps * body.hidden_size**2} is over {settings.max_lab_work}: "
             "use fewer steps or a smaller hidden size (for example T=1000 with H=128)",
         )
-    if body.scale is not None and not 0 < body.scale <= 20:
-        raise HTTPException(422, f"scale (spectral radius) must be in (0, 20], got {body.scale}")
+    if body.scale is not None and not 0 < body.scale <= settings.max_lab_scale:
+        raise HTTPException(
+            422, f"scale (spectral radius) must be in (0, {settings.max_lab_scale:g}], got {body.scale}"
+        )
     if not body.archs:
         raise HTTPException(422, "archs is empty: ask for at least one of rnn, lstm, gru, gru_cho, gru_chung")
     if not 0 <= body.seed < 2**31:
