@@ -57,6 +57,11 @@ class Limits(BaseModel):
         description="largest layers x (H + I) x H x steps x batch timed by the cost table",
     )
     max_upload_bytes: int = Field(32 * 1024 * 1024, ge=1, description="largest checkpoint upload")
+    max_model_config_bytes: int = Field(
+        1024 * 1024,
+        ge=1,
+        description="largest model description read from a Keras upload (config.json, model_config)",
+    )
     max_request_bytes: int = Field(
         64 * 1024 * 1024, ge=1, description="largest request body; refused before it is read or parsed"
     )

@@ -63,7 +63,9 @@ class ModelInput(SequenceInput):
     """A model and one input."""
 
     model: str = Field(description="a model id from GET /api/models")
-    gru_variant: GruVariantName = Field("torch", description=GRU_VARIANT_HELP)
+    gru_variant: GruVariantName | None = Field(
+        None, description=GRU_VARIANT_HELP + "; default: the model's own (see its record's gru_variant)"
+    )
 
 
 class TraceRequest(ModelInput):

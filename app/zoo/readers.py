@@ -57,7 +57,10 @@ def read_state_dict(data: bytes, filename: str) -> dict[str, Tensor]:
         if not flat:
             raise ValueError("the state_dict holds no tensors")
         return flat
-    raise ValueError(f"unsupported file type {filename!r}: upload a .safetensors or a weights-only .pt file")
+    raise ValueError(
+        f"unsupported file type {filename!r}: upload a .safetensors or a weights-only .pt file, a Keras "
+        ".keras or .h5 model, or an .onnx graph"
+    )
 
 
 def _flatten(mapping: Mapping[object, object], prefix: str = "") -> dict[str, Tensor]:

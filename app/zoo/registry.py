@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gatescope.engine import RecurrentSpec, parameter_count, spec_from_module
+from gatescope.engine import RecurrentSpec, parameter_count, spec_from_module, with_gru_variant
 from gatescope.engine.build import ARCH_TITLES, build_module, check_arch
 from gatescope.engine.text import ASCII_VOCAB
 from gatescope.settings import Settings
@@ -82,6 +82,10 @@ def make_record(model_id: str, name: str, module: nn.Module, source: str, **extr
         "proj_size": spec.proj_size,
         "params": parameter_count(spec),
         "source": source,
+        "framework": "torch",  # where the weights came from: "torch", "keras" or "onnx"
+        "framework_equations": None,  # a Keras or ONNX model's own equations and gate names
+        "framework_notes": [],  # what a Keras or ONNX model does that a trace does not
+        "gru_variant": "torch" if spec.arch == "gru" else None,  # the equations it runs by default
         "vocab": None,
         "output_vocab": None,
         "has_embedding": False,
@@ -340,10 +344,11 @@ class ModelRegistry:
         output_vocab: Sequence[str] | None = None,
         embedding: str | None = None,
         head: str | None = None,
+        origin: dict[str, Any] | None = None,
     ) -> LoadedModel:
         """Validate an uploaded state_dict (a bare recurrent module, or a whole model with its
         embedding, vocabulary and head: `gatescope.zoo.parts`), store it on disk and register it.
-        ValueError if invalid."""
+        ``origin``: a Keras or ONNX model's card fields (`ForeignModel.card`). ValueError if invalid."""
         whole = whole_model(
             state_dict,
             prefix,
@@ -360,7 +365,12 @@ class ModelRegistry:
             tensors[EMBEDDING_KEY] = whole.embedding.contiguous()
         if whole.head is not None:
             tensors |= {f"{HEAD_PREFIX}{k}": v.contiguous() for k, v in whole.head.state_dict().items()}
-        model_id = f"upload-{weights_digest(tensors, spec.nonlinearity, whole.vocab, whole.output_vocab)}"
+        origin = origin or {}
+        # A torch upload's id is what it always was; a Keras or ONNX model's also says its equations.
+        also = (origin["framework"], origin["gru_variant"]) if origin else ()
+        model_id = (
+            f"upload-{weights_digest(tensors, spec.nonlinearity, whole.vocab, whole.output_vocab, *also)}"
+        )
         with self._lock:
             if model_id in self._models:
                 return self._models[model_id]
@@ -375,7 +385,10 @@ class ModelRegistry:
             "prefix": whole.prefix,
             "embedding_key": whole.embedding_key,
             "head_key": whole.head_key,
+            **origin,
         }
+        if whole.head is None:
+            card["output_kind"] = None
         write_checkpoint(self.settings.upload_dir, model_id, tensors, card)
         return self._add(model_from_card(whole.module, whole.head, card, "upload", whole.embedding))
 
@@ -422,12 +435,17 @@ def model_from_card(
         metric=card.get("metric"),
         presets=presets,
     )
-    for key in ("training", "command", "head_params", "description", "config", "prefix"):
+    keys = ("training", "command", "head_params", "description", "config", "prefix", "framework")
+    for key in (*keys, "framework_equations", "framework_notes"):
         if key in card:
             record[key] = card[key]
+    spec = spec_from_module(module)
+    if spec.arch == "gru":  # a Keras or ONNX GRU may run Cho et al.'s equations by its own nature
+        spec = with_gru_variant(spec, card.get("gru_variant") or "torch")
+        record["gru_variant"] = spec.gru_variant
     return LoadedModel(
         model_id,
-        spec_from_module(module),
+        spec,
         record,
         head=head,
         vocab=card.get("vocab"),

@@ -40,7 +40,7 @@ def _model_input(
 ) -> tuple[LoadedModel, RecurrentSpec, torch.Tensor, list[str] | None]:
     model = find_model(registry, body.model)
     with user_errors():
-        spec = with_gru_variant(model.spec, body.gru_variant)
+        spec = with_gru_variant(model.spec, body.gru_variant or model.spec.gru_variant)
         x, tokens = sequence_from_request(model, body, settings.max_steps)
     return model, spec, x, tokens
 
@@ -79,7 +79,7 @@ def post_saturation(body: SaturationRequest, registry: RegistryDep, settings: Se
     """
     model = find_model(registry, body.model)
     with user_errors():
-        spec = with_gru_variant(model.spec, body.gru_variant)
+        spec = with_gru_variant(model.spec, body.gru_variant or model.spec.gru_variant)
         tokens = None
         if body.source == "task":
             if model.task is None:

@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile
 from gatescope.settings import Settings
 from gatescope.web.deps import RegistryDep, SettingsDep, find_model, user_errors
 from gatescope.web.schemas import Strict, validation_detail
+from gatescope.zoo.foreign import EMBEDDING, HEAD, ChooseModule, ForeignModel, is_foreign, read_foreign
 from gatescope.zoo.parts import describe_modules, parse_vocab
 from gatescope.zoo.readers import read_state_dict, rnn_prefixes
 from gatescope.zoo.registry import ModelRegistry, RandomModelSpec
@@ -82,7 +83,8 @@ def get_model(model_id: str, registry: RegistryDep) -> dict[str, Any]:
 async def create_model(
     request: Request, registry: RegistryDep, settings: SettingsDep
 ) -> dict[str, Any] | JSONResponse:
-    """JSON: a fresh random model. Multipart ``file``: a state_dict (.safetensors or weights-only .pt)."""
+    """JSON: a fresh random model. Multipart ``file``: a state_dict (.safetensors or weights-only
+    .pt), a Keras model (.keras, Keras 2 .h5) or an ONNX graph (.onnx), read as data."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         return await _upload(request, registry, settings)
@@ -152,6 +154,13 @@ async def _upload(
     for name in ("prefix", "nonlinearity", "vocab", "output_vocab", "embedding", "head"):
         fields[name] = await _form_text(form.get(name), name, settings.max_upload_bytes)
     with user_errors():
+        vocab = None if fields["vocab"] is None else parse_vocab(fields["vocab"], "vocab")
+        output_vocab = (
+            None if fields["output_vocab"] is None else parse_vocab(fields["output_vocab"], "output_vocab")
+        )
+    if is_foreign(upload.filename or ""):
+        return _upload_foreign(registry, settings, data, upload.filename or "", fields, vocab, output_vocab)
+    with user_errors():
         state_dict = read_state_dict(data, upload.filename or "")
         if fields["prefix"] is None and len(rnn_prefixes(state_dict)) > 1:
             modules = describe_modules(state_dict, fields["nonlinearity"] or "tanh")
@@ -163,11 +172,56 @@ async def _upload(
             upload.filename or "upload",
             fields["prefix"],
             fields["nonlinearity"] or "tanh",
-            vocab=None if fields["vocab"] is None else parse_vocab(fields["vocab"], "vocab"),
-            output_vocab=None
-            if fields["output_vocab"] is None
-            else parse_vocab(fields["output_vocab"], "output_vocab"),
+            vocab=vocab,
+            output_vocab=output_vocab,
             embedding=fields["embedding"],
             head=fields["head"],
+        )
+    return model.record
+
+
+def _upload_foreign(
+    registry: ModelRegistry,
+    settings: Settings,
+    data: bytes,
+    filename: str,
+    fields: dict[str, str | None],
+    vocab: list[str] | None,
+    output_vocab: list[str] | None,
+) -> dict[str, Any] | JSONResponse:
+    """A Keras or ONNX file (`gatescope.zoo.foreign`): its recurrent stack, and the Keras
+    Embedding and Dense as the embedding and head. Without a vocab an Embedding's rows are named
+    by their ids ("0", "1", ...), so traces take ``tokens``."""
+    for name in ("embedding", "head"):
+        if fields[name] is not None:
+            raise HTTPException(
+                422, f"'{name}' names a tensor of a torch state_dict; a {filename!r} is read whole"
+            )
+    try:
+        foreign: ForeignModel = read_foreign(
+            data, filename, settings.max_upload_bytes, settings.max_model_config_bytes, fields["prefix"]
+        )
+    except ChooseModule as exc:
+        return JSONResponse({"detail": str(exc), "modules": exc.modules}, status_code=422)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    if fields["nonlinearity"] not in (None, foreign.nonlinearity):
+        raise HTTPException(
+            422,
+            f"the file says the nonlinearity is {foreign.nonlinearity!r}; 'nonlinearity' cannot change it",
+        )
+    if foreign.has_embedding and vocab is None:
+        vocab = [str(i) for i in range(foreign.vocab_size or 0)]
+    with user_errors():
+        model = registry.add_upload(
+            foreign.state_dict,
+            filename,
+            "",
+            foreign.nonlinearity,
+            vocab=vocab,
+            output_vocab=output_vocab,
+            embedding=EMBEDDING if foreign.has_embedding else None,
+            head=HEAD if foreign.has_head else None,
+            origin=foreign.card(),
         )
     return model.record

@@ -80,7 +80,7 @@ class StreamSession:
     def start(cls, registry: ModelRegistry, settings: Settings, message: StartMessage) -> StreamSession:
         """The session for ``message``, every field checked; ValueError or HTTPException if not."""
         model = find_model(registry, message.model)
-        spec = with_gru_variant(model.spec, message.gru_variant)
+        spec = with_gru_variant(model.spec, message.gru_variant or model.spec.gru_variant)
         h0, c0 = initial_states(message)
         session = cls(model, Stepper(spec, h0, c0), message.objective, h0, c0, message.steps_per_message)
         session.append(message, settings.max_steps)

@@ -22,7 +22,7 @@ def post_trace(body: TraceRequest, registry: RegistryDep, settings: SettingsDep)
     """
     model = find_model(registry, body.model)
     with user_errors():
-        spec = with_gru_variant(model.spec, body.gru_variant)
+        spec = with_gru_variant(model.spec, body.gru_variant or model.spec.gru_variant)
         x, tokens = sequence_from_request(model, body, settings.max_steps)
         objective = objective_from_request(model, body.objective, x, tokens)
         tr = trace_spec(spec, x, *initial_states(body), objective=objective)
