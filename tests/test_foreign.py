@@ -31,7 +31,6 @@ from gatescope.zoo.registry import ModelRegistry  # noqa: E402
 TOL = 1e-4
 # Keras' torch backend converts through np.array(x) without NumPy 2's copy keyword.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
-NEEDS_NEW_CHO = pytest.mark.xfail(reason="needs the engine's new 'cho' (z keeps the old state)", strict=False)
 
 
 # ---- Keras ------------------------------------------------------------------------------------------
@@ -162,13 +161,10 @@ KERAS_CASES = {
         keras.layers.Bidirectional(keras.layers.GRU(3, return_sequences=True, reset_after=False))
     ),
 }
-CHO_CASES = {"gru-cho-form", "bidirectional-gru-cho-form"}
 
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
-@pytest.mark.parametrize(
-    "case", [pytest.param(c, marks=[NEEDS_NEW_CHO] if c in CHO_CASES else []) for c in KERAS_CASES]
-)
+@pytest.mark.parametrize("case", KERAS_CASES)
 def test_keras_models_trace_as_keras_predicts(
     client: TestClient, tmp_path: Path, case: str, suffix: str
 ) -> None:
@@ -385,9 +381,7 @@ ONNX_CASES = {
 }
 
 
-@pytest.mark.parametrize(
-    "case", [pytest.param(c, marks=[NEEDS_NEW_CHO] if "cho" in c else []) for c in ONNX_CASES]
-)
+@pytest.mark.parametrize("case", ONNX_CASES)
 def test_onnx_nodes_trace_as_onnxruntime_computes(client: TestClient, case: str) -> None:
     check_onnx(client, onnx_model(**ONNX_CASES[case]))
 
