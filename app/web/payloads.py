@@ -46,7 +46,7 @@ def predictions_payload(model: LoadedModel, outputs: Tensor) -> dict[str, Any] |
     if model.head is None or model.output_kind not in ("classes", "sigmoids"):
         return None
     ids, probs = top_predictions(model.head, outputs, model.output_kind)
-    return {"kind": model.output_kind, "ids": ids.tolist(), "probs": _array(probs)}
+    return {"kind": model.output_kind, "ids": ids.to(torch.int32).numpy(), "probs": _array(probs)}
 
 
 def top_output(layer: LayerTrace) -> Tensor:

@@ -70,6 +70,11 @@ class ModelInput(SequenceInput):
 
 class TraceRequest(ModelInput):
     objective: ObjectiveBody | None = Field(None, description=OBJECTIVE_HELP)
+    format: Literal["json", "f32"] = Field(
+        "json",
+        description="'json', or 'f32': the compact wire format (gatescope.web.wire: a JSON header, "
+        "then every array's float32 bytes), for real sizes",
+    )
     h0: list[list[float]] | None = Field(
         None, description="initial hidden state, num_layers rows of hidden_size numbers (default zeros)"
     )

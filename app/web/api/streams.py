@@ -20,6 +20,8 @@ Server -> client:
                                                            (gradients need the whole sequence: they come last)
     {"type": "cancelled", "t": steps computed so far}
     {"type": "error", "detail": "what was wrong"}          the connection stays open
+With "format": "f32" in the start, the step, steps and done messages come as binary frames in the
+compact wire format (gatescope.web.wire); the others stay JSON text.
 A start message is validated whole (model, input, objective, variant) before its first step is
 computed. A frame that is not one of the messages above (not JSON, an unknown type or field, a
 wrong value) gets an error frame. A new "start" while a sequence is streaming replaces it.
@@ -53,6 +55,7 @@ from gatescope.web.schemas import (
     StartMessage,
     parse_frame,
 )
+from gatescope.web.wire import pack
 from gatescope.zoo.registry import LoadedModel, ModelRegistry
 
 router = APIRouter(tags=["trace"])
@@ -73,6 +76,7 @@ class StreamSession:
     h0: Tensor | None = None
     c0: Tensor | None = None
     steps_per_message: int = 1
+    binary: bool = False  # messages with arrays go out as binary frames (gatescope.web.wire)
     rows: list[Tensor] = field(default_factory=list)  # the whole sequence so far, one (I,) per step
     tokens: list[str] | None = None
 
@@ -82,7 +86,15 @@ class StreamSession:
         model = find_model(registry, message.model)
         spec = with_gru_variant(model.spec, message.gru_variant or model.spec.gru_variant)
         h0, c0 = initial_states(message)
-        session = cls(model, Stepper(spec, h0, c0), message.objective, h0, c0, message.steps_per_message)
+        session = cls(
+            model,
+            Stepper(spec, h0, c0),
+            message.objective,
+            h0,
+            c0,
+            message.steps_per_message,
+            message.format == "f32",
+        )
         session.append(message, settings.max_steps)
         x = torch.stack(session.rows)
         objective = objective_from_request(model, message.objective, x, session.tokens)
@@ -152,9 +164,12 @@ async def _compute(websocket: WebSocket, work: Callable[..., T], *args: Any) -> 
     return await asyncio.get_running_loop().run_in_executor(executor, work, *args)
 
 
-async def _send(websocket: WebSocket, payload: dict[str, Any]) -> None:
+async def _send(websocket: WebSocket, payload: dict[str, Any], binary: bool = False) -> None:
     try:
-        await websocket.send_text(dumps(payload).decode())
+        if binary:
+            await websocket.send_bytes(pack(payload))
+        else:
+            await websocket.send_text(dumps(payload).decode())
     except (WebSocketDisconnect, RuntimeError) as exc:
         raise _Disconnected from exc
 
@@ -200,7 +215,7 @@ async def trace_stream(websocket: WebSocket, registry: RegistryDep, settings: Se
                 except ValueError as exc:
                     await _error(websocket, str(exc))
                     continue
-                await _send(websocket, done)
+                await _send(websocket, done, session.binary)
     except _Disconnected:
         return
     finally:
@@ -225,9 +240,10 @@ async def _run(
             group = records[k : k + size]
             tokens = None if session.tokens is None else session.tokens[group[0].t : group[-1].t + 1]
             if size == 1:
-                await _send(websocket, step_payload(session.model, group[0], tokens[0] if tokens else None))
+                payload = step_payload(session.model, group[0], tokens[0] if tokens else None)
             else:
-                await _send(websocket, steps_payload(session.model, group, tokens))
+                payload = steps_payload(session.model, group, tokens)
+            await _send(websocket, payload, session.binary)
         while not inbox.empty():
             message = inbox.get_nowait()
             if message is None:

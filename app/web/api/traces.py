@@ -9,6 +9,7 @@ from gatescope.web.deps import RegistryDep, SettingsDep, find_model, user_errors
 from gatescope.web.inputs import initial_states, objective_from_request, sequence_from_request
 from gatescope.web.payloads import dumps, trace_payload
 from gatescope.web.schemas import TraceRequest, TraceResponse
+from gatescope.web.wire import MEDIA_TYPE, pack
 
 router = APIRouter(prefix="/api", tags=["trace"])
 
@@ -26,4 +27,7 @@ def post_trace(body: TraceRequest, registry: RegistryDep, settings: SettingsDep)
         x, tokens = sequence_from_request(model, body, settings.max_steps)
         objective = objective_from_request(model, body.objective, x, tokens)
         tr = trace_spec(spec, x, *initial_states(body), objective=objective)
-    return Response(dumps(trace_payload(model, tr, tokens)), media_type="application/json")
+    payload = trace_payload(model, tr, tokens)
+    if body.format == "f32":
+        return Response(pack(payload), media_type=MEDIA_TYPE)
+    return Response(dumps(payload), media_type="application/json")
