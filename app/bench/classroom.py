@@ -102,7 +102,7 @@ def classroom(
     spec = {"arch": "lstm", "vocab": "ascii", "hidden_size": hidden, "num_layers": 1, "seed": 0}
     model = httpx.post(f"{base}/api/models", json=spec, timeout=30).json()["id"]
     text = lesson_text(steps)
-    body = {"model": model, "text": text}
+    body = {"model": model, "text": text, "format": "f32"}  # as the page asks for a whole trace
     with httpx.Client(timeout=60) as client:
         for _ in range(3):  # warm-up
             client.post(f"{base}/api/trace", json=body)

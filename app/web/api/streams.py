@@ -122,9 +122,29 @@ class StreamSession:
             "gate_names": list(spec.gate_names),
         }
 
+    def frames(self, count: int) -> list[str | bytes]:
+        """The next ``count`` steps as encoded frames, ready to send: built on the stream thread,
+        so the event loop that serves every connection only forwards bytes."""
+        records = self.step_chunk(count)
+        size = self.steps_per_message
+        frames = []
+        for k in range(0, len(records), size):
+            group = records[k : k + size]
+            tokens = None if self.tokens is None else self.tokens[group[0].t : group[-1].t + 1]
+            if size == 1:
+                payload = step_payload(self.model, group[0], tokens[0] if tokens else None)
+            else:
+                payload = steps_payload(self.model, group, tokens)
+            frames.append(encode(payload, self.binary))
+        return frames
+
     def step_chunk(self, count: int) -> list[StepRecord]:
         end = min(self.stepper.t + count, len(self.rows))
         return self.stepper.advance(torch.stack(self.rows[self.stepper.t : end]))
+
+    def done_frame(self) -> str | bytes:
+        """The 'done' message with the gradients, encoded on the stream thread."""
+        return encode(self.gradients(), self.binary)
 
     def gradients(self) -> dict[str, Any]:
         x = torch.stack(self.rows)
@@ -164,14 +184,23 @@ async def _compute(websocket: WebSocket, work: Callable[..., T], *args: Any) -> 
     return await asyncio.get_running_loop().run_in_executor(executor, work, *args)
 
 
-async def _send(websocket: WebSocket, payload: dict[str, Any], binary: bool = False) -> None:
+def encode(payload: dict[str, Any], binary: bool = False) -> str | bytes:
+    """A message as its frame: the wire format's bytes, or JSON text."""
+    return pack(payload) if binary else dumps(payload).decode()
+
+
+async def _send_frame(websocket: WebSocket, frame: str | bytes) -> None:
     try:
-        if binary:
-            await websocket.send_bytes(pack(payload))
+        if isinstance(frame, bytes):
+            await websocket.send_bytes(frame)
         else:
-            await websocket.send_text(dumps(payload).decode())
+            await websocket.send_text(frame)
     except (WebSocketDisconnect, RuntimeError) as exc:
         raise _Disconnected from exc
+
+
+async def _send(websocket: WebSocket, payload: dict[str, Any], binary: bool = False) -> None:
+    await _send_frame(websocket, encode(payload, binary))
 
 
 async def _error(websocket: WebSocket, detail: str) -> None:
@@ -211,11 +240,11 @@ async def trace_stream(websocket: WebSocket, registry: RegistryDep, settings: Se
             interrupted, pending = await _run(websocket, session, inbox, settings)
             if not interrupted and session.stepper.t == len(session.rows):
                 try:
-                    done = await _compute(websocket, session.gradients)
+                    done = await _compute(websocket, session.done_frame)
                 except ValueError as exc:
                     await _error(websocket, str(exc))
                     continue
-                await _send(websocket, done, session.binary)
+                await _send_frame(websocket, done)
     except _Disconnected:
         return
     finally:
@@ -234,16 +263,8 @@ async def _run(
     message to handle next): a cancel interrupts with nothing left to handle, a new start
     interrupts and is handed back."""
     while session.stepper.t < len(session.rows):
-        records = await _compute(websocket, session.step_chunk, CHUNK)
-        size = session.steps_per_message
-        for k in range(0, len(records), size):
-            group = records[k : k + size]
-            tokens = None if session.tokens is None else session.tokens[group[0].t : group[-1].t + 1]
-            if size == 1:
-                payload = step_payload(session.model, group[0], tokens[0] if tokens else None)
-            else:
-                payload = steps_payload(session.model, group, tokens)
-            await _send(websocket, payload, session.binary)
+        for frame in await _compute(websocket, session.frames, CHUNK):
+            await _send_frame(websocket, frame)
         while not inbox.empty():
             message = inbox.get_nowait()
             if message is None:
