@@ -65,7 +65,21 @@ class ModelInput(SequenceInput):
     gru_variant: GruVariantName = Field("torch", description=GRU_VARIANT_HELP)
 
 
+class InterventionBody(Strict):
+    """Clamp ``units`` of ``quantity`` in ``layer`` to ``value`` over steps a <= t < b; the rest
+    is computed as the network would, gradients those of the intervened computation."""
+
+    layer: int = Field(0, description="negative counts from the top")
+    quantity: str = Field(description="a gate name of the arch (LSTM i f g o, GRU r z n), 'hidden' or 'cell'")
+    units: list[int] = Field(min_length=1, max_length=4096, description="unit indices, 0-based")
+    steps: tuple[int, int] = Field(description="[a, b]: clamped over a <= t < b")
+    value: float
+
+
 class TraceRequest(ModelInput):
+    interventions: list[InterventionBody] | None = Field(
+        None, max_length=64, description="clamps to apply (unidirectional models); see InterventionBody"
+    )
     objective: ObjectiveBody | None = Field(None, description=OBJECTIVE_HELP)
     h0: list[list[float]] | None = Field(
         None, description="initial hidden state, num_layers rows of hidden_size numbers (default zeros)"
@@ -204,3 +218,6 @@ class TraceResponse(BaseModel):
     tokens: list[str] | None = Field(description="the characters read, for text input")
     gate_names: list[str]
     layers: list[LayerTraceBody] = Field(description="bottom layer first")
+    interventions: list[InterventionBody] | None = Field(
+        description="the clamps applied (layers resolved, units sorted); null for the plain run"
+    )
