@@ -62,7 +62,7 @@ def attribute(
     x: object,
     objective: Objective = "hidden_norm",
     method: str = "integrated_gradients",
-    steps: int = 16,
+    steps: int = 8,
     baseline: object | None = None,
 ) -> Attribution:
     """Attribution of ``objective`` (as `trace` takes it) to every input number of ``x`` (T, I).

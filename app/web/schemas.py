@@ -115,7 +115,12 @@ class ProjectionRequest(ModelInput):
 class AttributionRequest(ModelInput):
     objective: ObjectiveBody | None = Field(None, description=OBJECTIVE_HELP)
     method: Literal["gradient_x_input", "integrated_gradients"] = "integrated_gradients"
-    steps: int = Field(16, ge=1, le=256, description="integrated gradients' Gauss-Legendre nodes")
+    steps: int = Field(
+        8,
+        ge=1,
+        le=256,
+        description="integrated gradients' Gauss-Legendre nodes (exact to degree 2·steps - 1)",
+    )
     baseline: list[list[float]] | None = Field(
         None, description="one row, or one per step, of input_size numbers (default zeros)"
     )
