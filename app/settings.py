@@ -56,6 +56,9 @@ class Limits(BaseModel):
         ge=1,
         description="largest layers x (H + I) x H x steps x batch timed by the cost table",
     )
+    max_corpus_chars: int = Field(
+        50_000, ge=1, description="longest text (characters) the units-across-a-corpus view reads"
+    )
     max_upload_bytes: int = Field(32 * 1024 * 1024, ge=1, description="largest checkpoint upload")
     max_model_config_bytes: int = Field(
         1024 * 1024,

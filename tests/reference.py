@@ -220,3 +220,92 @@ def reference_directions(
         ]
         for per_direction in records
     ]
+
+
+#: (layer, quantity, units, (a, b), value): clamp those units over a <= t < b
+Clamp = tuple[int, str, list[int], tuple[int, int], float]
+
+
+def reference_intervened(
+    module: nn.Module, x: Tensor, objective: Callable[[Tensor], Tensor], clamps: list[Clamp]
+) -> list[dict[str, Tensor]]:
+    """A unidirectional stack unrolled in float64 from torch's documented equations with clamps:
+    a gate right after its nonlinearity, the LSTM cell right after f c + i g, h last (after an
+    LSTM's projection). Per layer: hidden, cell, gates, grad_hidden, grad_cell (at the clamped
+    nodes, by retain_grad), and grad_input and loss in layer 0's dict. ``objective`` receives the
+    top layer's hidden states (T, P)."""
+    kind = type(module).__name__.lower()
+    params = {name: v.detach().double() for name, v in module.named_parameters()}
+    size, state = module.hidden_size, getattr(module, "proj_size", 0) or module.hidden_size
+    x_leaf = x.detach().double().requires_grad_(True)
+    layer_input = list(x_leaf)
+    records = []
+    for layer in range(module.num_layers):
+        mine = [c for c in clamps if c[0] == layer]
+
+        def clamp(name: str, value: Tensor, t: int, mine: list[Clamp] = mine) -> Tensor:
+            for _, quantity, units, (a, b), fixed in mine:
+                if quantity == name and a <= t < b:
+                    value = value.clone()
+                    value[units] = fixed
+            return value
+
+        suffix = f"_l{layer}"
+        w_ih, w_hh = params["weight_ih" + suffix], params["weight_hh" + suffix]
+        b_ih = params.get("bias_ih" + suffix, torch.zeros(w_ih.shape[0], dtype=torch.float64))
+        b_hh = params.get("bias_hh" + suffix, torch.zeros(w_ih.shape[0], dtype=torch.float64))
+        w_hr = params.get("weight_hr" + suffix)
+        h, c = torch.zeros(state, dtype=torch.float64), torch.zeros(size, dtype=torch.float64)
+        hs, cs, gates = [], [], {}
+        for t, x_t in enumerate(layer_input):
+            a_i, a_h = w_ih @ x_t + b_ih, w_hh @ h + b_hh
+            if kind == "lstm":
+                a = a_i + a_h
+                step = {
+                    "i": clamp("i", torch.sigmoid(a[:size]), t),
+                    "f": clamp("f", torch.sigmoid(a[size : 2 * size]), t),
+                    "g": clamp("g", torch.tanh(a[2 * size : 3 * size]), t),
+                    "o": clamp("o", torch.sigmoid(a[3 * size :]), t),
+                }
+                c = clamp("cell", step["f"] * c + step["i"] * step["g"], t)
+                c.retain_grad()
+                cs.append(c)
+                h = step["o"] * torch.tanh(c)
+                h = h if w_hr is None else w_hr @ h
+            elif kind == "gru":
+                r = clamp("r", torch.sigmoid(a_i[:size] + a_h[:size]), t)
+                z = clamp("z", torch.sigmoid(a_i[size : 2 * size] + a_h[size : 2 * size]), t)
+                n = clamp("n", torch.tanh(a_i[2 * size :] + r * a_h[2 * size :]), t)
+                h = (1 - z) * n + z * h
+                step = {"r": r, "z": z, "n": n}
+            else:
+                a = a_i + a_h
+                h = torch.tanh(a) if module.nonlinearity == "tanh" else torch.relu(a)
+                step = {}
+            h = clamp("hidden", h, t)
+            h.retain_grad()
+            hs.append(h)
+            for name, value in step.items():
+                gates.setdefault(name, []).append(value)
+        records.append((hs, cs, gates))
+        layer_input = hs
+    loss = objective(torch.stack(layer_input))
+    loss.backward()
+
+    def grads(values: list[Tensor]) -> Tensor:
+        return torch.stack([v.grad if v.grad is not None else torch.zeros_like(v) for v in values])
+
+    out = []
+    for hs, cs, gates in records:
+        out.append(
+            {
+                "hidden": torch.stack([h.detach() for h in hs]),
+                "cell": torch.stack([c.detach() for c in cs]) if cs else None,
+                "gates": {k: torch.stack([v.detach() for v in vs]) for k, vs in gates.items()},
+                "grad_hidden": grads(hs),
+                "grad_cell": grads(cs) if cs else None,
+            }
+        )
+    out[0]["grad_input"] = x_leaf.grad if x_leaf.grad is not None else torch.zeros_like(x_leaf)
+    out[0]["loss"] = torch.tensor(float(loss))
+    return out

@@ -25,7 +25,7 @@ def start(**fields: Any) -> str:
     ("path", "body", "field"),
     [
         ("/api/trace", {"model": TEXT_LSTM, "text": "ab", "hx": [[0.0] * 8] * 2}, "hx"),
-        ("/api/trace", {"model": TEXT_LSTM, "text": "ab", "interventions": []}, "interventions"),
+        ("/api/trace", {"model": TEXT_LSTM, "text": "ab", "clamps": []}, "clamps"),  # interventions exist now
         ("/api/trace", {"model": TEXT_LSTM, "txt": "ab", "text": "ab"}, "txt"),
         ("/api/trace", {"model": TEXT_LSTM, "text": "ab", "objective": {"layer": 0, "unit": 1, "t": 0}}, "t"),
         ("/api/models", {"arch": "lstm", "input_size": 3, "hiden_size": 8}, "hiden_size"),

@@ -5,6 +5,7 @@ tr = trace(module, x)          # gates, states and dL/dh_t, dL/dc_t for every st
 """
 
 from gatescope.engine.cells import CellStep
+from gatescope.engine.interventions import Intervention
 from gatescope.engine.scan import linear_scan
 from gatescope.engine.spec import (
     GATE_NAMES,
@@ -22,6 +23,7 @@ __all__ = [
     "GATE_NAMES",
     "CellStep",
     "GruVariant",
+    "Intervention",
     "LayerTrace",
     "LayerWeights",
     "Objective",

@@ -11,9 +11,9 @@ through the layers above (h_t is their input x_t), and directly from the objecti
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -21,6 +21,9 @@ from torch import Tensor, nn
 from gatescope.engine.layers import LayerPass, gru_layer, lstm_layer, rnn_layer
 from gatescope.engine.spec import LayerWeights, RecurrentSpec, spec_from_module, with_gru_variant
 from gatescope.engine.textbook import reset_before_gru_layer
+
+if TYPE_CHECKING:
+    from gatescope.engine.interventions import Intervention
 
 #: A callable objective maps the top layer's hidden states (T, H) to a scalar tensor.
 ObjectiveFn = Callable[[Tensor], Tensor]
@@ -280,12 +283,18 @@ def trace_spec(
     h0: Tensor | None = None,
     c0: Tensor | None = None,
     objective: Objective = "hidden_norm",
+    interventions: Sequence[Intervention] | None = None,
 ) -> Trace:
     """`trace` on an already-read `RecurrentSpec` (what the server holds)."""
     seq = as_sequence(x, spec.input_size, spec.dtype)
     if c0 is not None and spec.arch != "lstm":
         raise ValueError(f"c0 is only for LSTMs; this is a {spec.arch.upper()}")
-    passes = forward_passes(spec, seq, initial_state(spec, h0, "h0"), initial_state(spec, c0, "c0"))
+    h_init, c_init = initial_state(spec, h0, "h0"), initial_state(spec, c0, "c0")
+    if interventions:  # the fast passes cannot clamp: an exact step loop under autograd
+        from gatescope.engine.interventions import intervened_trace  # it imports this module
+
+        return intervened_trace(spec, seq, h_init, c_init, objective, interventions)
+    passes = forward_passes(spec, seq, h_init, c_init)
     loss, direct = objective_gradients(objective, passes)
     layers: list[LayerTrace] = [None] * spec.num_layers  # type: ignore[list-item]
     from_above = torch.zeros_like(direct[-1])
@@ -316,6 +325,7 @@ def trace(
     c0: Tensor | None = None,
     objective: Objective = "hidden_norm",
     gru_variant: str = "torch",
+    interventions: Sequence[Intervention] | None = None,
 ) -> Trace:
     """Trace ``module`` (an ``nn.LSTM``, ``nn.GRU`` or ``nn.RNN``) over one sequence.
 
@@ -334,7 +344,10 @@ def trace(
             2014: reset before W_hn, z keeps the old state) or ``"chung"`` (Chung et al. 2014 and
             the seed: reset before W_hn, z takes the candidate), on the same weights; see
             app/engine/textbook.py.
+        interventions: clamp gates or states of some units over spans of steps and compute the
+            rest as the network would (`gatescope.engine.interventions`); unidirectional only.
 
     Dropout between layers is not applied: the trace is the module's deterministic (eval) pass.
     """
-    return trace_spec(with_gru_variant(spec_from_module(module), gru_variant), x, h0, c0, objective)
+    spec = with_gru_variant(spec_from_module(module), gru_variant)
+    return trace_spec(spec, x, h0, c0, objective, interventions)

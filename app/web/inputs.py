@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gatescope.engine import Objective, UnitObjective
+from gatescope.engine import Intervention, Objective, UnitObjective
 from gatescope.engine.text import check_tokens, one_hot, text_tokens, token_ids
 from gatescope.engine.trace import as_sequence
 from gatescope.web.schemas import (
@@ -67,6 +67,32 @@ def initial_states(body: TraceRequest) -> tuple[Tensor | None, Tensor | None]:
         return torch.tensor(rows, dtype=torch.float32)
 
     return tensor(body.h0, "h0"), tensor(body.c0, "c0")
+
+
+def interventions_from_request(body: TraceRequest) -> list[Intervention] | None:
+    """The request's clamps for the engine (which checks them against the model and input)."""
+    if not body.interventions:
+        return None
+    return [
+        Intervention(iv.layer, iv.quantity, tuple(iv.units), (iv.steps[0], iv.steps[1]), iv.value)
+        for iv in body.interventions
+    ]
+
+
+def interventions_payload(interventions: list[Intervention] | None) -> list[dict[str, object]] | None:
+    """Checked interventions as the response reports them."""
+    if interventions is None:
+        return None
+    return [
+        {
+            "layer": iv.layer,
+            "quantity": iv.quantity,
+            "units": list(iv.units),
+            "steps": list(iv.steps),
+            "value": iv.value,
+        }
+        for iv in interventions
+    ]
 
 
 def objective_from_request(

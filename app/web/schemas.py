@@ -68,7 +68,21 @@ class ModelInput(SequenceInput):
     )
 
 
+class InterventionBody(Strict):
+    """Clamp ``units`` of ``quantity`` in ``layer`` to ``value`` over steps a <= t < b; the rest
+    is computed as the network would, gradients those of the intervened computation."""
+
+    layer: int = Field(0, description="negative counts from the top")
+    quantity: str = Field(description="a gate name of the arch (LSTM i f g o, GRU r z n), 'hidden' or 'cell'")
+    units: list[int] = Field(min_length=1, max_length=4096, description="unit indices, 0-based")
+    steps: tuple[int, int] = Field(description="[a, b]: clamped over a <= t < b")
+    value: float
+
+
 class TraceRequest(ModelInput):
+    interventions: list[InterventionBody] | None = Field(
+        None, max_length=64, description="clamps to apply (unidirectional models); see InterventionBody"
+    )
     objective: ObjectiveBody | None = Field(None, description=OBJECTIVE_HELP)
     format: Literal["json", "f32"] = Field(
         "json",
@@ -81,6 +95,59 @@ class TraceRequest(ModelInput):
     c0: list[list[float]] | None = Field(
         None, description="LSTM only: initial cell state, num_layers rows of hidden_size numbers"
     )
+
+
+# ---- POST /api/analysis/{fixed-points,projection,attribution,units} -----------------------------
+
+
+class FixedPointsRequest(ModelInput):
+    """The constant input is ``inputs`` (one row), ``text`` (one character) or ``tokens`` (one)."""
+
+    layer: int = Field(0, description="the stack up to this layer is searched; negative counts from the top")
+    count: int = Field(64, ge=1, le=256, description="starts, picked from the trajectory's states")
+    seed: int = Field(0, description="which trajectory states start the search")
+    trajectory: SequenceInput | None = Field(
+        None, description="a sequence whose states seed the search; default: the model's first preset"
+    )
+    tolerance: float = Field(1e-3, gt=0, le=1, description="points closer than this (relative) are one")
+
+
+class ProjectionRequest(ModelInput):
+    layer: int = Field(0, description="negative counts from the top")
+    components: Literal[2, 3] = 2
+    fit: list[SequenceInput] | None = Field(
+        None, max_length=16, description="inputs to fit the components on (default: this input)"
+    )
+
+
+class AttributionRequest(ModelInput):
+    objective: ObjectiveBody | None = Field(None, description=OBJECTIVE_HELP)
+    method: Literal["gradient_x_input", "integrated_gradients"] = "integrated_gradients"
+    steps: int = Field(
+        8,
+        ge=1,
+        le=256,
+        description="integrated gradients' Gauss-Legendre nodes (exact to degree 2·steps - 1)",
+    )
+    baseline: list[list[float]] | None = Field(
+        None, description="one row, or one per step, of input_size numbers (default zeros)"
+    )
+
+
+class RegexFeature(Strict):
+    regex: str = Field(max_length=1000, description="1 inside its matches, 0 outside (Python re)")
+
+
+class UnitsRequest(Strict):
+    model: str = Field(description="a model id from GET /api/models (one with a vocabulary)")
+    gru_variant: GruVariantName = Field("torch", description=GRU_VARIANT_HELP)
+    text: str | None = Field(None, description="the corpus, one character per step")
+    source: Literal["text", "task"] = Field("text", description="'task': the task's held-out text")
+    chars: int = Field(10_000, ge=2, description="source 'task': how many characters to read")
+    feature: Literal["quotes", "brackets", "line_position", "indentation", "nesting"] | RegexFeature
+    quantity: str = Field("hidden", description="'hidden', 'cell' (LSTM) or a gate name of the arch")
+    top: int = Field(20, ge=1, le=4096, description="how many units to list, strongest |score| first")
+    values: bool = Field(False, description="also return the feature's value at every step")
 
 
 def validation_detail(errors: Sequence[Mapping[str, Any]], shape: str = "") -> str:
@@ -215,3 +282,6 @@ class TraceResponse(BaseModel):
     tokens: list[str] | None = Field(description="the characters read, for text input")
     gate_names: list[str]
     layers: list[LayerTraceBody] = Field(description="bottom layer first")
+    interventions: list[InterventionBody] | None = Field(
+        description="the clamps applied (layers resolved, units sorted); null for the plain run"
+    )

@@ -56,6 +56,11 @@ class LoadedModel:
     output_vocab: list[str] | None = None
     output_kind: str | None = None  # the head's: "classes", "sigmoids" or "values"
 
+    def spec_for(self, gru_variant: str | None) -> RecurrentSpec:
+        """The spec run with ``gru_variant``, or with the model's own equations when None (a
+        Keras reset_after=False GRU is Cho et al.'s). ValueError as `with_gru_variant`."""
+        return with_gru_variant(self.spec, gru_variant or self.spec.gru_variant)
+
 
 def weights_digest(tensors: dict[str, Tensor], *extra: object) -> str:
     """12 hex digits naming these weights (and whatever else decides the model, ``extra``)."""

@@ -15,7 +15,7 @@ import torch
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import Field
 
-from gatescope.engine import RecurrentSpec, with_gru_variant
+from gatescope.engine import RecurrentSpec
 from gatescope.engine.analysis import (
     connectivity,
     equation_terms,
@@ -40,7 +40,7 @@ def _model_input(
 ) -> tuple[LoadedModel, RecurrentSpec, torch.Tensor, list[str] | None]:
     model = find_model(registry, body.model)
     with user_errors():
-        spec = with_gru_variant(model.spec, body.gru_variant or model.spec.gru_variant)
+        spec = model.spec_for(body.gru_variant)
         x, tokens = sequence_from_request(model, body, settings.max_steps)
     return model, spec, x, tokens
 
@@ -79,7 +79,7 @@ def post_saturation(body: SaturationRequest, registry: RegistryDep, settings: Se
     """
     model = find_model(registry, body.model)
     with user_errors():
-        spec = with_gru_variant(model.spec, body.gru_variant or model.spec.gru_variant)
+        spec = model.spec_for(body.gru_variant)
         tokens = None
         if body.source == "task":
             if model.task is None:

@@ -2,12 +2,15 @@
 
 Client -> server (JSON text frames; `gatescope.web.schemas` has their schemas):
     {"type": "start", "model": id, "inputs": [[...]] | "text": "...", "objective"?: ...,
-     "gru_variant"?: "torch" | "cho"}                      GRU only: torch's or Cho et al.'s equations
+     "gru_variant"?: "torch" | "cho",                      GRU only: torch's or Cho et al.'s equations
+     "interventions"?: [{"layer", "quantity", "units", "steps": [a, b], "value"}]}
+                                                           clamps, as POST /api/trace takes them
     {"type": "append", "inputs": [[...]] | "text": "..."}   continue the same sequence (live typing):
                                                            only the new steps are computed
     {"type": "cancel"}                                     stop the steps still to come
 Server -> client:
-    {"type": "started", "model": id, "steps": T, "arch": a, "gate_names": [...]}
+    {"type": "started", "model": id, "steps": T, "arch": a, "gate_names": [...],
+     "interventions"?: [...]}                               the clamps as applied, if any
                                                            T = steps the sequence will have
     {"type": "step", "t": t, "token": ch | null, "predictions": {"ids", "probs"} | null,
      "layers": [{"gates": {name: [H]}, "hidden": [H], "cell": [H] | null}]}
@@ -41,10 +44,17 @@ import torch
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from torch import Tensor
 
-from gatescope.engine import Stepper, StepRecord, UnitObjective, trace_spec, with_gru_variant
+from gatescope.engine import Intervention, Stepper, StepRecord, UnitObjective, trace_spec
+from gatescope.engine.interventions import ClampedStepper, check_interventions
 from gatescope.settings import Settings
 from gatescope.web.deps import RegistryDep, SettingsDep, find_model
-from gatescope.web.inputs import initial_states, objective_from_request, sequence_from_request
+from gatescope.web.inputs import (
+    initial_states,
+    interventions_from_request,
+    interventions_payload,
+    objective_from_request,
+    sequence_from_request,
+)
 from gatescope.web.payloads import dumps, gradients_payload, step_payload, steps_payload
 from gatescope.web.schemas import (
     TRACE_MESSAGES,
@@ -79,12 +89,13 @@ class StreamSession:
     binary: bool = False  # messages with arrays go out as binary frames (gatescope.web.wire)
     rows: list[Tensor] = field(default_factory=list)  # the whole sequence so far, one (I,) per step
     tokens: list[str] | None = None
+    interventions: list[Intervention] | None = None  # checked against the start's length
 
     @classmethod
     def start(cls, registry: ModelRegistry, settings: Settings, message: StartMessage) -> StreamSession:
         """The session for ``message``, every field checked; ValueError or HTTPException if not."""
         model = find_model(registry, message.model)
-        spec = with_gru_variant(model.spec, message.gru_variant or model.spec.gru_variant)
+        spec = model.spec_for(message.gru_variant)
         h0, c0 = initial_states(message)
         session = cls(
             model,
@@ -100,6 +111,10 @@ class StreamSession:
         objective = objective_from_request(model, message.objective, x, session.tokens)
         if isinstance(objective, UnitObjective):
             objective.check(spec.num_layers, spec.hidden_size, len(session.rows))
+        clamps = interventions_from_request(message)
+        if clamps is not None:  # spans must lie within the start's sequence; appends run on
+            session.interventions = check_interventions(spec, clamps, len(session.rows))
+            session.stepper = ClampedStepper(spec, session.interventions, h0, c0)
         return session
 
     def append(self, message: SequenceInput, max_steps: int) -> None:
@@ -114,13 +129,16 @@ class StreamSession:
 
     def started(self) -> dict[str, Any]:
         spec = self.stepper.spec
-        return {
+        started = {
             "type": "started",
             "model": self.model.id,
             "steps": len(self.rows),
             "arch": spec.arch,
             "gate_names": list(spec.gate_names),
         }
+        if self.interventions is not None:
+            started["interventions"] = interventions_payload(self.interventions)
+        return started
 
     def frames(self, count: int) -> list[str | bytes]:
         """The next ``count`` steps as encoded frames, ready to send: built on the stream thread,
@@ -149,7 +167,8 @@ class StreamSession:
     def gradients(self) -> dict[str, Any]:
         x = torch.stack(self.rows)
         objective = objective_from_request(self.model, self.objective, x, self.tokens)
-        return gradients_payload(trace_spec(self.stepper.spec, x, self.h0, self.c0, objective))
+        spec = self.stepper.spec
+        return gradients_payload(trace_spec(spec, x, self.h0, self.c0, objective, self.interventions))
 
 
 class _Disconnected(Exception):

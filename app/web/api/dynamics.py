@@ -1,0 +1,233 @@
+"""/api/analysis/{fixed-points,projection,attribution,units}: the dynamics views of one model (issue 11).
+
+Validate, call the engine (`gatescope.engine.fixedpoints`, `projection`, `attribution`, `units`),
+serialize. Interventions are part of POST /api/trace and the trace stream.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from fastapi import APIRouter, Response
+
+from gatescope.engine import RecurrentSpec
+from gatescope.engine.attribution import attribute
+from gatescope.engine.fixedpoints import fixed_points
+from gatescope.engine.gradflow import forward_layers, resolve_layer
+from gatescope.engine.projection import project
+from gatescope.engine.text import one_hot, text_tokens, token_ids
+from gatescope.engine.units import feature_values, unit_scores
+from gatescope.settings import Settings
+from gatescope.web.deps import RegistryDep, SettingsDep, find_model, user_errors
+from gatescope.web.inputs import objective_from_request, sequence_from_request
+from gatescope.web.payloads import array, json_response
+from gatescope.web.schemas import (
+    AttributionRequest,
+    FixedPointsRequest,
+    ModelInput,
+    ProjectionRequest,
+    SequenceInput,
+    UnitsRequest,
+)
+from gatescope.zoo.registry import LoadedModel, ModelRegistry
+
+router = APIRouter(prefix="/api/analysis", tags=["analysis"])
+
+
+def _model_input(
+    body: ModelInput, registry: ModelRegistry, settings: Settings
+) -> tuple[LoadedModel, RecurrentSpec, torch.Tensor, list[str] | None]:
+    model = find_model(registry, body.model)
+    with user_errors():
+        spec = model.spec_for(body.gru_variant)
+        x, tokens = sequence_from_request(model, body, settings.max_steps)
+    return model, spec, x, tokens
+
+
+def _header(
+    model: LoadedModel, spec: RecurrentSpec, x: torch.Tensor, tokens: list[str] | None
+) -> dict[str, Any]:
+    return {
+        "model": model.id,
+        "arch": spec.arch,
+        "gru_variant": spec.gru_variant if spec.arch == "gru" else None,
+        "steps": int(x.shape[0]),
+        "tokens": tokens,
+    }
+
+
+def _trajectory(model: LoadedModel, given: SequenceInput | None, max_steps: int) -> torch.Tensor:
+    """The sequence whose states seed the fixed-point search: the given one or the first preset."""
+    if given is None:
+        presets = model.record.get("presets") or []
+        if not presets:
+            raise ValueError(f"model {model.id!r} has no preset input: send a 'trajectory'")
+        given = SequenceInput(**{k: v for k, v in presets[0].items() if k in ("inputs", "text", "tokens")})
+    x, _ = sequence_from_request(model, given, max_steps)
+    return x
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+@router.post("/fixed-points", response_class=Response)
+def post_fixed_points(body: FixedPointsRequest, registry: RegistryDep, settings: SettingsDep) -> Response:
+    """Fixed and slow points under a constant input (Sussillo & Barak 2013): q(s) = 0.5 ||F(s) -
+    s||² minimized by L-BFGS from ``count`` states of the model over ``trajectory`` (default: its
+    first preset), deduplicated, slowest first. F is one step of the stack up to ``layer`` under
+    the input (one row, character or token); for an LSTM the state is [h; c], and for a layer
+    l > 0 it includes the layers below (see gatescope.engine.fixedpoints). Each point: the layer's
+    ``hidden`` and ``cell`` (LSTM; else null), ``speed`` = q, ``eigenvalues`` of dF/ds as [re, im]
+    by |λ| descending, ``stable`` (max |λ| < 1) and ``time_constants`` -1/log|λ| in steps (null
+    where |λ| = 1). Unidirectional models without projections."""
+    model, spec, x, tokens = _model_input(body, registry, settings)
+    with user_errors():
+        if x.shape[0] != 1:
+            raise ValueError(
+                f"the constant input must be one step (one row, character or token), got {x.shape[0]}"
+            )
+        layer = resolve_layer(spec, body.layer)
+        trajectory = _trajectory(model, body.trajectory, settings.max_steps)
+        points = fixed_points(spec, x[0], trajectory, layer, body.count, body.seed, body.tolerance)
+    return json_response(
+        {
+            **_header(model, spec, x, tokens),
+            "layer": layer,
+            "trajectory_steps": int(trajectory.shape[0]),
+            "points": [
+                {
+                    "hidden": array(p.hidden),
+                    "cell": None if p.cell is None else array(p.cell),
+                    "speed": p.speed,
+                    "eigenvalues": torch.view_as_real(p.eigenvalues).tolist(),
+                    "stable": p.stable,
+                    "time_constants": [_finite(t) for t in p.time_constants],
+                }
+                for p in points
+            ],
+        }
+    )
+
+
+@router.post("/projection", response_class=Response)
+def post_projection(body: ProjectionRequest, registry: RegistryDep, settings: SettingsDep) -> Response:
+    """The layer's hidden states over the input projected on their first ``components`` principal
+    components (fitted on the ``fit`` inputs' states when given, else on this input's):
+    ``points`` T x k, ``explained_variance_ratio`` k, ``components`` k x H, ``mean`` H."""
+    model, spec, x, tokens = _model_input(body, registry, settings)
+    with user_errors():
+        layer = resolve_layer(spec, body.layer)
+        states = forward_layers(spec, x, layer)[0][layer].hidden
+        fit_inputs = [sequence_from_request(model, f, settings.max_steps)[0] for f in body.fit or []]
+        fit = [forward_layers(spec, f, layer)[0][layer].hidden for f in fit_inputs]
+        result = project(states, body.components, fit)
+    return json_response(
+        {
+            **_header(model, spec, x, tokens),
+            "layer": layer,
+            "fit_steps": sum(int(f.shape[0]) for f in fit) if fit else int(x.shape[0]),
+            "points": array(result.points),
+            "explained_variance_ratio": array(result.explained_variance_ratio),
+            "components": array(result.components),
+            "mean": array(result.mean),
+        }
+    )
+
+
+@router.post("/attribution", response_class=Response)
+def post_attribution(body: AttributionRequest, registry: RegistryDep, settings: SettingsDep) -> Response:
+    """How much each input number contributed to the objective (as /api/trace takes it):
+    ``gradient_x_input`` (x - b) ⊙ dL/dx, or ``integrated_gradients`` with ``steps`` Gauss-Legendre
+    nodes. ``attribution`` T x I, ``per_step`` its row sums, ``objective_value`` L(x),
+    ``baseline_value`` L(b) (b: ``baseline``, default zeros), ``completeness_error`` (Σ A -
+    (L(x) - L(b))) / |L(x) - L(b)|. The input is what the recurrent module reads: the one-hot rows
+    of a text model, the embedded rows of a model with an embedding (``input`` says which)."""
+    model, spec, x, tokens = _model_input(body, registry, settings)
+    with user_errors():
+        objective = objective_from_request(model, body.objective, x, tokens)
+        result = attribute(spec, x, objective, body.method, body.steps, body.baseline)
+    kind = "inputs" if tokens is None else "one-hot" if model.embedding is None else "embedding"
+    return json_response(
+        {
+            **_header(model, spec, x, tokens),
+            "method": body.method,
+            "steps": body.steps if body.method == "integrated_gradients" else None,
+            "input": kind,
+            "attribution": array(result.attribution),
+            "per_step": array(result.per_step),
+            "objective_value": result.objective_value,
+            "baseline_value": result.baseline_value,
+            "completeness_error": result.completeness_error,
+        }
+    )
+
+
+def _corpus(model: LoadedModel, body: UnitsRequest, limit: int) -> list[str]:
+    """The characters to read: the text, or a held-out window of the model's task's text."""
+    if model.vocab is None:
+        raise ValueError(
+            f"model {model.id!r} takes numbers: the units view reads text (models with a vocabulary)"
+        )
+    if body.source == "task":
+        if body.text is not None:
+            raise ValueError("source 'task' reads the task's held-out text: send no 'text'")
+        if model.task is None:
+            raise ValueError(f"model {model.id!r} has no task; send 'text'")
+        if body.chars > limit:
+            raise ValueError(
+                f"chars is {body.chars}; the corpus limit is {limit} characters (max_corpus_chars)"
+            )
+        from gatescope.zoo.tasks import get_task
+
+        task = get_task(model.task)
+        if task.vocab != model.vocab:
+            raise ValueError(
+                f"the {task.name} task's data is not text in this model's vocabulary; send 'text'"
+            )
+        inputs, _ = task.batch(1, body.chars, torch.Generator().manual_seed(0), split="held-out")
+        return [model.vocab[int(i)] for i in inputs[0].argmax(-1)]
+    if body.text is None:
+        raise ValueError("send 'text' (or source 'task' for the model's held-out data)")
+    if len(body.text) > limit:
+        raise ValueError(
+            f"the text has {len(body.text)} characters; the corpus limit is {limit} (max_corpus_chars)"
+        )
+    return text_tokens(body.text, model.vocab)
+
+
+def _feature(body: UnitsRequest) -> str | dict[str, str]:
+    return body.feature if isinstance(body.feature, str) else {"regex": body.feature.regex}
+
+
+@router.post("/units", response_class=Response)
+def post_units(body: UnitsRequest, registry: RegistryDep, settings: SettingsDep) -> Response:
+    """Units that track a feature of the text across a corpus (Karpathy et al. 2015): every unit's
+    Pearson correlation, over all steps, of its ``quantity`` with the per-character ``feature``
+    ('quotes', 'brackets', 'line_position', 'indentation', 'nesting' or {'regex': ...}, 1 inside
+    its matches), the ``top`` by |score| over all layers. A unit whose value does not vary scores
+    0. The corpus is ``text`` or (``source: 'task'``) ``chars`` characters of the task's held-out
+    data, at most max_corpus_chars. ``feature_values`` (with ``values: true``) per step."""
+    model = find_model(registry, body.model)
+    with user_errors():
+        spec = model.spec_for(body.gru_variant)
+        tokens = _corpus(model, body, settings.max_corpus_chars)
+        feature = feature_values("".join(tokens), _feature(body))
+        vocab = model.vocab or []
+        x = one_hot(tokens, vocab) if model.embedding is None else model.embedding[token_ids(tokens, vocab)]
+        scores = unit_scores(spec, x, feature, body.quantity)
+    return json_response(
+        {
+            "model": model.id,
+            "arch": spec.arch,
+            "steps": len(tokens),
+            "feature": _feature(body),
+            "quantity": body.quantity,
+            "feature_mean": float(feature.mean()),
+            "units": [{"layer": s.layer, "unit": s.unit, "score": s.score} for s in scores[: body.top]],
+            "feature_values": array(feature) if body.values else None,
+            "text": "".join(tokens) if body.source == "task" else None,
+        }
+    )

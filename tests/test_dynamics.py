@@ -1,0 +1,208 @@
+"""Fixed points, projection, attribution and unit features, each held to an independent computation:
+a cell with a known fixed point, finite differences and numpy's eigvals, numpy's SVD, the float64
+autograd reference, brute force on small strings, numpy.corrcoef."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from gatescope.engine import spec_from_module
+from gatescope.engine.attribution import attribute
+from gatescope.engine.fixedpoints import fixed_points
+from gatescope.engine.projection import project
+from gatescope.engine.units import correlations, feature_values, unit_scores
+from tests.reference import reference_step, reference_trace, reference_weights
+
+
+def test_rnn_without_recurrence_has_one_fixed_point_at_tanh_of_its_input() -> None:
+    torch.manual_seed(0)
+    mod = nn.RNN(3, 5)
+    with torch.no_grad():
+        mod.weight_hh_l0.zero_()
+    x = torch.tensor([0.3, -1.2, 0.8])
+    points = fixed_points(spec_from_module(mod), x, torch.randn(30, 3), count=16)
+    assert len(points) == 1
+    want = torch.tanh(mod.weight_ih_l0 @ x + mod.bias_ih_l0 + mod.bias_hh_l0).double()
+    torch.testing.assert_close(points[0].hidden, want, atol=1e-6, rtol=0)
+    assert points[0].speed < 1e-12 and points[0].stable and points[0].cell is None
+    assert torch.all(points[0].eigenvalues.abs() < 1e-12)  # dF/dh = diag(1 - h²) W_hh = 0
+
+
+def reference_map(mod: nn.Module, kind: str, layers: int, x: torch.Tensor) -> object:
+    """F on the stack's state [h_0; c_0; ...] with the reference cell, float64, numpy in and out."""
+    size = mod.hidden_size
+    width = 2 * size if kind == "lstm" else size
+    weights = [reference_weights(mod, layer) for layer in range(layers)]
+
+    def step(s: np.ndarray) -> np.ndarray:
+        state, out, inp = torch.from_numpy(s), [], x.double()
+        for layer in range(layers):
+            part = state[layer * width : (layer + 1) * width]
+            h, c = (
+                (part[:size], part[size:])
+                if kind == "lstm"
+                else (part, torch.zeros(size, dtype=torch.float64))
+            )
+            h, c, _ = reference_step(kind, weights[layer], inp, h, c)
+            out += [h, c] if kind == "lstm" else [h]
+            inp = h
+        return torch.cat(out).numpy()
+
+    return step
+
+
+def sorted_eigs(values: np.ndarray) -> np.ndarray:
+    return values[np.lexsort((np.round(values.imag, 5), np.round(np.abs(values), 5)))]
+
+
+@pytest.mark.parametrize(("kind", "layers"), [("lstm", 1), ("gru", 2), ("rnn", 1)])
+def test_fixed_points_are_fixed_and_their_eigenvalues_match_finite_differences(
+    kind: str, layers: int
+) -> None:
+    torch.manual_seed(4)
+    mod = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[kind](2, 4, num_layers=layers)
+    with torch.no_grad():
+        mod.weight_hh_l0.mul_(3.0)  # stronger recurrence: more than one fixed point, some unstable
+    x = torch.tensor([0.5, -0.2])
+    points = fixed_points(spec_from_module(mod), x, torch.randn(40, 2) * 2, layer=layers - 1, count=24)
+    step = reference_map(mod, kind, layers, x)
+    for p in points[:4]:
+        s = p.state.numpy()
+        residual = step(s) - s
+        assert 0.5 * residual @ residual == pytest.approx(p.speed, abs=1e-12)
+        eps = 1e-6
+        jac = np.stack([(step(s + eps * e) - step(s - eps * e)) / (2 * eps) for e in np.eye(len(s))], 1)
+        want = sorted_eigs(np.linalg.eigvals(jac))
+        got = sorted_eigs(p.eigenvalues.numpy())
+        np.testing.assert_allclose(got, want, atol=1e-6)
+        assert p.stable == (np.abs(want).max() < 1)
+        moduli = np.abs(p.eigenvalues.numpy())
+        assert np.allclose(p.time_constants, -1 / np.log(moduli))
+    assert points[0].speed < 1e-10
+    width = 2 * 4 if kind == "lstm" else 4
+    own = points[0].state[(layers - 1) * width :]
+    torch.testing.assert_close(points[0].hidden, own[:4])
+
+
+def test_projection_against_numpy_svd() -> None:
+    states = torch.randn(50, 6, dtype=torch.float64) @ torch.randn(6, 6, dtype=torch.float64)
+    other = torch.randn(20, 6, dtype=torch.float64)
+    for fit in ([], [other, states[:10]]):
+        got = project(states, 3, fit)
+        basis = np.concatenate([f.numpy() for f in fit]) if fit else states.numpy()
+        mean = basis.mean(0)
+        _, s, vt = np.linalg.svd(basis - mean, full_matrices=False)
+        signs = np.sign(np.sum(got.components.numpy() * vt[:3], axis=1))  # each ±1
+        np.testing.assert_allclose(got.components.numpy(), vt[:3] * signs[:, None], atol=1e-10)
+        np.testing.assert_allclose(got.points.numpy(), (states.numpy() - mean) @ vt[:3].T * signs, atol=1e-9)
+        np.testing.assert_allclose(
+            got.explained_variance_ratio.numpy(), (s**2 / (s**2).sum())[:3], atol=1e-12
+        )
+        np.testing.assert_allclose(got.mean.numpy(), mean, atol=1e-12)
+    with pytest.raises(ValueError, match="components must be between 1 and"):
+        project(states[:2], 3)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+def test_attribution_against_autograd_and_completeness(kind: str) -> None:
+    torch.manual_seed(5)
+    mod = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[kind](3, 6, num_layers=2)
+    spec = spec_from_module(mod)
+    x, base = torch.randn(9, 3), torch.randn(3) * 0.1
+
+    def loss(hs: list[list[torch.Tensor]]) -> torch.Tensor:
+        return 0.5 * hs[-1][-1].pow(2).sum()
+
+    gxi = attribute(spec, x, method="gradient_x_input")
+    ref = reference_trace(mod, x, loss)
+    np.testing.assert_allclose(gxi.attribution.numpy(), (x.double() * ref["grad_input"]).numpy(), atol=1e-6)
+    np.testing.assert_allclose(gxi.per_step.numpy(), gxi.attribution.sum(1).numpy())
+    assert gxi.objective_value == pytest.approx(ref["loss"], rel=1e-5)
+
+    ig = attribute(spec, x, method="integrated_gradients", steps=16, baseline=base)
+    change = ig.objective_value - ig.baseline_value
+    assert abs(ig.completeness_error) < 0.01
+    assert float(ig.attribution.sum()) == pytest.approx(change, rel=0.01)
+    # Against a plain midpoint Riemann sum of float64 autograd gradients along the same path.
+    alphas = (torch.arange(100, dtype=torch.float64) + 0.5) / 100
+    grads = sum(reference_trace(mod, base + a * (x - base), loss)["grad_input"] for a in alphas.tolist())
+    riemann = (x - base).double() * grads / 100
+    np.testing.assert_allclose(ig.attribution.numpy(), riemann.numpy(), atol=1e-4)
+
+
+def brute_force(text: str, feature: str) -> list[float]:
+    """Each character's feature recomputed from scratch from the text up to it (and its line)."""
+    out = []
+    for t in range(len(text)):
+        before, here = text[:t], text[t]
+        line_start = before.rfind("\n") + 1
+        line = text[line_start:].split("\n")[0]
+        depth = sum(before.count(o) - before.count(c) for o, c in ("()", "[]", "{}"))
+        if feature == "quotes":
+            open_quote = None
+            for ch in before:
+                open_quote = (
+                    ch if open_quote is None and ch in "'\"" else None if ch == open_quote else open_quote
+                )
+            out.append(float(open_quote is not None or here in "'\""))
+        elif feature in ("nesting", "brackets"):
+            inside = depth + (here in "([{")
+            out.append(float(inside) if feature == "nesting" else float(inside > 0))
+        elif feature == "line_position":
+            out.append(float(t - line_start))
+        else:
+            out.append(float(len(re.match(" *", line).group())))  # type: ignore[union-attr]
+    return out
+
+
+@pytest.mark.parametrize("feature", ["quotes", "brackets", "nesting", "line_position", "indentation"])
+def test_features_by_brute_force(feature: str) -> None:
+    text = 'def f(a, b="x"):\n    return [a, (b)]\n  s = \'q"q\' + "z"\n\n x = {1: (2)}\n'
+    assert feature_values(text, feature).tolist() == brute_force(text, feature)
+
+
+def test_brackets_count_everywhere_and_stray_closers_do_not_go_below_zero() -> None:
+    assert feature_values(")a(b)", "nesting").tolist() == [0, 0, 1, 1, 1]
+    assert feature_values('"(" x', "brackets").tolist() == [0, 1, 1, 1, 1]  # quotes do not hide them
+
+
+def test_regex_feature_and_bad_regex() -> None:
+    values = feature_values("ab12cd345", {"regex": r"\d+"})
+    assert values.tolist() == [0, 0, 1, 1, 0, 0, 1, 1, 1]
+    with pytest.raises(ValueError, match=r"feature\.regex does not compile"):
+        feature_values("abc", {"regex": "(unclosed"})
+
+
+def test_correlations_against_numpy_and_constant_units_score_zero() -> None:
+    values = torch.randn(40, 5, dtype=torch.float64)
+    values[:, 2] = 0.7  # never varies
+    feature = torch.randn(40, dtype=torch.float64)
+    got = correlations(values, feature).numpy()
+    for unit in (0, 1, 3, 4):
+        assert got[unit] == pytest.approx(
+            np.corrcoef(values[:, unit].numpy(), feature.numpy())[0, 1], abs=1e-12
+        )
+    assert got[2] == 0.0
+    assert np.all(correlations(values, torch.ones(40, dtype=torch.float64)).numpy() == 0)
+
+
+def test_unit_scores_sorted_over_every_layer() -> None:
+    torch.manual_seed(2)
+    mod = nn.LSTM(4, 5, num_layers=2)
+    x = torch.randn(30, 4)
+    feature = torch.arange(30, dtype=torch.float64) % 7
+    scores = unit_scores(spec_from_module(mod), x, feature, "f")
+    assert len(scores) == 10 and [abs(s.score) for s in scores] == sorted(
+        (abs(s.score) for s in scores), reverse=True
+    )
+    ref = reference_trace(mod, x, lambda hs: hs[-1][-1].sum())
+    best = scores[0]
+    gate = ref["layers"][best.layer]["gates"]["f"][:, best.unit].numpy()
+    assert best.score == pytest.approx(np.corrcoef(gate, feature.numpy())[0, 1], abs=1e-5)
+    with pytest.raises(ValueError, match="quantity 'z' is not one of this LSTM's"):
+        unit_scores(spec_from_module(mod), x, feature, "z")
