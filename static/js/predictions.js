@@ -19,17 +19,19 @@ export class PredictionList {
     });
   }
 
-  /** A new trace: shown only when the model has a head whose outputs are classes. */
+  /** A new trace: shown once its predictions arrive (a head whose outputs are classes). */
   build(data) {
     this.data = data;
     this.shownKey = null;
-    this.section.hidden = !data.model.has_head;
+    this.section.hidden = true;
   }
 
   /** The predictions after step t; ``chosen`` is the logit objective ({logit, step}) if any. */
   update(t, chosen) {
     const data = this.data;
-    if (!data || this.section.hidden) return;
+    if (!data) return;
+    this.section.hidden = !data.predictions.length;
+    if (this.section.hidden) return;
     const top = data.topAt(t);
     const pick = chosen && typeof chosen === "object" && "logit" in chosen ? `${chosen.logit}\u0000${chosen.step}` : "";
     const key = `${t}:${Boolean(top)}:${pick}`;
