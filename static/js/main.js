@@ -191,6 +191,7 @@ function chooseModel(model, fresh) {
   state.layer = clamp(state.layer, 0, model.num_layers - 1);
   layers.value = String(state.layer);
   layers.closest("label").hidden = model.num_layers < 2;
+  $("unit-input").value = String(state.unit); // the URL's unit shows before the trace arrives
   const objective = $("objective-select");
   objective.querySelector("option[value=task]").disabled = !model.task;
   if (state.obj === "task" && !model.task) state.obj = "hidden_norm";
