@@ -1,7 +1,13 @@
 // Talking to the server: JSON over HTTP and the trace stream over a WebSocket. Every failure
 // becomes an ApiError whose message is the server's own "detail", shown to the user as text.
 
-export class ApiError extends Error {}
+export class ApiError extends Error {
+  /** ``body``: the server's whole answer (an upload's 422 lists the file's ``modules``, say). */
+  constructor(message, body = null) {
+    super(message);
+    this.body = body;
+  }
+}
 
 /** FastAPI's detail is a string, or for validation errors a list of {loc, msg}. */
 export function detailText(detail, status) {
@@ -30,7 +36,7 @@ async function request(url, options) {
   } catch {
     body = null;
   }
-  if (!response.ok) throw new ApiError(detailText(body?.detail, response.status));
+  if (!response.ok) throw new ApiError(detailText(body?.detail, response.status), body);
   return body;
 }
 
@@ -46,9 +52,13 @@ export function postJSON(url, payload) {
   });
 }
 
-export function postFile(url, file) {
+export function postFile(url, file, fields = {}) {
   const form = new FormData();
   form.append("file", file, file.name);
+  for (const [name, value] of Object.entries(fields)) {
+    if (value instanceof File) form.append(name, value, value.name);
+    else if (value !== null && value !== undefined && value !== "") form.append(name, value);
+  }
   return request(url, { method: "POST", body: form });
 }
 
@@ -79,7 +89,7 @@ function openSocket(path, start) {
 
 /**
  * Open the trace stream and send ``start``. Handlers: started(msg) ({model, steps, arch,
- * gate_names}), step(msg), done(msg), cancelled(msg), error(text), closed(). Returns
+ * gate_names}), step(msg), steps(msg) (n steps at once, with steps_per_message), done(msg), cancelled(msg), error(text), closed(). Returns
  * {append(payload), cancel(), close(), isOpen()}.
  */
 export function openTraceStream(start, handlers) {
@@ -90,6 +100,7 @@ export function openTraceStream(start, handlers) {
     const msg = JSON.parse(event.data);
     if (msg.type === "started") handlers.started(msg);
     else if (msg.type === "step") handlers.step(msg);
+    else if (msg.type === "steps") handlers.steps(msg);
     else if (msg.type === "done") handlers.done(msg);
     else if (msg.type === "cancelled") handlers.cancelled(msg);
     else if (msg.type === "error") handlers.error(detailText(msg.detail));

@@ -1,6 +1,7 @@
 // Units x time heatmaps, one per gate plus the cell and hidden states of the selected layer.
 // Each is drawn once with Plotly.newPlot; streamed steps restyle z; the cursor and the selected
-// unit's band are overlays (cursor.js) that move without any Plotly call.
+// unit's band are overlays (cursor.js) that move without any Plotly call. The rows are the units
+// chosen in units.js, in their order (row k shows unit units[k]); a new order restyles z.
 
 import { rangeFor } from "./colors.js";
 import { CursorOverlay, wrapPlot } from "./cursor.js";
@@ -19,11 +20,39 @@ export class HeatmapGrid {
     this.layer = 0;
     this.shownSteps = 0;
     this.height = 250;
+    this.units = null; // the unit shown on each row; null: all, by index
+  }
+
+  /** Rows of ``key`` for the units shown. */
+  shownRows(key) {
+    const rows = this.data.rows(this.layer, key);
+    return this.units ? this.units.map((u) => rows[u]) : rows;
+  }
+
+  /** The y axis: with a chosen order or subset, a category axis whose labels are unit ids. */
+  yAxis() {
+    const n = this.units ? this.units.length : this.data.units;
+    return {
+      title: { text: this.units ? "unit (as ordered)" : "unit" }, automargin: true, zeroline: false, showgrid: false,
+      type: this.units ? "category" : "linear",
+      range: [n - 0.5, -0.5], // the first row at the top
+    };
+  }
+
+  /** Row labels: the unit ids shown (category axis), or none (rows are units 0 … H−1). */
+  yLabels() {
+    return this.units ? this.units.map(String) : undefined;
+  }
+
+  /** The row showing ``unit``, or -1 when it is not shown. */
+  rowOf(unit) {
+    return this.units ? this.units.indexOf(unit) : unit;
   }
 
   /** Draw every heatmap of ``layer`` (once per trace, or when the layer changes). */
-  build(data, layer, t, unit) {
+  build(data, layer, t, unit, units = null) {
     this.divs.forEach(purge);
+    this.units = units;
     this.container.replaceChildren();
     this.data = data;
     this.layer = layer;
@@ -32,11 +61,12 @@ export class HeatmapGrid {
     this.divs = data.quantities.map((q) => {
       const div = wrapPlot(this.container, "heatmap");
       div.parentElement.dataset.quantity = q.key;
-      const rows = data.rows(layer, q.key);
+      const rows = this.shownRows(q.key);
       const range = rangeFor(q.kind, rows);
       const trace = {
         type: "heatmap",
         z: rows,
+        y: this.yLabels(),
         name: q.title,
         colorscale: range.scale,
         zmin: range.zmin,
@@ -52,19 +82,17 @@ export class HeatmapGrid {
         height: this.height,
         margin: { l: 64, r: 16, t: 44, b: 52 },
         xaxis: timeAxis(data.capacity, data.tokens),
-        yaxis: {
-          title: { text: "unit" }, automargin: true, zeroline: false, showgrid: false,
-          range: [data.units - 0.5, -0.5], // unit 0 at the top
-        },
+        yaxis: this.yAxis(),
       };
       Plotly.newPlot(div, [trace], layout, plotConfig(`gatescope-${data.model.id}-${q.key}-layer${layer}`));
+      this.selectedUnit = unit;
       const cursor = new CursorOverlay(div, { band: true });
       cursor.setT(t);
-      cursor.setUnit(unit);
+      cursor.setUnit(this.rowOf(unit));
       this.cursors.push(cursor);
       div.on("plotly_click", (event) => {
         const point = event.points?.[0];
-        if (point) this.onPick(Math.round(point.x), Math.round(point.y));
+        if (point) this.onPick(Math.round(point.x), this.units ? Number(point.y) : Math.round(point.y));
       });
       return div;
     });
@@ -76,7 +104,7 @@ export class HeatmapGrid {
     const data = this.data;
     this.divs.forEach((div, k) => {
       const q = data.quantities[k];
-      const rows = data.rows(this.layer, q.key);
+      const rows = this.shownRows(q.key);
       const update = { z: [rows] };
       if (q.kind === "signed" || q.kind === "relu") {
         const range = rangeFor(q.kind, rows);
@@ -96,6 +124,19 @@ export class HeatmapGrid {
   }
 
   setUnit(unit) {
-    this.cursors.forEach((c) => c.setUnit(unit));
+    this.selectedUnit = unit;
+    this.cursors.forEach((c) => c.setUnit(this.rowOf(unit)));
+  }
+
+  /** Show other units, or the same in another order: restyle z, no new plot. */
+  setUnits(units) {
+    if (!this.data) return;
+    this.units = units;
+    this.divs.forEach((div, k) => {
+      const q = this.data.quantities[k];
+      Plotly.restyle(div, { z: [this.shownRows(q.key)], y: [this.yLabels() ?? null] }, [0]);
+      Plotly.relayout(div, { yaxis: this.yAxis() });
+    });
+    if (this.selectedUnit !== undefined) this.setUnit(this.selectedUnit);
   }
 }

@@ -1,8 +1,10 @@
-// The input box: text for models with a vocabulary (one character per timestep), otherwise numbers
+// The input box: text for models with a vocabulary (one character per timestep, or space-separated
+// tokens for vocabularies of longer tokens: vocab.js), otherwise numbers
 // as CSV rows (one row per timestep, input_size values). Presets fill it; editing it makes the
 // input custom. Width and vocabulary are checked by the server, whose message is shown as is.
 
 import { $ } from "./dom.js";
+import { readsTokens, sequenceFor, vocabHint } from "./vocab.js";
 
 export class InputError extends Error {}
 
@@ -61,11 +63,10 @@ export class InputPanel {
   setModel(model) {
     this.model = model;
     if (model.vocab) {
-      this.label.textContent = "Text (one character per timestep)";
-      const shown = model.vocab.length > 60
-        ? `${model.vocab.length} characters (printable ASCII)`
-        : model.vocab.map((c) => (c === " " ? "␣" : c === "\n" ? "↵" : c)).join("");
-      this.hint.textContent = `Characters this model knows: ${shown}. Typing runs it live.`;
+      this.label.textContent = readsTokens(model)
+        ? "Tokens (separated by spaces, one per timestep)"
+        : "Text (one character per timestep)";
+      this.hint.textContent = vocabHint(model);
       this.box.rows = 3;
     } else {
       this.label.textContent = `Numbers: one row per timestep, ${model.input_size} values each (CSV)`;
@@ -100,6 +101,7 @@ export class InputPanel {
     if (preset !== null && this.usePreset(preset)) return;
     if (text !== null || csv !== null) this.setText(text ?? csv);
     else if (this.model.presets?.length) this.usePreset(this.model.presets[0].name);
+    else if (readsTokens(this.model)) this.setText(this.model.vocab.slice(0, 6).join(" "));
     else this.setText(this.model.vocab ? this.model.vocab.slice(0, 12).join("") : "0, ".repeat(this.model.input_size).slice(0, -2));
   }
 
@@ -118,11 +120,12 @@ export class InputPanel {
     return this.box.value;
   }
 
-  /** {text} or {inputs} for the API, and the number of steps it will make. */
+  /** {text}, {tokens} or {inputs} for the API, and the number of steps it will make. */
   payload() {
     if (this.isText) {
-      if (!this.box.value.length) throw new InputError("type some text first");
-      return { payload: { text: this.box.value }, steps: [...this.box.value].length, tokens: [...this.box.value] };
+      const parsed = sequenceFor(this.model, this.box.value);
+      if (!parsed) throw new InputError(readsTokens(this.model) ? "type some tokens first, separated by spaces" : "type some text first");
+      return parsed;
     }
     const rows = parseRows(this.box.value);
     return { payload: { inputs: rows }, steps: rows.length, tokens: null };

@@ -19,11 +19,13 @@ function columnsFor(data) {
     .filter((q) => data.gateNames.includes(q.key))
     .map((q) => ({ key: q.key, head: `${q.label}_t`, read: (l, t, u) => data.value(l, q.key, t, u), kind: q.kind }));
   const hiddenKind = data.quantities.find((q) => q.key === "hidden").kind;
+  // The reverse direction starts each step from the state at t + 1 (it reads from the end).
+  const before = data.direction === "reverse" ? "t+1" : "t−1";
   if (data.arch === "lstm") {
-    cols.push({ key: "cell_prev", head: "c_{t−1}", read: (l, t, u) => data.previous(l, "cell", t, u), kind: "signed" });
+    cols.push({ key: "cell_prev", head: `c_{${before}}`, read: (l, t, u) => data.previous(l, "cell", t, u), kind: "signed" });
     cols.push({ key: "cell", head: "c_t", read: (l, t, u) => data.value(l, "cell", t, u), kind: "signed" });
   } else {
-    cols.push({ key: "hidden_prev", head: "h_{t−1}", read: (l, t, u) => data.previous(l, "hidden", t, u), kind: hiddenKind });
+    cols.push({ key: "hidden_prev", head: `h_{${before}}`, read: (l, t, u) => data.previous(l, "hidden", t, u), kind: hiddenKind });
   }
   cols.push({ key: "hidden", head: "h_t", read: (l, t, u) => data.value(l, "hidden", t, u), kind: hiddenKind });
   cols.push({
@@ -64,7 +66,8 @@ export class Inspector {
     });
   }
 
-  build(data, layer) {
+  /** One row per unit of ``units`` (the order and subset on screen; default all, by index). */
+  build(data, layer, units = null) {
     this.data = data;
     this.layer = layer;
     this.columns = columnsFor(data);
@@ -76,28 +79,28 @@ export class Inspector {
     this.observer.disconnect();
     this.visible.clear();
     const body = document.createDocumentFragment();
-    this.rows = [];
-    this.cells = [];
-    for (let u = 0; u < data.units; u += 1) {
+    this.rows = new Array(data.units);
+    this.cells = new Array(data.units);
+    for (const u of units ?? Array.from({ length: data.units }, (_, k) => k)) {
       const tr = el("tr");
       tr.dataset.unit = String(u);
       const th = el("th", null, String(u));
       th.scope = "row";
       tr.append(th);
-      this.cells.push(this.columns.map((c) => {
+      this.cells[u] = this.columns.map((c) => {
         const td = el("td");
         td.dataset.q = c.key;
         tr.append(td);
         return td;
-      }));
+      });
       body.append(tr);
-      this.rows.push(tr);
+      this.rows[u] = tr;
       this.observer.observe(tr);
     }
     this.table.tBodies[0].replaceChildren(body);
     // What each cell shows, so an unchanged one is never written again.
-    this.texts = this.cells.map((row) => row.map(() => ""));
-    this.colors = this.cells.map((row) => row.map(() => ""));
+    this.texts = Array.from(this.cells, (row) => row?.map(() => ""));
+    this.colors = Array.from(this.cells, (row) => row?.map(() => ""));
     this.shown = new Array(data.units).fill(null);
     this.selected = -1;
     this.at = null;
@@ -131,7 +134,7 @@ export class Inspector {
   /** Bring row ``u`` up to the current step, touching only the cells that change. */
   fill(u) {
     const at = this.at;
-    if (!at || this.shown[u] === at.key) return;
+    if (!at || !this.cells[u] || this.shown[u] === at.key) return;
     this.shown[u] = at.key;
     const pending = at.t >= this.data.steps;
     const cells = this.cells[u];

@@ -5,7 +5,7 @@ import { getJSON, postJSON } from "./api.js";
 import { CompareView } from "./compare.js";
 import { $, countOptions, showMessage } from "./dom.js";
 import { exportCSV, exportJSON } from "./export.js";
-import { num, tokenNote } from "./format.js";
+import { num, tokenLabel, tokenNote } from "./format.js";
 import { GradientPlot } from "./gradients.js";
 import { HeatmapGrid } from "./heatmaps.js";
 import { InputError, InputPanel } from "./input.js";
@@ -22,6 +22,11 @@ import { TraceRunner } from "./runner.js";
 import { wireUpload } from "./upload.js";
 import { reloadOnNewHash } from "./urlstate.js";
 import { ModelZoo } from "./zoo.js";
+// ---- your own model (issue 9) ----
+import { InitialState } from "./initial.js";
+import { PredictionList } from "./predictions.js";
+import { ORDERS, parseShow, selectUnits, showText } from "./units.js";
+import { readsTokens } from "./vocab.js";
 
 const state = readState();
 const firstVisit = !window.location.hash || window.location.hash === "#";
@@ -108,6 +113,8 @@ function tokenSuffix(t) {
 
 function objectiveLabel(obj) {
   if (obj === "task") return "the task loss";
+  if (obj === "prediction") return "the next-token loss";
+  if (typeof obj === "object" && "logit" in obj) return `the logit of ‘${tokenLabel(obj.logit)}’ at t = ${obj.step}`;
   if (typeof obj === "object") return `h_${obj.step}[${obj.unit}]${app.model.num_layers > 1 ? ` of layer ${obj.layer}` : ""}`;
   return "½‖h_T‖²";
 }
@@ -125,6 +132,7 @@ function onCursor(t) {
   textview.setCursor(t);
   compare.setCursor(t);
   inspector.update(t, state.unit, tokenSuffix(t));
+  predictions.update(t, state.obj);
   save();
 }
 
@@ -150,13 +158,17 @@ $("layer-select").addEventListener("change", () => {
 function buildViews() {
   const data = app.data;
   const t = timeline.t;
-  heatmaps.build(data, state.layer, t, state.unit);
+  data.setDirection(state.dir);
+  const units = shownUnits();
+  heatmaps.build(data, state.layer, t, state.unit, units);
   gradients.build(data, t, objectiveLabel(state.obj));
-  inspector.build(data, state.layer);
+  inspector.build(data, state.layer, units);
   textview.build(data, state.color);
   textview.setCursor(t);
   paintText();
   inspector.update(t, state.unit, tokenSuffix(t));
+  predictions.build(data);
+  predictions.update(t, state.obj);
 }
 
 // ---- choosing a model --------------------------------------------------------------------------
@@ -179,19 +191,30 @@ function chooseModel(model, fresh) {
   state.layer = clamp(state.layer, 0, model.num_layers - 1);
   layers.value = String(state.layer);
   layers.closest("label").hidden = model.num_layers < 2;
+  $("unit-input").value = String(state.unit); // the URL's unit shows before the trace arrives
   const objective = $("objective-select");
   objective.querySelector("option[value=task]").disabled = !model.task;
   if (state.obj === "task" && !model.task) state.obj = "hidden_norm";
-  objective.value = typeof state.obj === "object" ? "unit" : state.obj;
+  ownModelOptions(model);
+  objective.value = typeof state.obj === "object" ? ("logit" in state.obj ? "logit" : "unit") : state.obj;
   compare.setOptions(picker.models, model, state.compare);
   state.compare = compare.selected();
+  if (fresh) Object.assign(state, { from: null, fromin: null, dir: "forward", order: "index", show: "all" });
+  ownModelControls(model);
   save();
   run();
 }
 
 $("objective-select").addEventListener("change", () => {
   const value = $("objective-select").value;
-  state.obj = value === "unit" ? { layer: state.layer, unit: state.unit, step: timeline.t } : value;
+  if (value === "logit") {
+    // The top prediction at the cursor; another one is a click away under the text.
+    const top = app.data?.topAt(timeline.t)?.[0];
+    if (!top) return;
+    state.obj = { logit: top.token, step: timeline.t };
+  } else {
+    state.obj = value === "unit" ? { layer: state.layer, unit: state.unit, step: timeline.t } : value;
+  }
   save();
   run();
 });
@@ -225,6 +248,8 @@ const runner = new TraceRunner({
     gradients.refresh();
     $("stop-button").disabled = true;
     setStatus(`${data.steps} step${data.steps === 1 ? "" : "s"} · loss L = ${objectiveLabel(state.obj)} = ${num(loss)}`);
+    predictions.update(timeline.t, state.obj);
+    if (state.order !== "index" || state.show !== "all") applyUnits(); // order by the whole run
     if (app.follow) {
       app.follow = false;
       if (app.autoplay) {
@@ -276,7 +301,7 @@ function run() {
   save();
   let objective = state.obj;
   if (typeof objective === "object") objective = { ...objective, step: Math.min(objective.step, parsed.steps - 1) };
-  runner.start(app.model, parsed, objective);
+  startRun(parsed, objective);
 }
 
 $("run-button").addEventListener("click", () => run());
@@ -395,6 +420,128 @@ async function beforeAfter(trained, initId) {
 }
 
 reloadOnNewHash();
+
+// ---- your own model (issue 9): predictions, initial state, direction, unit order and subset -----
+
+const predictions = new PredictionList({
+  onPick: (token, t) => {
+    state.obj = { logit: token, step: t };
+    $("objective-select").value = "logit";
+    save();
+    run();
+  },
+});
+
+const initial = new InitialState({
+  onChange: ({ from, fromin }) => {
+    Object.assign(state, { from, fromin });
+    save();
+    run();
+  },
+});
+initial.currentInput = () => input.value;
+
+/** Objectives a model's head allows: "prediction" when its classes are its input vocabulary. */
+function ownModelOptions(model) {
+  const objective = $("objective-select");
+  const sameVocab = model.has_head && model.vocab && JSON.stringify(model.vocab) === JSON.stringify(model.output_vocab);
+  objective.querySelector("option[value=prediction]").disabled = !sameVocab;
+  objective.querySelector("option[value=logit]").disabled = !model.has_head;
+  if (state.obj === "prediction" && !sameVocab) state.obj = "hidden_norm";
+  if (typeof state.obj === "object" && "logit" in state.obj && !model.has_head) state.obj = "hidden_norm";
+}
+
+/** The direction switch (bidirectional models) and the start-from control, for ``model``. */
+function ownModelControls(model) {
+  $("direction-field").hidden = !model.bidirectional;
+  if (!model.bidirectional) state.dir = "forward";
+  $("direction-select").value = state.dir;
+  initial.setOptions(picker.models, model, state.compare, state);
+  $("textview").classList.toggle("tokens", readsTokens(model));
+}
+
+/** Run the input, from the chosen model's last state when there is one. */
+async function startRun(parsed, objective) {
+  const model = app.model;
+  let states = null;
+  try {
+    states = await initial.states(state.from, state.fromin);
+  } catch (err) {
+    runner.stop();
+    showError(`cannot start from ${state.from}'s last state: ${err.message}`);
+    return;
+  }
+  if (model !== app.model) return; // another model was chosen meanwhile
+  initial.say(state.from, state.fromin, states, model.arch);
+  runner.start(model, parsed, objective, states);
+}
+
+$("direction-select").addEventListener("change", () => {
+  state.dir = $("direction-select").value;
+  save();
+  if (app.data) buildViews();
+});
+
+// Unit order and subset: computed from the hidden state of the layer on screen.
+$("order-select").replaceChildren(...Object.entries(ORDERS).map(([value, label]) => new Option(label, value)));
+
+function shownUnits() {
+  const data = app.data;
+  const show = parseShow(state.show);
+  syncUnitsBar(show);
+  if (!data || (state.order === "index" && show.kind === "all")) {
+    $("units-note").textContent = "";
+    return null;
+  }
+  const units = selectUnits(data.rows(state.layer, "hidden"), state.order, show);
+  $("units-note").textContent = `showing ${units.length} of ${data.units} units`;
+  return units;
+}
+
+function syncUnitsBar(show) {
+  $("order-select").value = state.order;
+  $("show-select").value = show.kind;
+  if (show.kind === "top") $("show-k").value = String(show.k);
+  if (show.kind === "units") $("show-units").value = show.units.join(", ");
+  if (show.kind === "span") $("show-span").value = `${show.t0}-${show.t1}`;
+  for (const label of document.querySelectorAll(".show-arg")) label.hidden = label.dataset.show !== show.kind;
+}
+
+/** The order or subset changed: restyle the heatmaps, rebuild the inspector's rows. */
+function applyUnits() {
+  save();
+  if (!app.data) return;
+  const units = shownUnits();
+  heatmaps.setUnits(units);
+  inspector.build(app.data, state.layer, units);
+  inspector.update(timeline.t, state.unit, tokenSuffix(timeline.t));
+}
+
+function readShow() {
+  const kind = $("show-select").value;
+  if (kind === "top") return `top:${Math.max(1, Number($("show-k").value) || 16)}`;
+  if (kind === "units") {
+    const units = $("show-units").value.split(/[\s,;]+/).filter(Boolean).map(Number).filter(Number.isInteger);
+    return units.length ? `units:${units.join(",")}` : `units:${state.unit}`;
+  }
+  if (kind === "span") {
+    const m = /(\d+)\s*[-–]\s*(\d+)/.exec($("show-span").value);
+    const t = timeline.t;
+    return m ? `span:${m[1]}-${m[2]}` : `span:${Math.max(0, t - 5)}-${t}`;
+  }
+  return "all";
+}
+
+$("order-select").addEventListener("change", () => {
+  state.order = $("order-select").value;
+  applyUnits();
+});
+for (const id of ["show-select", "show-k", "show-units", "show-span"]) {
+  $(id).addEventListener("change", () => {
+    state.show = showText(parseShow(readShow()));
+    applyUnits();
+  });
+}
 
 // ---- boot --------------------------------------------------------------------------------------
 

@@ -40,9 +40,11 @@ export function timeAxis(steps, tokens) {
   if (tokens && steps <= 80) {
     axis.tickmode = "array";
     axis.tickvals = tokens.slice(0, steps).map((_, t) => t);
-    axis.ticktext = tokens.slice(0, steps).map(tokenLabel);
+    // Plotly reads tick text as its own HTML subset ("<s>" would strike through): escape tokens.
+    axis.ticktext = tokens.slice(0, steps).map((token) => tokenLabel(token).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"));
     axis.tickangle = 0;
-    axis.title.text = "character (one per timestep)";
+    const words = tokens.some((token) => [...token].length > 1);
+    axis.title.text = words ? "token (one per timestep)" : "character (one per timestep)";
   }
   return axis;
 }

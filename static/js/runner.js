@@ -1,10 +1,15 @@
 // One trace run over the WebSocket stream: a TraceData filled step by step, redraws batched to at
 // most one every ~100 ms (stretched to 3x the last redraw's cost when redraws are slow, so a long
 // sequence never starves the page), and live typing sent as "append" so the prefix is not
-// recomputed. The page's views hang off the hooks.
+// recomputed. A whole run asks for STEPS_PER_MESSAGE steps per message (far fewer frames to
+// parse); an append is a few characters, so its steps come as they are computed. Bidirectional
+// models cannot stream (the reverse direction reads from the end): they run in one POST
+// /api/trace. The page's views hang off the hooks.
 
-import { openTraceStream } from "./api.js";
+import { ApiError, openTraceStream, postJSON } from "./api.js";
 import { TraceData } from "./trace.js";
+
+export const STEPS_PER_MESSAGE = 16;
 
 export class TraceRunner {
   /** hooks: start(data), flush(data), done(data, loss), cancelled(data), error(text). */
@@ -21,12 +26,18 @@ export class TraceRunner {
    * Run ``parsed`` ({payload, steps, tokens}, from InputPanel) through ``model``. The trace
    * starts when the server says "started": its gate names (and step count) are the server's.
    */
-  start(model, parsed, objective) {
+  start(model, parsed, objective, initial = null) {
     this.stop();
     this.data = null;
-    this.streamed = parsed.payload.text ?? "";
+    this.streamed = parsed.payload.text ?? null; // only text sequences are extended by appends
+    const states = initial ? { h0: initial.h0, ...(initial.c0 && model.arch === "lstm" ? { c0: initial.c0 } : {}) } : {};
+    if (model.bidirectional) {
+      this.whole(model, parsed, objective, states);
+      return;
+    }
     let data = null;
-    const stream = openTraceStream({ model: model.id, ...parsed.payload, objective }, {
+    const begin = { model: model.id, ...parsed.payload, objective, ...states, steps_per_message: STEPS_PER_MESSAGE };
+    const stream = openTraceStream(begin, {
       started: (msg) => {
         if (this.stream !== stream) return;
         if (data) {
@@ -34,12 +45,19 @@ export class TraceRunner {
           return;
         }
         data = new TraceData(model, msg.steps, parsed.tokens, msg.gate_names);
+        data.h0 = states.h0 ?? null;
+        data.c0 = states.c0 ?? null;
         this.data = data;
         this.hooks.start(data);
       },
       step: (msg) => {
         if (this.stream !== stream || !data) return;
-        data.setStep(msg.t, msg.layers);
+        data.setStep(msg.t, msg.layers, msg.predictions);
+        this.schedule();
+      },
+      steps: (msg) => {
+        if (this.stream !== stream || !data) return;
+        data.setSteps(msg);
         this.schedule();
       },
       done: (msg) => {
@@ -60,13 +78,35 @@ export class TraceRunner {
     this.stream = stream;
   }
 
+  /** The whole trace in one POST /api/trace (bidirectional models), through the same hooks. */
+  async whole(model, parsed, objective, states) {
+    const ticket = {};
+    this.stream = { ticket, cancel() {}, close() {}, isOpen: () => false };
+    let response;
+    try {
+      response = await postJSON("/api/trace", { model: model.id, ...parsed.payload, objective, ...states });
+    } catch (err) {
+      if (this.stream?.ticket === ticket) this.hooks.error(err instanceof ApiError ? err.message : String(err));
+      return;
+    }
+    if (this.stream?.ticket !== ticket) return; // a newer run replaced this one
+    const data = TraceData.fromResponse(model, response);
+    data.tokens = parsed.tokens;
+    data.h0 = states.h0 ?? null;
+    data.c0 = states.c0 ?? null;
+    this.data = data;
+    this.hooks.start(data);
+    this.flush();
+    this.hooks.done(data, response.loss);
+  }
+
   /**
    * Extend the finished text sequence with what was typed after it. False when that is not
    * possible (the text was edited before its end, or the stream is gone): then run it anew.
    */
   append(text) {
     const data = this.data;
-    const possible = this.stream?.isOpen() && data?.complete && data.tokens &&
+    const possible = this.stream?.isOpen() && data?.complete && data.tokens && this.streamed !== null &&
       text.length > this.streamed.length && text.startsWith(this.streamed);
     if (!possible) return false;
     const suffix = text.slice(this.streamed.length);

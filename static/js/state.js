@@ -3,15 +3,21 @@
 //   model=<id>  compare=<id>,<id>  preset=<name> | text=<chars> | csv=<rows; newline-separated>
 //   t=<step>  unit=<u>  layer=<l>  obj=hidden_norm|task|unit:<layer>,<unit>,<step>
 //   color=<quantity coloring the text>  speed=<steps/s>  teach=1  open=train,zoo (open panels)
+//   obj also: prediction | logit:<token>,<step> (models with a head)
+//   dir=reverse (bidirectional models)  from=<model id>  fromin=<its input> (start from its last state)
+//   order=index|variance|cluster  show=all|top:<k>|units:<u>,<u>…|span:<t0>-<t1> (units.js)
 
 import { UrlState, countKey, hashOf, hashWriter, key, listKey, paramsOf } from "./urlstate.js";
 
 /** The collapsible panels whose open state the URL keeps. */
 export const PANELS = ["train", "zoo"];
 
-/** Parse an objective: "hidden_norm", "task" or {layer, unit, step}. */
+/** Parse an objective: "hidden_norm", "task", "prediction", {layer, unit, step} or {logit, step}
+ * (the token is everything up to the last comma, so a token may hold commas). */
 export function parseObjective(text) {
-  if (!text || text === "hidden_norm" || text === "task") return text || "hidden_norm";
+  if (!text || text === "hidden_norm" || text === "task" || text === "prediction") return text || "hidden_norm";
+  const logit = /^logit:(.+),(\d+)$/s.exec(text);
+  if (logit) return { logit: logit[1], step: Number(logit[2]) };
   const match = /^unit:(\d+),(\d+),(\d+)$/.exec(text);
   if (!match) return "hidden_norm";
   return { layer: Number(match[1]), unit: Number(match[2]), step: Number(match[3]) };
@@ -19,6 +25,7 @@ export function parseObjective(text) {
 
 export function objectiveText(objective) {
   if (typeof objective === "string") return objective;
+  if ("logit" in objective) return `logit:${objective.logit},${objective.step}`;
   return `unit:${objective.layer},${objective.unit},${objective.step}`;
 }
 
@@ -40,6 +47,12 @@ export const MAIN_STATE = new UrlState([
   countKey("speed", 5, { positive: true }),
   key("teach", false, { parse: (text) => text === "1", serialize: () => "1", isDefault: (on) => !on }),
   listKey("open", { keep: (panel) => PANELS.includes(panel) }),
+  // ---- your own model (issue 9): direction, initial state, unit order and subset ----
+  key("dir", "forward", { parse: (text) => (text === "reverse" ? text : undefined) }),
+  key("from", null),
+  key("fromin", null, { omit: (s) => !s.from }),
+  key("order", "index", { parse: (text) => (["index", "variance", "cluster"].includes(text) ? text : undefined) }),
+  key("show", "all"),
 ]);
 
 export function readState(hash = window.location.hash) {

@@ -36,6 +36,26 @@ export class TraceData {
     this.gateNames = gateNames;
     this.quantities = quantitiesFor(model.arch, this.gateNames, model.nonlinearity);
     this.layers = Array.from({ length: model.num_layers }, () => this.emptyLayer(capacity));
+    this.forward = this.layers; // bidirectional models (POST /api/trace only): reverse holds the other
+    this.reverse = null; // direction, indexed by input position; setDirection() picks which one shows
+    this.direction = "forward";
+    this.predictions = []; // per step: {ids, probs} (the head's top 5), or undefined
+    this.h0 = null; // the initial states the run started from (null: zeros), (layers, H) each
+    this.c0 = null;
+  }
+
+  /** Show the forward or the reverse direction (bidirectional traces); views rebuild after. */
+  setDirection(direction) {
+    this.direction = this.reverse && direction === "reverse" ? "reverse" : "forward";
+    this.layers = this.direction === "reverse" ? this.reverse : this.forward;
+  }
+
+  /** The top-5 predictions at step t as [{id, token, prob}], or null for a model without a head. */
+  topAt(t) {
+    const p = this.predictions[t];
+    if (!p) return null;
+    const names = this.model.output_vocab;
+    return p.ids.map((id, k) => ({ id, token: names?.[id] ?? String(id), prob: p.probs[k] }));
   }
 
   emptyLayer(steps) {
@@ -55,8 +75,8 @@ export class TraceData {
     this.complete = false;
   }
 
-  /** One stream "step" message: {t, layers: [{gates, hidden, cell}]}. */
-  setStep(t, layers) {
+  /** One stream "step" message: {t, layers: [{gates, hidden, cell}], predictions}. */
+  setStep(t, layers, predictions = null) {
     if (t >= this.capacity) this.grow(t + 1);
     layers.forEach((msg, l) => {
       const q = this.layers[l].q;
@@ -64,7 +84,45 @@ export class TraceData {
       fill(q.hidden, t, msg.hidden);
       if (msg.cell) fill(q.cell, t, msg.cell);
     });
+    if (predictions) this.predictions[t] = predictions;
     this.steps = Math.max(this.steps, t + 1);
+  }
+
+  /** One stream "steps" message (steps_per_message > 1): count steps from t, each field n rows. */
+  setSteps(msg) {
+    const { t, count } = msg;
+    if (t + count > this.capacity) this.grow(t + count);
+    msg.layers.forEach((layer, l) => {
+      const q = this.layers[l].q;
+      for (let k = 0; k < count; k += 1) {
+        for (const [name, rows] of Object.entries(layer.gates)) fill(q[name], t + k, rows[k]);
+        fill(q.hidden, t + k, layer.hidden[k]);
+        if (layer.cell) fill(q.cell, t + k, layer.cell[k]);
+      }
+    });
+    if (msg.predictions) {
+      for (let k = 0; k < count; k += 1) this.predictions[t + k] = { ids: msg.predictions.ids[k], probs: msg.predictions.probs[k] };
+    }
+    this.steps = Math.max(this.steps, t + count);
+  }
+
+  /** The last state of the run, as h0 (and c0) for another model: torch's (layers x directions, H)
+   * order; the reverse direction ends at t = 0. */
+  finalStates() {
+    const last = this.steps - 1;
+    const column = (rows, t) => rows.map((row) => row[t]);
+    const h0 = [];
+    const c0 = [];
+    this.forward.forEach((layer, l) => {
+      h0.push(column(layer.q.hidden, last));
+      if (layer.q.cell) c0.push(column(layer.q.cell, last));
+      const rev = this.reverse?.[l];
+      if (rev) {
+        h0.push(column(rev.q.hidden, 0));
+        if (rev.q.cell) c0.push(column(rev.q.cell, 0));
+      }
+    });
+    return { h0, c0: c0.length ? c0 : null };
   }
 
   /** The stream's "done" message (or a full trace): gradients over the whole sequence. */
@@ -83,14 +141,29 @@ export class TraceData {
   /** A whole POST /api/trace response at once. */
   static fromResponse(model, response) {
     const data = new TraceData(model, response.steps, response.tokens, response.gate_names);
-    response.layers.forEach((msg, l) => {
-      const q = data.layers[l].q;
+    const fillLayer = (layer, msg) => {
+      const q = layer.q;
       for (const [name, matrix] of Object.entries(msg.gates)) q[name] = transpose(matrix, data.units);
-      q.hidden = transpose(msg.hidden, data.units);
+      q.hidden = transpose(msg.hidden, msg.hidden[0]?.length ?? data.units);
       if (msg.cell) q.cell = transpose(msg.cell, data.units);
-    });
+    };
+    response.layers.forEach((msg, l) => fillLayer(data.layers[l], msg));
+    if (response.layers.some((msg) => msg.reverse)) {
+      data.reverse = response.layers.map((msg) => {
+        const layer = data.emptyLayer(response.steps);
+        fillLayer(layer, msg.reverse);
+        return layer;
+      });
+    }
+    const p = response.predictions;
+    if (p) data.predictions = p.ids.map((ids, t) => ({ ids, probs: p.probs[t] }));
     data.steps = response.steps;
     data.setGradients(response.loss, response.layers);
+    if (data.reverse) {
+      data.layers = data.reverse;
+      data.setGradients(response.loss, response.layers.map((msg) => msg.reverse));
+      data.layers = data.forward;
+    }
     return data;
   }
 
@@ -104,10 +177,16 @@ export class TraceData {
     return rows[unit]?.[t] ?? null;
   }
 
-  /** The state a step started from: x_{-1} states are the zero initial state. */
+  /** The state a step started from: before the first step, h0 / c0 (zeros unless given). The
+   * reverse direction runs from the end: its step t starts from step t + 1. */
   previous(layer, key, t, unit) {
-    if (t === 0) return 0;
-    return this.value(layer, key, t - 1, unit);
+    const reverse = this.direction === "reverse";
+    const first = reverse ? t === this.steps - 1 : t === 0;
+    if (first) {
+      const start = reverse ? null : key === "cell" ? this.c0 : this.h0;
+      return start?.[layer * (this.model.bidirectional ? 2 : 1)]?.[unit] ?? 0;
+    }
+    return this.value(layer, key, reverse ? t + 1 : t - 1, unit);
   }
 
   /** The API's JSON shape, for export. */
