@@ -1,6 +1,8 @@
 // Talking to the server: JSON over HTTP and the trace stream over a WebSocket. Every failure
 // becomes an ApiError whose message is the server's own "detail", shown to the user as text.
 
+import { unpack } from "./wire.js";
+
 export class ApiError extends Error {
   /** ``body``: the server's whole answer (an upload's 422 lists the file's ``modules``, say). */
   constructor(message, body = null) {
@@ -70,6 +72,7 @@ export function postFile(url, file, fields = {}) {
 function openSocket(path, start) {
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
   const socket = new WebSocket(`${scheme}//${window.location.host}${path}`);
+  socket.binaryType = "arraybuffer"; // frames in the compact wire format (wire.js) come as bytes
   let closeWhenOpen = false;
   socket.addEventListener("open", () => {
     if (closeWhenOpen) socket.close();
@@ -97,7 +100,7 @@ export function openTraceStream(start, handlers) {
   let finished = false;
   socket.addEventListener("message", (event) => {
     if (finished) return;
-    const msg = JSON.parse(event.data);
+    const msg = typeof event.data === "string" ? JSON.parse(event.data) : unpack(event.data);
     if (msg.type === "started") handlers.started(msg);
     else if (msg.type === "step") handlers.step(msg);
     else if (msg.type === "steps") handlers.steps(msg);

@@ -3,6 +3,7 @@
 // the gates, cell, hidden, grad_hidden and grad_cell. PNGs come from each plot's own modebar.
 
 import { el } from "./dom.js";
+import { missing } from "./numbers.js";
 
 function download(filename, type, text) {
   const url = URL.createObjectURL(new Blob([text], { type }));
@@ -35,7 +36,7 @@ export function traceCSV(data) {
       const token = json.tokens ? csvField(json.tokens[t]) : "";
       for (const [name, matrix] of quantities) {
         const row = matrix[t];
-        if (row) lines.push([l, t, token, name, ...row.map((v) => (v === null ? "" : String(v)))].join(","));
+        if (row) lines.push([l, t, token, name, ...row.map((v) => (missing(v) ? "" : String(v)))].join(","));
       }
     }
   });

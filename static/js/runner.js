@@ -36,7 +36,7 @@ export class TraceRunner {
       return;
     }
     let data = null;
-    const begin = { model: model.id, ...parsed.payload, objective, ...states, steps_per_message: STEPS_PER_MESSAGE };
+    const begin = { model: model.id, ...parsed.payload, objective, ...states, steps_per_message: STEPS_PER_MESSAGE, format: "f32" };
     const stream = openTraceStream(begin, {
       started: (msg) => {
         if (this.stream !== stream) return;

@@ -5,6 +5,7 @@
 import { colorOf, rangeFor } from "./colors.js";
 import { $ } from "./dom.js";
 import { fmt, tokenLabel } from "./format.js";
+import { missing } from "./numbers.js";
 import { plainSubscripts } from "./plots.js";
 import { stepAt, tokenSpan } from "./tokens.js";
 
@@ -63,7 +64,7 @@ export class TextView {
     this.unitRef.textContent = `${unit}${data.layers.length > 1 ? ` (layer ${layer})` : ""}`;
     this.spans.forEach((span, t) => {
       const value = rows[unit]?.[t];
-      if (value === null || value === undefined) {
+      if (missing(value)) {
         span.style.backgroundColor = "";
         span.style.color = "";
         span.title = `t = ${t} ‘${tokenLabel(data.tokens[t])}’: not yet run`;

@@ -5,6 +5,8 @@
 // units picked by hand, or the units active on a span of steps. Computed from the hidden state
 // of the layer (and direction) on screen. The URL keeps order=… and show=… (state.js).
 
+import { missing } from "./numbers.js";
+
 export const ORDERS = {
   index: "unit index",
   variance: "variance over the input (high first)",
@@ -39,7 +41,7 @@ export function variances(rows) {
     let sum = 0;
     let sq = 0;
     for (const v of row) {
-      if (v === null || v === undefined) continue;
+      if (missing(v)) continue;
       n += 1;
       sum += v;
       sq += v * v;
@@ -103,7 +105,7 @@ export function activeOn(rows, t0, t1, threshold = 0.5) {
     let n = 0;
     let sum = 0;
     for (let t = t0; t <= Math.min(t1, row.length - 1); t += 1) {
-      if (row[t] === null || row[t] === undefined) continue;
+      if (missing(row[t])) continue;
       n += 1;
       sum += Math.abs(row[t]);
     }
