@@ -22,6 +22,9 @@ import { TraceRunner } from "./runner.js";
 import { wireUpload } from "./upload.js";
 import { reloadOnNewHash } from "./urlstate.js";
 import { ModelZoo } from "./zoo.js";
+// classroom (issue 10): the cell diagram, lessons, presenter mode, save as HTML
+import { CellDiagram } from "./diagram.js";
+import { LessonPlayer } from "./lessons.js";
 
 const state = readState();
 const firstVisit = !window.location.hash || window.location.hash === "#";
@@ -120,6 +123,7 @@ function paintText() {
 
 function onCursor(t) {
   state.t = t;
+  diagram.update(t, state.unit); // classroom
   heatmaps.setCursor(t);
   gradients.setCursor(t);
   textview.setCursor(t);
@@ -133,6 +137,8 @@ function selectUnit(unit, scroll = false) {
   state.unit = clamp(Math.round(unit) || 0, 0, app.data.units - 1);
   $("unit-input").value = String(state.unit);
   heatmaps.setUnit(state.unit);
+  diagram.update(timeline.t, state.unit); // classroom
+  compare.setUnit(state.unit); // classroom
   inspector.update(timeline.t, state.unit, tokenSuffix(timeline.t));
   if (scroll) inspector.scrollToUnit(state.unit);
   paintText();
@@ -153,6 +159,8 @@ function buildViews() {
   heatmaps.build(data, state.layer, t, state.unit);
   gradients.build(data, t, objectiveLabel(state.obj));
   inspector.build(data, state.layer);
+  diagram.build(data, state.layer); // classroom
+  diagram.update(t, state.unit);
   textview.build(data, state.color);
   textview.setCursor(t);
   paintText();
@@ -220,6 +228,7 @@ const runner = new TraceRunner({
     if (!data.complete) setStatus(`running… ${data.steps} / ${data.capacity} steps`);
     if (app.follow) timeline.set(data.steps - 1);
     else inspector.update(timeline.t, state.unit, tokenSuffix(timeline.t));
+    diagram.update(timeline.t, state.unit); // classroom
   },
   done: (data, loss) => {
     gradients.refresh();
@@ -324,7 +333,7 @@ function runCompare() {
   } catch {
     return;
   }
-  compare.show([app.model, ...others], payload, timeline.t, state.obj);
+  compare.show([app.model, ...others], payload, timeline.t, state.obj, state.unit);
 }
 
 $("export-json").addEventListener("click", () => app.data && exportJSON(app.data));
@@ -396,6 +405,18 @@ async function beforeAfter(trained, initId) {
 
 reloadOnNewHash();
 
+// ---- classroom (issue 10): the cell diagram, the lesson player ------------------------------------
+
+const diagram = new CellDiagram($("diagram"));
+const lessons = new LessonPlayer({
+  page: "main",
+  onClose: () => {
+    state.lesson = null;
+    state.step = 0;
+    save();
+  },
+});
+
 // ---- boot --------------------------------------------------------------------------------------
 
 /** A model named in the URL but not listed: the server rebuilds a random one from its id. */
@@ -404,6 +425,7 @@ async function recover(id) {
 }
 
 async function boot() {
+  await lessons.open(state.lesson, state.step); // classroom: a lesson step's link sets the state before anything reads it
   applyLimits();
   applyTeacher(state.teach, false);
   timeline.speed = state.speed;

@@ -3,6 +3,7 @@
 //   model=<id>  compare=<id>,<id>  preset=<name> | text=<chars> | csv=<rows; newline-separated>
 //   t=<step>  unit=<u>  layer=<l>  obj=hidden_norm|task|unit:<layer>,<unit>,<step>
 //   color=<quantity coloring the text>  speed=<steps/s>  teach=1  open=train,zoo (open panels)
+//   lesson=<id>  step=<k> (the lesson player, lessons.js)
 
 import { UrlState, countKey, hashOf, hashWriter, key, listKey, paramsOf } from "./urlstate.js";
 
@@ -40,6 +41,10 @@ export const MAIN_STATE = new UrlState([
   countKey("speed", 5, { positive: true }),
   key("teach", false, { parse: (text) => text === "1", serialize: () => "1", isDefault: (on) => !on }),
   listKey("open", { keep: (panel) => PANELS.includes(panel) }),
+  // A guided tour (lessons.js): the lesson's id and its step; last, so a step's link reads
+  // as its view followed by where it is in the lesson.
+  key("lesson", null, { isDefault: (id) => !id }),
+  countKey("step", 0, { omit: (s) => !s.lesson, isDefault: () => false }),
 ]);
 
 export function readState(hash = window.location.hash) {
