@@ -166,3 +166,30 @@ def test_an_uploaded_lesson_is_rendered_as_text(page: Page, server: str) -> None
     expect(caption).to_have_text("Plain text with a & and code shown as text.")
     expect(caption.locator("strong")).to_have_text("text")
     expect(page.get_by_test_id("cursor-label")).to_have_text("t = 1 · ‘.’")
+
+
+def test_zoo_verdicts_need_every_seed_to_win(page: Page, server: str) -> None:
+    page.goto(f"{server}/#model=recall-lstm&text=A")
+    expect(page.get_by_test_id("status")).to_contain_text("loss")
+    result = page.evaluate(
+        """import('/static/js/zoo.js').then(({ seedVerdict, claimsFor }) => {
+          const card = (arch, metrics, ms) => ({ arch, params: arch === 'gru' ? 3 : 4,
+            metric: { name: 'MSE', value: metrics[0], higher_is_better: false },
+            seeds: { runs: metrics.map((m, k) => ({ seed: k, metric: m, ms_per_step: ms[k] })),
+                     metric: { n: 5, mean: 0.0133, std: 0.0004, median: 0.0133, min: 0.0128, max: 0.0139 },
+                     ms_per_step: { n: 5, mean: 4.6, std: 0.2, median: 4.5, min: 4.3, max: 4.9 } } });
+          const lstm = card('lstm', [0.0132, 0.0128, 0.0136, 0.0131, 0.0139], [4.5, 4.3, 4.9, 4.6, 4.4]);
+          const gru = card('gru', [0.0134, 0.0130, 0.0133, 0.0138, 0.0129], [16, 16.5, 15.8, 17, 16.2]);
+          const claims = claimsFor([lstm, gru]);
+          return { overlap: seedVerdict(lstm, gru, (r) => r.metric, true),
+                   apart: seedVerdict(gru, lstm, (r) => r.ms_per_step, true),
+                   claims: claims.map((c) => [c.key, c.holds, c.evidence]) };
+        })"""
+    )
+    assert result["overlap"]["winner"] is None
+    assert result["apart"]["winner"] == "b" and result["apart"]["p"] == pytest.approx(2 / 252)
+    claims = {key: (holds, evidence) for key, holds, evidence in result["claims"]}
+    assert claims["metric"][0] == "none"
+    assert claims["metric"][1].startswith("MSE: LSTM 0.0133 ± 4.00e\u22124 (5 seeds) vs GRU")
+    assert claims["speed"][0] is False
+    assert claims["speed"][1].startswith("4.50 ms [4.30 ms, 4.90 ms] vs 4.50 ms")
