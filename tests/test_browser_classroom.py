@@ -193,3 +193,18 @@ def test_zoo_verdicts_need_every_seed_to_win(page: Page, server: str) -> None:
     assert claims["metric"][1].startswith("MSE: LSTM 0.0133 ± 4.00e\u22124 (5 seeds) vs GRU")
     assert claims["speed"][0] is False
     assert claims["speed"][1].startswith("4.50 ms [4.30 ms, 4.90 ms] vs 4.50 ms")
+
+
+def test_presenter_mode_fits_a_720p_projector(page: Page, server: str) -> None:
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto(f"{server}/#model=recall-lstm&text={quote(TEXT)}&t=5&unit=2&teach=1&lesson=forget-gate&step=1")
+    expect(page.get_by_test_id("lesson-caption")).to_contain_text("Five blanks later")
+    expect(page.locator("#diagram svg")).to_be_visible()
+    expect(page.locator("#heatmaps .heatmap .main-svg").first).to_be_visible()
+    for hidden in ("#input-text", "#export-json", "#zoo-panel", "#insp-table"):
+        expect(page.locator(hidden)).to_be_hidden()
+    assert page.evaluate("document.documentElement.scrollHeight") <= 720
+    caption = page.get_by_test_id("lesson").bounding_box()
+    diagram = page.locator("#diagram svg").bounding_box()
+    assert caption and diagram and caption["y"] >= diagram["y"] + diagram["height"] - 1
+    shot(page, "presenter-1280x720")
