@@ -4,6 +4,7 @@ screenshots (in /tmp/gatescope-shots) looked at by a person at 1280 and 1920 px.
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from urllib.parse import quote
@@ -49,12 +50,16 @@ def test_the_lstm_diagram_shows_the_apis_numbers_and_moves_with_the_cursor(page:
         expect(node(page, d, "c")).to_have_text(shown(ref["cell"][t][2]))
         expect(node(page, d, "h")).to_have_text(shown(ref["hidden"][t][2]))
         expect(node(page, d, "tanh_c")).to_have_text(shown(math.tanh(ref["cell"][t][2])))
-        expect(page.locator(f'{d} [data-edge="c_prev"] .edge-value')).to_have_text(shown(ref["cell"][t - 1][2]))
+        expect(page.locator(f'{d} [data-edge="c_prev"] .edge-value')).to_have_text(
+            shown(ref["cell"][t - 1][2])
+        )
         page.locator("#cursor-slider").focus()
         page.keyboard.press("ArrowRight")
     # The equation is the node's tooltip.
     title = page.locator(f'{d} [data-node="f"] title').text_content()
-    assert title and title.startswith("forget gate fₜ = σ(") and title.endswith(shown(ref["gates"]["f"][7][2]))
+    assert (
+        title and title.startswith("forget gate fₜ = σ(") and title.endswith(shown(ref["gates"]["f"][7][2]))
+    )
     # Another unit: ↓ selects unit 3; the same SVG nodes, new numbers (no rebuild).
     svg = page.locator(f"{d} svg").element_handle()
     page.keyboard.press("ArrowDown")
@@ -86,9 +91,13 @@ def test_compare_shows_lstm_and_gru_diagrams_and_gates_side_by_side(page: Page, 
     plotted = page.evaluate("document.querySelector('#gate-plots .js-plotly-plot').data.map((d) => d.y)")
     assert plotted[0] == pytest.approx([row[2] for row in lstm["gates"]["f"]], abs=1e-6)
     assert plotted[1] == pytest.approx([row[2] for row in gru["gates"]["z"]], abs=1e-6)
-    assert plotted[2] == pytest.approx([a[2] - b[2] for a, b in zip(lstm["gates"]["f"], gru["gates"]["z"])], abs=1e-6)
+    assert plotted[2] == pytest.approx(
+        [a[2] - b[2] for a, b in zip(lstm["gates"]["f"], gru["gates"]["z"], strict=True)], abs=1e-6
+    )
     page.locator("#role-gru").select_option("1-z")
-    page.wait_for_function("document.querySelector('#gate-plots .js-plotly-plot').data[1].name.includes('1 − z')")
+    page.wait_for_function(
+        "document.querySelector('#gate-plots .js-plotly-plot').data[1].name.includes('1 − z')"
+    )
     page.locator("#role-view").select_option("heatmaps")
     expect(page.locator("#gate-plots .js-plotly-plot")).to_have_count(3)
     no_overlap(page, "#gate-plots .js-plotly-plot")
@@ -100,17 +109,23 @@ def no_overlap(page: Page, selector: str) -> None:
         """(sel) => [...document.querySelectorAll(sel)].map((plot) => ({
             ticks: [...plot.querySelectorAll('.xtick text')].map((t) => t.getBoundingClientRect().toJSON()),
             legend: plot.querySelector('.legend')?.getBoundingClientRect().toJSON() ?? null,
-            titles: [...plot.querySelectorAll('.g-xtitle text, .g-ytitle text')].map((t) => t.getBoundingClientRect().toJSON()),
+            titles: [...plot.querySelectorAll('.g-xtitle text, .g-ytitle text')]
+              .map((t) => t.getBoundingClientRect().toJSON()),
         }))""",
         selector,
     )
 
     def hit(a: dict, b: dict) -> bool:
-        return a["left"] < b["right"] - 1 and b["left"] < a["right"] - 1 and a["top"] < b["bottom"] - 1 and b["top"] < a["bottom"] - 1
+        return (
+            a["left"] < b["right"] - 1
+            and b["left"] < a["right"] - 1
+            and a["top"] < b["bottom"] - 1
+            and b["top"] < a["bottom"] - 1
+        )
 
     for plot in boxes:
         ticks = sorted(plot["ticks"], key=lambda r: r["left"])
-        for a, b in zip(ticks, ticks[1:]):
+        for a, b in itertools.pairwise(ticks):
             assert not hit(a, b), (a, b)
         if plot["legend"]:
             for t in plot["titles"]:
@@ -120,7 +135,8 @@ def no_overlap(page: Page, selector: str) -> None:
 def test_tick_labels_and_legends_never_overlap(page: Page, server: str) -> None:
     for width in (1280, 1920):
         page.set_viewport_size({"width": width, "height": 1000})
-        page.goto(f"{server}/#model=charlm-lstm&compare=charlm-gru,charlm-rnn&text={quote('the gates open and close')}")
+        text = quote("the gates open and close")
+        page.goto(f"{server}/#model=charlm-lstm&compare=charlm-gru,charlm-rnn&text={text}")
         expect(page.get_by_test_id("status")).to_contain_text("loss")
         expect(page.locator(".compare-col .js-plotly-plot")).to_have_count(6)
         # The compare columns and the gradient plot (the main heatmaps are heatmaps.js's own).

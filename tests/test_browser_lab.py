@@ -133,7 +133,8 @@ def test_equations_plug_in_the_apis_numbers_for_the_three_grus(page: Page, serve
             f"= {shown(terms['torch'][key])}"
         )
         expect(cols.locator(f'[data-eq="cho-{key}"] .eq-res')).to_have_text(f"= {shown(terms['cho'][key])}")
-        expect(cols.locator(f'[data-eq="seed-{key}"] .eq-res')).to_have_text(f"= {shown(terms['chung'][key])}")
+        seed = terms["chung"][key]
+        expect(cols.locator(f'[data-eq="seed-{key}"] .eq-res')).to_have_text(f"= {shown(seed)}")
     expect(cols.locator('[data-eq="seed-n"] .eq-sym')).to_have_text("h̃t = tanh(W xt + U (rt * ht−1))")
     expect(page.locator("#eq-diff .main-svg").first).to_be_visible()
     diff = api(server, "gru-variants", model=TEXT_GRU, text=text)["layers"][0]["difference"]
@@ -144,13 +145,15 @@ def test_equations_plug_in_the_apis_numbers_for_the_three_grus(page: Page, serve
     expect(page.locator("#variant-select option")).to_have_count(3)
     page.locator("#variant-select").select_option("cho")
     terms = api(server, "equations", model=TEXT_GRU, text=text, layer=0, unit=2, step=3, gru_variant="cho")
-    expect(cols.locator('[data-eq="cho-h"] .eq-res')).to_have_text(f"= {shown(terms['terms']['cho']['h'])}")
+    cho_h = terms["terms"]["cho"]["h"]
+    expect(cols.locator('[data-eq="cho-h"] .eq-res')).to_have_text(f"= {shown(cho_h)}")
     expect(cols.locator(".eq-col.cho h3")).to_contain_text("this run")
     page.wait_for_function("location.hash.includes('variant=cho')")
     # The seed's: z takes the candidate.
     page.locator("#variant-select").select_option("chung")
     terms = api(server, "equations", model=TEXT_GRU, text=text, layer=0, unit=2, step=3, gru_variant="chung")
-    expect(cols.locator('[data-eq="seed-h"] .eq-res')).to_have_text(f"= {shown(terms['terms']['chung']['h'])}")
+    chung_h = terms["terms"]["chung"]["h"]
+    expect(cols.locator('[data-eq="seed-h"] .eq-res')).to_have_text(f"= {shown(chung_h)}")
     expect(cols.locator(".eq-col.seed h3")).to_contain_text("this run")
     page.wait_for_function("location.hash.includes('variant=chung')")
 

@@ -43,8 +43,11 @@ SEPARATOR = "---"
 #: The URL-hash keys a step may set: the main page's (static/js/state.js) and the lab's
 #: (static/js/lab/state.js). Anything else is refused, so a typo fails loudly.
 STATE_KEYS = frozenset(
-    "model compare preset text csv t unit layer obj color speed teach open "
-    "tab variant src gf T H scale fb nl seed clip cost ps pe th".split()
+    {
+        *("model", "compare", "preset", "text", "csv", "t", "unit", "layer", "obj", "color", "speed"),
+        *("teach", "open", "tab", "variant", "src", "gf", "T", "H", "scale", "fb", "nl", "seed", "clip", "cost"),
+        *("ps", "pe", "th", "lesson", "step"),
+    }
 )
 #: Named regions a step may highlight, and the element each names on the page.
 REGIONS = {
@@ -138,7 +141,9 @@ def _step(block: list[str], where: str) -> LessonStep:
     if len(text) > MAX_CAPTION:
         raise ValueError(f"{where}: the caption has {len(text)} characters; at most {MAX_CAPTION}")
     if _HTML.search(text):
-        raise ValueError(f"{where}: the caption holds HTML; captions are plain text with **bold**, *emphasis*, `code`")
+        raise ValueError(
+            f"{where}: the caption holds HTML; captions are plain text with **bold**, *emphasis*, `code`"
+        )
     page = fields.get("page", "main").strip() or "main"
     if page not in PAGES:
         raise ValueError(f"{where}: page is 'main' or 'lab', got {page!r}")

@@ -23,7 +23,9 @@ router = APIRouter(prefix="/api", tags=["lessons"])
 class LessonStepOut(BaseModel):
     state: dict[str, str] = Field(description="the page's URL-hash keys for this step")
     text: str = Field(description="the caption: plain text with **bold**, *emphasis*, `code`")
-    highlight: str | None = Field(None, description="a named region (diagram, heatmaps, ...) or a CSS selector")
+    highlight: str | None = Field(
+        None, description="a named region (diagram, heatmaps, ...) or a CSS selector"
+    )
     page: Literal["main", "lab"] = "main"
 
 
@@ -45,7 +47,9 @@ class LessonList(BaseModel):
 
 
 class LessonUpload(Strict):
-    source: str = Field(max_length=MAX_LESSON_BYTES, description="the lesson file's text (Markdown, see the README)")
+    source: str = Field(
+        max_length=MAX_LESSON_BYTES, description="the lesson file's text (Markdown, see the README)"
+    )
 
 
 def _out(lesson: Lesson) -> LessonOut:
@@ -53,8 +57,12 @@ def _out(lesson: Lesson) -> LessonOut:
         id=lesson.id,
         title=lesson.title,
         source="teacher" if lesson.source == "teacher" else "builtin",
-        steps=[LessonStepOut(state=s.state, text=s.text, highlight=s.highlight, page="lab" if s.page == "lab" else "main")
-               for s in lesson.steps],
+        steps=[
+            LessonStepOut(
+                state=s.state, text=s.text, highlight=s.highlight, page="lab" if s.page == "lab" else "main"
+            )
+            for s in lesson.steps
+        ],
     )
 
 
