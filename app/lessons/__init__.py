@@ -45,7 +45,8 @@ SEPARATOR = "---"
 STATE_KEYS = frozenset(
     {
         *("model", "compare", "preset", "text", "csv", "t", "unit", "layer", "obj", "color", "speed"),
-        *("teach", "open", "tab", "variant", "src", "gf", "T", "H", "scale", "fb", "nl", "seed", "clip", "cost"),
+        *("teach", "open", "tab", "variant", "src", "gf", "T", "H", "scale", "fb", "nl", "seed"),
+        *("clip", "cost"),
         *("ps", "pe", "th", "lesson", "step"),
     }
 )
