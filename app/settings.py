@@ -84,6 +84,10 @@ class Settings(Limits, BaseSettings):
         Path.home() / ".local" / "share" / "gatescope" / "trained",
         description="where models trained in the page are kept",
     )
+    lessons_dir: Path = Field(
+        Path.home() / ".local" / "share" / "gatescope" / "lessons",
+        description="a teacher's own lessons (*.md): dropped here, or uploaded with POST /api/lessons",
+    )
     max_trainings: int = Field(1, ge=1, description="trainings that may run at once; more are refused")
     stream_threads: int = Field(
         1,

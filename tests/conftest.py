@@ -21,6 +21,7 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(
         upload_dir=tmp_path / "uploads",
         trained_dir=tmp_path / "trained",
+        lessons_dir=tmp_path / "lessons",
         max_steps=3000,
         max_upload_bytes=2 * 2**20,
     )
@@ -42,6 +43,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {
         "GATESCOPE_UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
         "GATESCOPE_TRAINED_DIR": str(tmp_path_factory.mktemp("trained")),
+        "GATESCOPE_LESSONS_DIR": str(tmp_path_factory.mktemp("lessons")),
     }
     with tempfile.TemporaryFile() as log:
         SERVER_LOG[:] = [log]

@@ -62,6 +62,11 @@ def test_gradient_flow_shows_the_apis_slopes_and_clips(page: Page, server: str) 
     assert "RNN, clipped to 1" in names
     page.wait_for_function("location.hash.includes('scale=3') && location.hash.includes('clip=1')")
 
+    # The seed's GRU (Chung et al. 2014) is one of the cells on offer.
+    page.get_by_label("GRU (seed's, Chung 2014)").check()
+    expect(page.locator('#gf-slopes tr[data-arch="gru_chung"]')).to_be_visible()
+    page.wait_for_function("location.hash.includes('gru_chung')")
+
 
 def test_saturation_plots_the_api_and_a_click_opens_the_unit(page: Page, server: str) -> None:
     text = "gates open and gates shut"
@@ -113,29 +118,44 @@ def test_cost_table_puts_the_seed_beside_torchs_counts(page: Page, server: str) 
     expect(page.get_by_test_id("cost-claim")).to_contain_text("The seed says “GRU trains faster”.")
 
 
-def test_equations_plug_in_the_apis_numbers_for_both_grus(page: Page, server: str) -> None:
+def test_equations_plug_in_the_apis_numbers_for_the_three_grus(page: Page, server: str) -> None:
     text = "gates move"
     open_lab(page, server, f"model={TEXT_GRU}&text={quote(text)}&t=3&unit=2", "equations")
     expect(page.get_by_test_id("step-label")).to_have_text("t = 3 · ‘e’")
     terms = api(server, "equations", model=TEXT_GRU, text=text, layer=0, unit=2, step=3)["terms"]
     cols = page.get_by_test_id("eq-columns")
+    # Three columns: torch's, Cho et al. 2014's, and the seed's (Chung et al. 2014's).
+    expect(cols.locator(".eq-col h3")).to_have_text(
+        ["torch.nn.GRU computes · this run", "Cho et al. 2014", "The seed writes: Chung et al. 2014"]
+    )
     for key in ("z", "r", "n", "h"):
         expect(cols.locator(f'[data-eq="torch-{key}"] .eq-res')).to_have_text(
             f"= {shown(terms['torch'][key])}"
         )
-        expect(cols.locator(f'[data-eq="seed-{key}"] .eq-res')).to_have_text(f"= {shown(terms['cho'][key])}")
+        expect(cols.locator(f'[data-eq="cho-{key}"] .eq-res')).to_have_text(f"= {shown(terms['cho'][key])}")
+        seed = terms["chung"][key]
+        expect(cols.locator(f'[data-eq="seed-{key}"] .eq-res')).to_have_text(f"= {shown(seed)}")
     expect(cols.locator('[data-eq="seed-n"] .eq-sym')).to_have_text("h̃t = tanh(W xt + U (rt * ht−1))")
     expect(page.locator("#eq-diff .main-svg").first).to_be_visible()
     diff = api(server, "gru-variants", model=TEXT_GRU, text=text)["layers"][0]["difference"]
     plotted = page.evaluate("document.getElementById('eq-diff').data[0].y")
     assert plotted == pytest.approx(diff, abs=1e-6)
 
-    # The textbook variant: h_{t-1} now comes from Cho's run.
+    # Cho's variant: h_{t-1} now comes from Cho's run.
+    expect(page.locator("#variant-select option")).to_have_count(3)
     page.locator("#variant-select").select_option("cho")
     terms = api(server, "equations", model=TEXT_GRU, text=text, layer=0, unit=2, step=3, gru_variant="cho")
-    expect(cols.locator('[data-eq="seed-h"] .eq-res')).to_have_text(f"= {shown(terms['terms']['cho']['h'])}")
-    expect(cols.locator(".eq-col.seed h3")).to_contain_text("this run")
+    cho_h = terms["terms"]["cho"]["h"]
+    expect(cols.locator('[data-eq="cho-h"] .eq-res')).to_have_text(f"= {shown(cho_h)}")
+    expect(cols.locator(".eq-col.cho h3")).to_contain_text("this run")
     page.wait_for_function("location.hash.includes('variant=cho')")
+    # The seed's: z takes the candidate.
+    page.locator("#variant-select").select_option("chung")
+    terms = api(server, "equations", model=TEXT_GRU, text=text, layer=0, unit=2, step=3, gru_variant="chung")
+    chung_h = terms["terms"]["chung"]["h"]
+    expect(cols.locator('[data-eq="seed-h"] .eq-res')).to_have_text(f"= {shown(chung_h)}")
+    expect(cols.locator(".eq-col.seed h3")).to_contain_text("this run")
+    page.wait_for_function("location.hash.includes('variant=chung')")
 
     # An LSTM: the seed's C_t beside torch's c_t, the same numbers.
     open_lab(page, server, f"model={TEXT_LSTM}&text={quote(text)}&t=4&unit=1", "equations")

@@ -123,26 +123,30 @@ def test_top_five_predictions_and_the_logit_objective(page: Page, server: str, t
     )
     expect(page.locator("#objective-select")).to_have_value("logit")
     expect(items.nth(1)).to_have_class("prediction chosen")
-    page.wait_for_function("s => location.hash.includes(s)", arg=f"obj={quote(f'logit:{names[1]},1', safe='')}")
+    page.wait_for_function(
+        "s => location.hash.includes(s)", arg=f"obj={quote(f'logit:{names[1]},1', safe='')}"
+    )
     # The head is over the input vocabulary: its next-token loss is an objective too.
     page.locator("#objective-select").select_option("prediction")
     want = api_trace(server, model_id, tokens=tokens, objective="prediction")
-    expect(page.get_by_test_id("status")).to_have_text(f"4 steps · loss L = the next-token loss = {num(want['loss'])}")
+    expect(page.get_by_test_id("status")).to_have_text(
+        f"4 steps · loss L = the next-token loss = {num(want['loss'])}"
+    )
 
 
-def test_a_file_with_two_recurrent_modules_offers_the_choice(
-    page: Page, server: str, tmp_path: Path
-) -> None:
+def test_a_file_with_two_recurrent_modules_offers_the_choice(page: Page, server: str, tmp_path: Path) -> None:
     checkpoint = save(EncoderDecoder(), tmp_path / "seq2seq.pt")
     open_view(page, server, "model=random-gru-i3-h4-l1-s0&csv=1,2,3")
     page.locator("details.new-model > summary").click()
     page.locator("#upload-input").set_input_files(str(checkpoint))
     choice = page.get_by_test_id("upload-modules")
     expect(choice.locator("p")).to_have_text("seq2seq.pt holds several recurrent modules. Which one?")
-    expect(choice.locator("button")).to_have_text([
-        "decoder. · LSTM · 4 → 6 · 1 layer · bidirectional",
-        "encoder. · GRU · 4 → 6 · 1 layer",
-    ])
+    expect(choice.locator("button")).to_have_text(
+        [
+            "decoder. · LSTM · 4 → 6 · 1 layer · bidirectional",
+            "encoder. · GRU · 4 → 6 · 1 layer",
+        ]
+    )
     expect_console_error(page, "422")  # Chromium logs the answer that listed the modules
     choice.locator('button[data-prefix="encoder."]').click()
     expect(page.get_by_test_id("model-info")).to_have_text("GRU · 4 → 6 · 1 layer · 216 parameters")
@@ -168,6 +172,7 @@ def test_a_run_starts_from_the_last_state_of_another(page: Page, server: str) ->
     page.keyboard.press("Home")
     for unit in (0, 5):
         row = page.locator(f'#insp-table tbody tr[data-unit="{unit}"]')
+        row.scroll_into_view_if_needed()  # the inspector fills the rows on screen (the diagram is above)
         expect(row.locator('td[data-q="hidden"]')).to_have_text(shown(ref["layers"][0]["hidden"][0][unit]))
     # The URL keeps it: a reload starts from the same state.
     page.wait_for_function("location.hash.includes('from=anbn-gru') && location.hash.includes('fromin=aabb')")
@@ -192,9 +197,7 @@ def test_a_bidirectional_model_shows_its_reverse_direction(page: Page, server: s
     expect(field.locator(".hint")).to_have_text("reverse direction: indexed by input position")
     page.locator("#direction-select").select_option("reverse")
     page.wait_for_function("location.hash.includes('dir=reverse')")
-    z = page.evaluate(
-        "() => document.querySelector('[data-quantity=hidden] .plot').data[0].z"
-    )
+    z = page.evaluate("() => document.querySelector('[data-quantity=hidden] .plot').data[0].z")
     want = [[ref["reverse"]["hidden"][t][u] for t in range(4)] for u in range(6)]
     assert torch.allclose(torch.tensor(z), torch.tensor(want), atol=1e-6)
     page.keyboard.press("Home")

@@ -24,7 +24,7 @@ from fastapi.templating import Jinja2Templates
 
 from gatescope import __version__
 from gatescope.settings import Limits, Settings, load_settings, package_dir
-from gatescope.web.api import analyses, dynamics, lab, models, streams, traces, trainings
+from gatescope.web.api import analyses, dynamics, lab, lessons, models, streams, traces, trainings
 from gatescope.web.deps import TrainingSlots
 from gatescope.web.schemas import validation_detail
 from gatescope.zoo.registry import ModelRegistry
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "gatescope.web.api.streams and gatescope.web.api.trainings.",
     )
     app.state.settings = settings
-    for module in (models, traces, streams, trainings, analyses, dynamics, lab):
+    for module in (models, traces, streams, trainings, analyses, dynamics, lab, lessons):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=package_dir("static")), name="static")
     templates = Jinja2Templates(directory=package_dir("templates"))

@@ -440,7 +440,7 @@ def model_from_card(
         metric=card.get("metric"),
         presets=presets,
     )
-    keys = ("training", "command", "head_params", "description", "config", "prefix", "framework")
+    keys = ("training", "seeds", "command", "head_params", "description", "config", "prefix", "framework")
     for key in (*keys, "framework_equations", "framework_notes"):
         if key in card:
             record[key] = card[key]

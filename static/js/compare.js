@@ -11,6 +11,8 @@ import { CursorOverlay, wrapPlot } from "./cursor.js";
 import { norm } from "./numbers.js";
 import { baseFont, plotConfig, purge, timeAxis, title } from "./plots.js";
 import { TraceData } from "./trace.js";
+import { CellDiagram } from "./diagram.js";
+import { GateCompare } from "./gatecompare.js";
 
 const Plotly = window.Plotly;
 
@@ -21,6 +23,11 @@ export function compatible(models, primary) {
     (primary.vocab ? vocab(m) === vocab(primary) : !m.vocab && m.input_size === primary.input_size));
 }
 
+/** How many character labels fit under a plot in ``col`` (about 16 px each). */
+function labelRoom(col) {
+  return Math.max(4, Math.floor((col.clientWidth - 90) / 16));
+}
+
 export class CompareView {
   constructor({ onChange }) {
     this.grid = $("compare-grid");
@@ -28,6 +35,8 @@ export class CompareView {
     this.selects = [$("compare-a"), $("compare-b")];
     this.columns = [];
     this.latest = new Latest();
+    this.unit = 0;
+    this.gates = new GateCompare();
     this.selects.forEach((s) => s.addEventListener("change", () => onChange(this.selected())));
   }
 
@@ -48,6 +57,7 @@ export class CompareView {
     this.latest.drop();
     this.columns.forEach((c) => c.divs.forEach(purge));
     this.columns = [];
+    this.gates.clear();
     this.grid.replaceChildren();
     this.status.textContent = message ?? "";
   }
@@ -57,7 +67,8 @@ export class CompareView {
    * objective is the task loss when every model was trained on the same task and the page uses
    * it; otherwise ½‖h_T‖², which every model has.
    */
-  async show(models, payload, t, objective) {
+  async show(models, payload, t, objective, unit = 0) {
+    this.unit = unit;
     const sameTask = objective === "task" && models.every((m) => m.task && m.task === models[0].task);
     const obj = sameTask ? "task" : "hidden_norm";
     if (models.length < 2) {
@@ -75,6 +86,7 @@ export class CompareView {
       : "L = ½‖h_T‖² for every model, so the gradients compare");
     this.grid.style.setProperty("--columns", String(results.length));
     this.columns = results.map((r) => this.column(r, t));
+    this.gates.show(this.columns.filter((c) => c.data), t, this.unit);
     this.setCursor(t);
   }
 
@@ -97,6 +109,14 @@ export class CompareView {
     const top = data.layers.length - 1;
     const readout = el("p", "compare-readout");
     col.append(readout);
+    // The cell diagram of this model, on the same input and cursor (LSTM and GRU side by side).
+    const figure = el("figure", "diagram-wrap");
+    const holder = el("div", "diagram");
+    holder.dataset.testid = "compare-diagram";
+    figure.append(holder);
+    col.append(figure);
+    const diagram = new CellDiagram(holder);
+    diagram.build(data, top);
     const heat = wrapPlot(col);
     const grad = wrapPlot(col);
     const rows = data.rows(top, "hidden");
@@ -109,7 +129,7 @@ export class CompareView {
     }], {
       title: title(`hidden state h_t${data.layers.length > 1 ? ` (top layer ${top})` : ""}`),
       font, height: 230, margin: { l: 56, r: 10, t: 40, b: 48 },
-      xaxis: timeAxis(data.steps, data.tokens),
+      xaxis: timeAxis(data.steps, data.tokens, labelRoom(col)),
       yaxis: { title: { text: "unit" }, automargin: true, range: [data.units - 0.5, -0.5], showgrid: false, zeroline: false },
     }, plotConfig(`gatescope-${model.id}-hidden`));
     const norms = data.layers[top].gradNorm.hidden.map((v) => (v > 0 ? v : null));
@@ -118,15 +138,16 @@ export class CompareView {
       hovertemplate: "‖dL/dh_t‖ = %{y:.3e}<br>t = %{x}<extra></extra>",
     }], {
       title: title("‖dL/dh_t‖, log scale"), font, height: 230, margin: { l: 64, r: 10, t: 40, b: 48 },
-      xaxis: timeAxis(data.steps, data.tokens),
+      xaxis: timeAxis(data.steps, data.tokens, labelRoom(col)),
       yaxis: { type: "log", automargin: true, title: { text: "gradient norm" }, exponentformat: "power" },
       showlegend: false,
     }, plotConfig(`gatescope-${model.id}-gradients`));
     const cursors = [new CursorOverlay(heat), new CursorOverlay(grad)];
-    return { col, divs: [heat, grad], cursors, data, readout, top };
+    return { col, divs: [heat, grad], cursors, data, readout, top, diagram, model };
   }
 
   setCursor(t) {
+    this.t = t;
     for (const c of this.columns) {
       if (!c.data) continue;
       const tt = Math.min(t, c.data.steps - 1);
@@ -134,6 +155,17 @@ export class CompareView {
       const hNorm = norm(c.data.rows(c.top, "hidden").map((row) => row[tt]));
       const gradNorm = c.data.layers[c.top].gradNorm.hidden[tt];
       c.readout.textContent = `at t = ${tt}: ‖hₜ‖ = ${fmt(hNorm)}, ‖dL/dhₜ‖ = ${sci(gradNorm)}, loss ${num(c.data.loss)}`;
+      c.diagram.update(tt, Math.min(this.unit, c.data.units - 1));
     }
+    this.gates.setCursor(t);
+  }
+
+  /** The page's selected unit: each column's diagram (clamped to its size) and the gate lines. */
+  setUnit(unit) {
+    this.unit = unit;
+    for (const c of this.columns) {
+      if (c.data) c.diagram.update(Math.min(this.t ?? 0, c.data.steps - 1), Math.min(unit, c.data.units - 1));
+    }
+    this.gates.setUnit(unit);
   }
 }

@@ -42,10 +42,11 @@ export class GradientPlot {
       title: title(`Gradient norms per step, log scale (L = ${objectiveLabel}); vanishing shows as a slope`),
       font: baseFont(),
       height: this.height,
-      margin: { l: 76, r: 16, t: 48, b: 40 },
+      margin: { l: 76, r: 16, t: 48, b: 48 },
       xaxis: timeAxis(data.capacity, data.tokens),
       yaxis: { type: "log", automargin: true, title: { text: "gradient norm (log)" }, exponentformat: "power" },
-      legend: { orientation: "h", x: 0, xanchor: "left", y: -0.22, yanchor: "top" },
+      // Right of the plot area: below it the legend sat on the x axis title.
+      legend: { x: 1.02, xanchor: "left", y: 1, yanchor: "top" },
       annotations: data.complete ? [] : [waiting()],
     };
     Plotly.newPlot(this.div, traces, layout, plotConfig(`gatescope-${data.model.id}-gradients`));

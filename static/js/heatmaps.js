@@ -6,7 +6,7 @@
 import { rangeFor } from "./colors.js";
 import { CursorOverlay, wrapPlot } from "./cursor.js";
 import { baseFont, plotConfig, purge, timeAxis, title } from "./plots.js";
-import { kindCaption } from "./quantities.js";
+import { kindColorbar } from "./quantities.js";
 
 const Plotly = window.Plotly;
 
@@ -71,7 +71,7 @@ export class HeatmapGrid {
         colorscale: range.scale,
         zmin: range.zmin,
         zmax: range.zmax,
-        colorbar: { title: { text: kindCaption(q.kind), side: "right" }, thickness: 14 },
+        colorbar: kindColorbar(q.kind),
         hovertemplate: `${q.label}<sub>t</sub> = %{z:.4f}<br>t = %{x}, unit %{y}<extra></extra>`,
         hoverongaps: false,
       };

@@ -27,6 +27,9 @@ import { InitialState } from "./initial.js";
 import { PredictionList } from "./predictions.js";
 import { ORDERS, parseShow, selectUnits, showText } from "./units.js";
 import { readsTokens } from "./vocab.js";
+// classroom (issue 10): the cell diagram, lessons, presenter mode, save as HTML
+import { CellDiagram } from "./diagram.js";
+import { LessonPlayer } from "./lessons.js";
 
 const state = readState();
 const firstVisit = !window.location.hash || window.location.hash === "#";
@@ -127,6 +130,7 @@ function paintText() {
 
 function onCursor(t) {
   state.t = t;
+  diagram.update(t, state.unit); // classroom
   heatmaps.setCursor(t);
   gradients.setCursor(t);
   textview.setCursor(t);
@@ -141,6 +145,8 @@ function selectUnit(unit, scroll = false) {
   state.unit = clamp(Math.round(unit) || 0, 0, app.data.units - 1);
   $("unit-input").value = String(state.unit);
   heatmaps.setUnit(state.unit);
+  diagram.update(timeline.t, state.unit); // classroom
+  compare.setUnit(state.unit); // classroom
   inspector.update(timeline.t, state.unit, tokenSuffix(timeline.t));
   if (scroll) inspector.scrollToUnit(state.unit);
   paintText();
@@ -163,6 +169,8 @@ function buildViews() {
   heatmaps.build(data, state.layer, t, state.unit, units);
   gradients.build(data, t, objectiveLabel(state.obj));
   inspector.build(data, state.layer, units);
+  diagram.build(data, state.layer); // classroom
+  diagram.update(t, state.unit);
   textview.build(data, state.color);
   textview.setCursor(t);
   paintText();
@@ -243,6 +251,7 @@ const runner = new TraceRunner({
     if (!data.complete) setStatus(`running… ${data.steps} / ${data.capacity} steps`);
     if (app.follow) timeline.set(data.steps - 1);
     else inspector.update(timeline.t, state.unit, tokenSuffix(timeline.t));
+    diagram.update(timeline.t, state.unit); // classroom
   },
   done: (data, loss) => {
     gradients.refresh();
@@ -349,7 +358,7 @@ function runCompare() {
   } catch {
     return;
   }
-  compare.show([app.model, ...others], payload, timeline.t, state.obj);
+  compare.show([app.model, ...others], payload, timeline.t, state.obj, state.unit);
 }
 
 $("export-json").addEventListener("click", () => app.data && exportJSON(app.data));
@@ -360,7 +369,7 @@ function applyTeacher(on, redraw) {
   document.body.classList.toggle("teacher", on);
   $("teacher-toggle").setAttribute("aria-pressed", String(on));
   setFontSize(on ? 19 : 14);
-  heatmaps.height = on ? 320 : 250;
+  heatmaps.height = on ? 215 : 250; // presenter mode: two heatmaps fit a 720-px projector
   gradients.height = on ? 360 : 300;
   if (redraw) trainPanel.refont();
   if (redraw && app.data) {
@@ -543,6 +552,18 @@ for (const id of ["show-select", "show-k", "show-units", "show-span"]) {
   });
 }
 
+// ---- classroom (issue 10): the cell diagram, the lesson player ------------------------------------
+
+const diagram = new CellDiagram($("diagram"));
+const lessons = new LessonPlayer({
+  page: "main",
+  onClose: () => {
+    state.lesson = null;
+    state.step = 0;
+    save();
+  },
+});
+
 // ---- boot --------------------------------------------------------------------------------------
 
 /** A model named in the URL but not listed: the server rebuilds a random one from its id. */
@@ -551,6 +572,7 @@ async function recover(id) {
 }
 
 async function boot() {
+  await lessons.open(state.lesson, state.step); // classroom: a lesson step's link sets the state before anything reads it
   applyLimits();
   applyTeacher(state.teach, false);
   timeline.speed = state.speed;

@@ -27,9 +27,10 @@ export function plotConfig(filename) {
 
 /**
  * The time axis: "timestep t", or for text the characters themselves as tick labels (when there
- * are few enough to read; otherwise numbers, since the text view shows the characters).
+ * are few enough to read; otherwise numbers, since the text view shows the characters). At most
+ * ``maxLabels`` characters are labelled: a narrow plot passes its width / 16 px.
  */
-export function timeAxis(steps, tokens) {
+export function timeAxis(steps, tokens, maxLabels = 80) {
   const axis = {
     title: { text: tokens ? "character (timestep t)" : "timestep t" },
     range: [-0.5, Math.max(steps, 1) - 0.5],
@@ -39,9 +40,13 @@ export function timeAxis(steps, tokens) {
   };
   if (tokens && steps <= 80) {
     axis.tickmode = "array";
-    axis.tickvals = tokens.slice(0, steps).map((_, t) => t);
+    // In a narrow plot (a compare column) label every k-th character, so labels never collide.
+    const stride = Math.max(1, Math.ceil(steps / Math.max(1, maxLabels)));
+    const shown = tokens.slice(0, steps).map((_, t) => t).filter((t) => t % stride === 0);
+    axis.tickvals = shown;
     // Plotly reads tick text as its own HTML subset ("<s>" would strike through): escape tokens.
-    axis.ticktext = tokens.slice(0, steps).map((token) => tokenLabel(token).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"));
+    const escape = (text) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+    axis.ticktext = shown.map((t) => escape(tokenLabel(tokens[t])));
     axis.tickangle = 0;
     const words = tokens.some((token) => [...token].length > 1);
     axis.title.text = words ? "token (one per timestep)" : "character (one per timestep)";

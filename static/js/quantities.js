@@ -28,12 +28,11 @@ export function quantitiesFor(arch, gateNames, nonlinearity) {
   return list;
 }
 
-/** Colorbar caption for a kind. */
-export function kindCaption(kind) {
-  return {
-    sigmoid: "σ: 0 closed, 1 open",
-    tanh: "tanh: −1 … 1",
-    signed: "signed, 0 = white",
-    relu: "relu ≥ 0",
-  }[kind];
+/** A heatmap's colorbar for a kind: a short title above it and, for gates, what 0 and 1 mean on
+ * the ticks themselves (a long rotated title was clipped on short plots, in presenter mode). */
+export function kindColorbar(kind) {
+  const title = { sigmoid: "σ", tanh: "tanh", signed: "signed", relu: "relu" }[kind];
+  const colorbar = { title: { text: title, side: "top" }, thickness: 14 };
+  if (kind === "sigmoid") Object.assign(colorbar, { tickvals: [0, 0.5, 1], ticktext: ["0 closed", "0.5", "1 open"] });
+  return colorbar;
 }

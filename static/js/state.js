@@ -6,6 +6,7 @@
 //   obj also: prediction | logit:<token>,<step> (models with a head)
 //   dir=reverse (bidirectional models)  from=<model id>  fromin=<its input> (start from its last state)
 //   order=index|variance|cluster  show=all|top:<k>|units:<u>,<u>…|span:<t0>-<t1> (units.js)
+//   lesson=<id>  step=<k> (the lesson player, lessons.js)
 
 import { UrlState, countKey, hashOf, hashWriter, key, listKey, paramsOf } from "./urlstate.js";
 
@@ -53,6 +54,10 @@ export const MAIN_STATE = new UrlState([
   key("fromin", null, { omit: (s) => !s.from }),
   key("order", "index", { parse: (text) => (["index", "variance", "cluster"].includes(text) ? text : undefined) }),
   key("show", "all"),
+  // A guided tour (lessons.js): the lesson's id and its step; last, so a step's link reads
+  // as its view followed by where it is in the lesson.
+  key("lesson", null, { isDefault: (id) => !id }),
+  countKey("step", 0, { omit: (s) => !s.lesson, isDefault: () => false }),
 ]);
 
 export function readState(hash = window.location.hash) {

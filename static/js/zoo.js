@@ -11,6 +11,37 @@ import { Panel } from "./panel.js";
 const ARCHS = ["rnn", "lstm", "gru"];
 
 /**
+ * The verdict of ``a`` against ``b`` over seeds (cards' "seeds": {runs: [{seed, metric,
+ * ms_per_step}]}): "better" only where every run of one beats every run of the other (Mann-Whitney
+ * U = 0; for 5 seeds against 5, p = 2 / C(10, 5) ≈ 0.008 two-sided), else "none" (no difference at
+ * this budget). ``lowerIsBetter`` for losses and times. Null when either has fewer than 2 runs.
+ */
+export function seedVerdict(a, b, read, lowerIsBetter) {
+  const xs = (a?.seeds?.runs ?? []).map(read).filter(Number.isFinite);
+  const ys = (b?.seeds?.runs ?? []).map(read).filter(Number.isFinite);
+  if (xs.length < 2 || ys.length < 2) return null;
+  const aBetter = lowerIsBetter ? Math.max(...xs) < Math.min(...ys) : Math.min(...xs) > Math.max(...ys);
+  const bBetter = lowerIsBetter ? Math.max(...ys) < Math.min(...xs) : Math.min(...ys) > Math.max(...xs);
+  const n = xs.length;
+  const m = ys.length;
+  let choose = 1;
+  for (let k = 1; k <= n; k += 1) choose = (choose * (m + k)) / k; // C(n + m, n)
+  return { winner: aBetter ? "a" : bBetter ? "b" : null, p: Math.min(1, 2 / choose), n, m };
+}
+
+/** "2.15 ± 0.01 (5 seeds)" from a card's seed summary {n, mean, std}. */
+export function spreadText(summary, name) {
+  if (!summary || !summary.n) return null;
+  return `${metricText(summary.mean, name)} ± ${metricText(summary.std, name)} (${summary.n} seeds)`;
+}
+
+/** Time per step over seeds: "15.7 ms [14.9, 17.2]" (median [min, max]). */
+export function timeRange(summary) {
+  if (!summary || !summary.n) return null;
+  return `${msPerStep(summary.median / 1000)} [${msPerStep(summary.min / 1000)}, ${msPerStep(summary.max / 1000)}]`;
+}
+
+/**
  * The seed's three claims for one task's models: [{key, claim, holds (true, false or null for a
  * tie), evidence}]. Claims that need a model the group lacks are left out.
  */
@@ -26,7 +57,16 @@ export function claimsFor(models) {
   }];
   const gs = gru.training?.seconds_per_step;
   const ls = lstm.training?.seconds_per_step;
-  if (gs && ls) {
+  const speed = seedVerdict(gru, lstm, (r) => r.ms_per_step, true);
+  if (speed) {
+    claims.push({
+      key: "speed",
+      claim: "GRU trains faster than LSTM",
+      holds: speed.winner === null ? "none" : speed.winner === "a",
+      evidence: `${timeRange(gru.seeds.ms_per_step)} vs ${timeRange(lstm.seeds.ms_per_step)} per step, median [min, max] over seeds`,
+      p: speed.winner ? speed.p : null,
+    });
+  } else if (gs && ls) {
     claims.push({
       key: "speed",
       claim: "GRU trains faster than LSTM",
@@ -34,7 +74,18 @@ export function claimsFor(models) {
       evidence: `${msPerStep(gs)} vs ${msPerStep(ls)} per step`,
     });
   }
-  if (lstm.metric && gru.metric) {
+  const metric = lstm.metric && seedVerdict(lstm, gru, (r) => r.metric, !lstm.metric.higher_is_better);
+  if (metric) {
+    const name = lstm.metric.name;
+    claims.push({
+      key: "metric",
+      claim: "LSTM may do better (on long sequences)",
+      holds: metric.winner === null ? "none" : metric.winner === "a",
+      evidence: `${name}: LSTM ${spreadText(lstm.seeds.metric, name)} vs GRU ${spreadText(gru.seeds.metric, name)}` +
+        ` (${lstm.metric.higher_is_better ? "higher" : "lower"} is better)`,
+      p: metric.winner ? metric.p : null,
+    });
+  } else if (lstm.metric && gru.metric) {
     const l = Number(lstm.metric.value);
     const g = Number(gru.metric.value);
     const better = lstm.metric.higher_is_better ? l > g : l < g;
@@ -49,7 +100,12 @@ export function claimsFor(models) {
   return claims;
 }
 
-function verdict(holds) {
+function verdict(holds, p) {
+  if (holds === "none") return { mark: "≈", text: "no difference at this budget", className: "tie" };
+  if (p) {
+    const where = `every seed, p = ${p.toFixed(3)}`;
+    return holds ? { mark: "✓", text: `holds here: ${where}`, className: "holds" } : { mark: "✗", text: `not here: ${where}`, className: "fails" };
+  }
   if (holds === null) return { mark: "=", text: "tie", className: "tie" };
   return holds ? { mark: "✓", text: "holds here", className: "holds" } : { mark: "✗", text: "not here", className: "fails" };
 }
@@ -101,7 +157,7 @@ export class ModelZoo extends Panel {
         td.colSpan = 6;
         const list = el("ul", "claims");
         for (const c of claims) {
-          const v = verdict(c.holds);
+          const v = verdict(c.holds, c.p);
           const item = el("li", `claim ${v.className}`);
           item.dataset.claim = c.key;
           item.append(el("span", "mark", v.mark), el("span", "claim-text", ` ${c.claim}: `), el("span", "evidence", c.evidence),
@@ -110,7 +166,7 @@ export class ModelZoo extends Panel {
           const t = (tally[c.key] ??= { claim: c.claim, holds: 0, ties: 0, of: 0 });
           t.of += 1;
           if (c.holds === true) t.holds += 1;
-          if (c.holds === null) t.ties += 1;
+          if (c.holds === null || c.holds === "none") t.ties += 1;
         }
         td.append(el("span", "claims-head", "The seed's claims, on these three:"), list);
         claimRow.append(td);
@@ -120,7 +176,7 @@ export class ModelZoo extends Panel {
     }
     this.table.replaceChildren(this.table.tHead, ...bodies);
     this.summary.replaceChildren(el("span", "claims-head", "Over all tasks:"), ...Object.values(tally).map((t) =>
-      el("li", null, `“${t.claim}” holds for ${t.holds} of ${t.of} task${t.of > 1 ? "s" : ""}${t.ties ? ` (${t.ties} tied)` : ""}`)));
+      el("li", null, `“${t.claim}” holds for ${t.holds} of ${t.of} task${t.of > 1 ? "s" : ""}${t.ties ? ` (${t.ties} tied or no difference)` : ""}`)));
   }
 
   row(model) {
@@ -135,10 +191,11 @@ export class ModelZoo extends Panel {
     if (model.arch === "rnn") name.append(el("span", "zoo-name", ` (${model.nonlinearity})`));
     const params = el("td", "num", count(model.params));
     params.dataset.col = "params";
-    const metric = el("td", "num", model.metric ? metricText(Number(model.metric.value), model.metric.name) : "–");
+    const seeds = spreadText(model.seeds?.metric, model.metric?.name);
+    const metric = el("td", "num", seeds ?? (model.metric ? metricText(Number(model.metric.value), model.metric.name) : "–"));
     metric.dataset.col = "metric";
     if (model.metric) metric.title = `${model.metric.split ?? ""} ${model.metric.name}`.trim();
-    const speed = el("td", "num", msPerStep(model.training?.seconds_per_step));
+    const speed = el("td", "num", timeRange(model.seeds?.ms_per_step) ?? msPerStep(model.training?.seconds_per_step));
     speed.dataset.col = "speed";
     const command = el("td", "command");
     const code = el("code", null, model.command ?? "");

@@ -1,7 +1,8 @@
 // Equations: the seed's cell equations verbatim beside torch.nn's, both with the selected unit's
-// numbers at the chosen step plugged in (POST /api/analysis/equations). For a GRU the seed's are
-// Cho et al. (2014)'s, a different cell on the same weights: both are evaluated on the same x_t
-// and h_{t−1}, and POST /api/analysis/gru-variants shows how far the two runs drift apart.
+// numbers at the chosen step plugged in (POST /api/analysis/equations). For a GRU three columns:
+// torch's, Cho et al. (2014)'s and the seed's (Chung et al. 2014's), three cells on the same
+// weights, evaluated on the same x_t and h_{t−1}; POST /api/analysis/gru-variants shows how far
+// their runs drift apart.
 
 import { $, el } from "../dom.js";
 import { factor, fmt, tokenLabel } from "../format.js";
@@ -100,32 +101,49 @@ export class EquationsView extends LabView {
     return grid;
   }
 
+  /**
+   * Three columns on the same x_t and h_{t−1}: torch.nn.GRU (reset after W_hn, z keeps h_{t−1}),
+   * Cho et al. 2014 (reset before W_hn, z keeps h_{t−1}) and the seed's, which is Chung et al.
+   * 2014's and colah's (reset before W_hn, z takes the candidate).
+   */
   gru(terms, variant) {
-    const cho = terms.cho;
     const tt = terms.torch;
-    const grid = el("div", "eq-grid");
+    const cho = terms.cho;
+    const chung = terms.chung;
+    const grid = el("div", "eq-grid eq-grid-3");
     const runs = (name) => (variant === name ? " · this run" : "");
-    const seed = column(`The seed writes: Cho et al. (2014)${runs("cho")}`, "seed");
     const torch = column(`torch.nn.GRU computes${runs("torch")}`, "torch");
-    seed.append(note("No biases in the seed; the numbers include torch's (b_i·, b_h·) on torch's weights."));
-    torch.append(note("Gate order r, z, n; ⊙ is elementwise, as the seed's *."));
-    for (const g of ["z", "r"]) seed.append(equationRow(`seed-${g}`, SEED.gru[g], affineNumbers(cho, g, "σ"), fmt(cho[g])));
-    seed.append(equationRow("seed-n", SEED.gru.n, `tanh(${fmt(cho.Wx_n)} + ${factor(cho.Uh_n)})`, fmt(cho.n)));
-    seed.append(equationRow("seed-h", SEED.gru.h,
-      `(1 − ${fmt(cho.z)}) × ${factor(cho.h_prev)} + ${factor(cho.z)} × ${factor(cho.n)}`, fmt(cho.h)));
+    const choCol = column(`Cho et al. 2014${runs("cho")}`, "cho");
+    const seed = column(`The seed writes: Chung et al. 2014${runs("chung")}`, "seed");
+    torch.append(note("Gate order r, z, n; the reset gate multiplies W_hn h_{t−1} + b_hn, after the matrix; " +
+      "z_t keeps the old state. Keras' GRU(reset_after=True)."));
+    choCol.append(note("arXiv 1406.1078v3 eq. 7–8: the reset gate acts before the matrix, and z_t keeps the old " +
+      "state. Keras' GRU(reset_after=False)."));
+    seed.append(note("Reset before the matrix, as Cho's, but z_t weights the candidate (Chung et al. 2014, " +
+      "colah's post). No biases in the seed; the numbers include torch's."));
     for (const g of ["z", "r"]) torch.append(equationRow(`torch-${g}`, TORCH_GATE(g, "σ"), affineNumbers(tt, g, "σ"), fmt(tt[g])));
     torch.append(equationRow("torch-n", "n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t−1} + b_hn))",
       `tanh(${fmt(tt.Wx_n)} + ${factor(tt.r)} × ${factor(tt.Uh_n)})`, fmt(tt.n)));
     torch.append(equationRow("torch-h", "h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}",
       `(1 − ${fmt(tt.z)}) × ${factor(tt.n)} + ${factor(tt.z)} × ${factor(tt.h_prev)}`, fmt(tt.h)));
-    grid.append(seed, torch);
+    for (const g of ["z", "r"]) choCol.append(equationRow(`cho-${g}`, TORCH_GATE(g, "σ"), affineNumbers(cho, g, "σ"), fmt(cho[g])));
+    choCol.append(equationRow("cho-n", "h\u0303_t = tanh(W_in x_t + b_in + W_hn (r_t ⊙ h_{t−1}) + b_hn)",
+      `tanh(${fmt(cho.Wx_n)} + ${factor(cho.Uh_n)})`, fmt(cho.n)));
+    choCol.append(equationRow("cho-h", "h_t = z_t ⊙ h_{t−1} + (1 − z_t) ⊙ h\u0303_t",
+      `${factor(cho.z)} × ${factor(cho.h_prev)} + (1 − ${fmt(cho.z)}) × ${factor(cho.n)}`, fmt(cho.h)));
+    for (const g of ["z", "r"]) seed.append(equationRow(`seed-${g}`, SEED.gru[g], affineNumbers(chung, g, "σ"), fmt(chung[g])));
+    seed.append(equationRow("seed-n", SEED.gru.n, `tanh(${fmt(chung.Wx_n)} + ${factor(chung.Uh_n)})`, fmt(chung.n)));
+    seed.append(equationRow("seed-h", SEED.gru.h,
+      `(1 − ${fmt(chung.z)}) × ${factor(chung.h_prev)} + ${factor(chung.z)} × ${factor(chung.n)}`, fmt(chung.h)));
+    grid.append(torch, choCol, seed);
     for (const row of grid.querySelectorAll('[data-eq$="-n"], [data-eq$="-h"]')) row.classList.add("differs");
     const summary = el("p", "eq-summary");
     summary.dataset.testid = "eq-summary";
+    const from = { torch: "torch", cho: "Cho", chung: "seed's" }[variant] ?? "torch";
     summary.append(...math(
-      `Same weights, same x_t and h_{t−1} = ${fmt(tt.h_prev)} (from the ${variant === "cho" ? "Cho" : "torch"} run): ` +
-      `the reset gate acts before W_hn in the seed and after it in torch, and z_t weights the candidate in the seed ` +
-      `but keeps h_{t−1} in torch, so h_t = ${fmt(cho.h)} (seed) vs ${fmt(tt.h)} (torch).`));
+      `Same weights, same x_t and h_{t−1} = ${fmt(tt.h_prev)} (from the ${from} run): the reset gate acts after ` +
+      `W_hn in torch and before it in the other two; z_t keeps h_{t−1} in torch and Cho's but weights the ` +
+      `candidate in the seed's, so h_t = ${fmt(tt.h)} (torch), ${fmt(cho.h)} (Cho), ${fmt(chung.h)} (seed).`));
     return [grid, summary];
   }
 
@@ -173,17 +191,19 @@ export class EquationsView extends LabView {
     const traces = [
       { type: "scatter", mode: "lines", name: "‖h<sub>t</sub>(torch) − h<sub>t</sub>(Cho)‖, all units", x, y: layer.difference,
         line: { color: "#444", width: 3 }, hovertemplate: "t = %{x}<br>‖difference‖ = %{y:.3f}<extra></extra>" },
+      { type: "scatter", mode: "lines", name: "‖h<sub>t</sub>(torch) − h<sub>t</sub>(seed)‖", x, y: layer.chung_difference,
+        line: { color: "#b5651d", width: 3, dash: "dot" }, hovertemplate: "t = %{x}<br>‖difference‖ = %{y:.3f}<extra></extra>" },
       { type: "scatter", mode: "lines", name: `unit ${k}, torch`, x, y: layer.torch_hidden.map((h) => h[k]),
         line: { color: "#2a9d8f", width: 2 }, hovertemplate: `t = %{x}<br>h<sub>t</sub>[${k}] torch = %{y:.3f}<extra></extra>` },
       { type: "scatter", mode: "lines", name: `unit ${k}, Cho`, x, y: layer.cho_hidden.map((h) => h[k]),
         line: { color: "#8d5fd3", width: 2, dash: "dash" }, hovertemplate: `t = %{x}<br>h<sub>t</sub>[${k}] Cho = %{y:.3f}<extra></extra>` },
     ];
     const layout = {
-      title: title(`The two GRUs on the same weights and input, layer ${lab.layer}`), font: baseFont(), height: 360,
-      margin: { l: 64, r: 16, t: 52, b: 50 },
+      title: title(`The three GRUs on the same weights and input, layer ${lab.layer}`), font: baseFont(), height: 400,
+      margin: { l: 64, r: 16, t: 52, b: 110 },
       xaxis: timeAxis(data.steps, data.tokens),
       yaxis: { title: { text: "hidden state / distance" }, zeroline: true, automargin: true },
-      legend: { orientation: "h", x: 0, y: -0.25, yanchor: "top" },
+      legend: { orientation: "h", x: 0, y: -0.32, yanchor: "top" },
       shapes: [{ type: "line", xref: "x", yref: "paper", x0: lab.step, x1: lab.step, y0: 0, y1: 1,
         line: { color: "#111", width: 2 } }],
       uirevision: key,

@@ -16,6 +16,7 @@ export const ARCHS = {
   lstm: { name: "LSTM", color: "#1f4e9c" },
   gru: { name: "GRU (torch)", color: "#2a9d8f" },
   gru_cho: { name: "GRU (Cho 2014)", color: "#8d5fd3" },
+  gru_chung: { name: "GRU (seed's, Chung 2014)", color: "#b5651d" },
 };
 
 const PRESETS = {

@@ -21,6 +21,7 @@ import { GradientFlowView } from "./gradflow.js";
 import { PatternsView } from "./patterns.js";
 import { SaturationView } from "./saturation.js";
 import { mainPageURL, readLabState, writeLabState } from "./state.js";
+import { LessonPlayer } from "../lessons.js"; // classroom (issue 10): lessons run in the lab too
 
 /** The URL state ({main, lab}, see state.js): written here only. */
 const state = readLabState();
@@ -246,7 +247,17 @@ $("variant-select").addEventListener("change", () => {
 
 reloadOnNewHash();
 
+// classroom (issue 10): a lesson step that shows the lab
+const lessons = new LessonPlayer({
+  page: "lab",
+  onClose: () => {
+    state.main.lesson = null;
+    save();
+  },
+});
+
 async function boot() {
+  await lessons.open(state.main.lesson, state.main.step);
   applyLimits();
   let models;
   try {

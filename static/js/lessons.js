@@ -1,0 +1,184 @@
+// The lesson player: a guided tour over the page. `/#lesson=<id>&step=<k>` opens step k of a lesson
+// from GET /api/lessons: the step's state (the page's URL keys) becomes the view, its caption sits
+// over the page, and PageDown/PageUp (or the caption's buttons, or ←/→ while the caption has
+// focus) move through the steps. A step's link carries its whole state, so moving is navigating:
+// the page loads that view as a reload would, on the main page or in the lab.
+//
+// Captions are plain text with **bold**, *emphasis* and `code`, built as DOM text nodes: nothing
+// in a lesson is ever parsed as HTML.
+
+import { getJSON } from "./api.js";
+import { el } from "./dom.js";
+import { paramsOf } from "./urlstate.js";
+
+/** Named regions a step may highlight (as gatescope.lessons.REGIONS). */
+const REGIONS = {
+  diagram: "#diagram-figure",
+  heatmaps: "#heatmaps",
+  gradients: ".gradients-plot",
+  inspector: ".inspector",
+  equations: "#equations",
+  text: "#textview-section",
+  timeline: ".timeline",
+  compare: ".compare",
+  gates: "#gate-compare",
+  zoo: "#zoo-panel",
+  "lab-gradients": "#view-gradients",
+  "lab-cost": "#view-cost",
+  "lab-equations": "#view-equations",
+};
+
+/** The URL of step ``k`` of ``lesson``: its page, its state, and the lesson keys. */
+export function stepURL(lesson, k) {
+  const step = lesson.steps[k];
+  const params = new URLSearchParams(step.state);
+  params.set("lesson", lesson.id);
+  params.set("step", String(k));
+  return `${step.page === "lab" ? "/lab" : "/"}#${params.toString()}`;
+}
+
+/** "the **forget** gate" -> nodes: text, <strong>, <em>, <code>; never HTML. */
+export function captionNodes(text) {
+  return text.split(/\n\s*\n/).map((paragraph) => {
+    const p = el("p");
+    const pattern = /\*\*([^*]+)\*\*|\*([^*]+)\*|`([^`]+)`/g;
+    let last = 0;
+    for (const m of paragraph.matchAll(pattern)) {
+      if (m.index > last) p.append(paragraph.slice(last, m.index));
+      if (m[1] !== undefined) p.append(el("strong", null, m[1]));
+      else if (m[2] !== undefined) p.append(el("em", null, m[2]));
+      else p.append(el("code", null, m[3]));
+      last = m.index + m[0].length;
+    }
+    if (last < paragraph.length) p.append(paragraph.slice(last));
+    return p;
+  });
+}
+
+export class LessonPlayer {
+  /** page: "main" or "lab"; onClose() when the reader closes the lesson. */
+  constructor({ page, onClose }) {
+    this.page = page;
+    this.onClose = onClose;
+    this.lesson = null;
+    this.k = 0;
+  }
+
+  /**
+   * If the URL names a lesson: load it and show the step's caption. A URL with only the lesson
+   * keys (a shared link) first loads the step's view. Call before the page reads its state.
+   */
+  async open(lessonId, stepIndex) {
+    if (!lessonId) return;
+    let lessons;
+    try {
+      lessons = (await getJSON("/api/lessons")).lessons;
+    } catch (err) {
+      this.show(null, `Lessons could not be loaded: ${err.message}`);
+      return;
+    }
+    const lesson = lessons.find((l) => l.id === lessonId);
+    if (!lesson) {
+      this.show(null, `There is no lesson “${lessonId}” on this server: ${lessons.map((l) => l.id).join(", ")}.`);
+      return;
+    }
+    this.lesson = lesson;
+    this.k = Math.min(Math.max(0, stepIndex ?? 0), lesson.steps.length - 1);
+    const step = lesson.steps[this.k];
+    const keys = [...paramsOf(window.location.hash).keys()];
+    if (keys.every((key) => key === "lesson" || key === "step")) {
+      // The step's whole view: load it as its link would (a new hash reloads the page).
+      window.location.replace(stepURL(lesson, this.k));
+      await new Promise(() => {}); // the step's view loads; this one stops here
+    }
+    this.show(lesson);
+    document.addEventListener("keydown", (event) => this.onKey(event));
+    this.highlight(step.highlight);
+  }
+
+  go(k) {
+    if (!this.lesson || k < 0 || k >= this.lesson.steps.length) return;
+    window.location.assign(stepURL(this.lesson, k));
+  }
+
+  onKey(event) {
+    if (event.target.closest?.("textarea, input, select")) return;
+    const inCaption = event.target.closest?.(".lesson-player");
+    if (event.key === "PageDown" || (inCaption && event.key === "ArrowRight")) {
+      event.preventDefault();
+      event.stopPropagation();
+      this.go(this.k + 1);
+    } else if (event.key === "PageUp" || (inCaption && event.key === "ArrowLeft")) {
+      event.preventDefault();
+      event.stopPropagation();
+      this.go(this.k - 1);
+    }
+  }
+
+  /** The caption box over the page (or a message when the lesson is missing). */
+  show(lesson, message) {
+    const box = el("aside", "lesson-player");
+    box.setAttribute("aria-label", "lesson");
+    box.dataset.testid = "lesson";
+    box.tabIndex = -1;
+    const head = el("div", "lesson-head");
+    const close = el("button", "lesson-close", "✕");
+    close.type = "button";
+    close.title = "Close the lesson";
+    close.addEventListener("click", () => {
+      box.remove();
+      document.querySelector(".lesson-highlight")?.classList.remove("lesson-highlight");
+      document.body.classList.remove("in-lesson");
+      this.onClose?.();
+    });
+    if (!lesson) {
+      head.append(el("strong", null, "Lesson"), close);
+      box.append(head, el("p", "error", message));
+      document.body.append(box);
+      return;
+    }
+    const n = lesson.steps.length;
+    const title = el("strong", "lesson-title", lesson.title);
+    const count = el("span", "lesson-count", `step ${this.k + 1} of ${n}`);
+    count.dataset.testid = "lesson-count";
+    const back = el("button", "lesson-back", "◀ Back");
+    back.type = "button";
+    back.disabled = this.k === 0;
+    back.title = "Previous step (PageUp)";
+    back.addEventListener("click", () => this.go(this.k - 1));
+    const next = el("button", "lesson-next primary", "Next ▶");
+    next.type = "button";
+    next.disabled = this.k === n - 1;
+    next.title = "Next step (PageDown)";
+    next.addEventListener("click", () => this.go(this.k + 1));
+    head.append(title, count, back, next, close);
+    const caption = el("div", "lesson-caption");
+    caption.dataset.testid = "lesson-caption";
+    caption.append(...captionNodes(lesson.steps[this.k].text));
+    box.append(head, caption);
+    document.body.append(box);
+    document.body.classList.add("in-lesson");
+  }
+
+  /** Outline the step's region once it exists (views are drawn after the data arrives). */
+  highlight(name) {
+    if (!name) return;
+    const selector = REGIONS[name] ?? name;
+    let tries = 0;
+    const find = () => {
+      let node = null;
+      try {
+        node = document.querySelector(selector);
+      } catch {
+        return; // not a selector this browser reads: no highlight
+      }
+      if (node && !node.hidden && node.getClientRects().length) {
+        node.classList.add("lesson-highlight");
+        node.scrollIntoView({ block: "nearest" });
+      } else if ((tries += 1) < 40) {
+        setTimeout(find, 250);
+      }
+    };
+    find();
+  }
+}
