@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench_page.add_argument("--steps", type=int, default=2000)
     bench_page.add_argument("--hidden", type=int, default=128)
     bench_page.add_argument("--moves", type=int, default=40)
+    bench_page.add_argument(
+        "--real-size", action="store_true", help="time Run at 2 x 512 units, T=1000, and the heap"
+    )
 
     add_train_arguments(
         commands.add_parser("train", help="train a model on a task and save it as a checkpoint")
@@ -104,8 +107,11 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def run_bench_page(args: argparse.Namespace) -> int:
-    from gatescope.bench.page import report
+    from gatescope.bench.page import real_size_report, report
 
+    if args.real_size:
+        sys.stdout.write(real_size_report() + "\n")
+        return 0
     sys.stdout.write(report(args.steps, args.hidden, args.moves) + "\n")
     return 0
 

@@ -119,3 +119,59 @@ def report(steps: int = 2000, hidden: int = 128, moves: int = 40) -> str:
     if errors:
         lines.append(f"page errors: {errors}")
     return "\n".join(lines)
+
+
+_RUN_JS = """async (steps) => {
+  // Run again (the page is warm), and time until the status says the run is done, gradients in,
+  // and two frames later, so every figure the run updated has been drawn.
+  const status = document.querySelector("#status");
+  status.textContent = ""; // the last run's "done" must not count for this one
+  const start = performance.now();
+  document.querySelector("#run-button").click();
+  await new Promise((resolve) => {
+    const done = () => status.textContent.startsWith(steps + " steps · loss");
+    const check = () => (done() ? resolve() : requestAnimationFrame(check));
+    requestAnimationFrame(check);
+  });
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return performance.now() - start;
+}"""
+
+
+def real_size_report(steps: int = 1000, hidden: int = 512, layers: int = 2, runs: int = 5) -> str:
+    """The issue's real size: an LSTM of ``layers`` x ``hidden`` units over ``steps`` characters.
+    Times Run to the page fully drawn (gradients included), and the JS heap after a GC."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        raise SystemExit("bench-page needs Debian's chromium: apt-get install -y chromium")
+    text = (SENTENCE * (steps // len(SENTENCE) + 1))[:steps]
+    model = f"random-lstm-iascii-h{hidden}-l{layers}-s0"
+    with running_server() as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{base}/#model={model}&text={quote(text)}&t=0")
+        page.wait_for_function(
+            "n => (document.querySelector('#status')?.textContent || '').startsWith(n + ' steps · loss')",
+            arg=str(steps),
+            timeout=120_000,
+        )
+        times = [page.evaluate(_RUN_JS, steps) / 1000 for _ in range(runs)]
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("HeapProfiler.collectGarbage")
+        cdp.send("Performance.enable")
+        metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+        browser.close()
+    heap_mb = metrics["JSHeapUsedSize"] / 2**20
+    lines = [
+        f"page, LSTM {layers} x {hidden} units, T={steps} (random weights, text), headless Chromium:",
+        f"- Run to fully drawn (gradients in, two frames after): median {statistics.median(times):.2f} s "
+        f"over {runs} runs [{min(times):.2f}, {max(times):.2f}] (bar: 2 s)",
+        f"- JS heap after a garbage collection: {heap_mb:.0f} MB (bar: 150 MB)",
+    ]
+    if errors:
+        lines.append(f"page errors: {errors}")
+    return "\n".join(lines)

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from gatescope.engine.cells import CellStep, gru_cell, lstm_cell, reset_before_gru_cell, rnn_cell
+from gatescope.engine.layers import LayerPass
 from gatescope.engine.spec import RecurrentSpec, spec_from_module
 from gatescope.engine.trace import as_sequence, initial_state, run_layer
 
@@ -76,6 +77,18 @@ class Stepper:
         self.t += 1
         return record
 
+    def start_from(self, passes: list[list[LayerPass]]) -> list[StepRecord]:
+        """The records of forward passes run over the whole sequence from this stepper's state
+        (`forward_passes`), with the state moved to their end, as if each step had been taken."""
+        steps = passes[0][0].hidden.shape[0]
+        for layer, (p,) in enumerate(passes):
+            self.hidden[layer] = p.hidden[-1].clone()
+            if p.cell is not None:
+                self.cell[layer] = p.cell[-1].clone()
+        records = _records(self.t, [p for (p,) in passes], steps)
+        self.t += steps
+        return records
+
     def advance(self, xs: object) -> list[StepRecord]:
         """Step through every row of ``xs`` (T, input_size) at once, continuing the state, with the
         trace's layer passes (one fused kernel call for an LSTM) instead of T cell calls: the same
@@ -90,15 +103,7 @@ class Stepper:
             if p.cell is not None:
                 self.cell[layer] = p.cell[-1].clone()
             layer_input = p.hidden
-        records = []
-        for k in range(seq.shape[0]):
-            cells = [
-                CellStep(
-                    {n: g[k] for n, g in p.gates.items()}, p.hidden[k], None if p.cell is None else p.cell[k]
-                )
-                for p in passes
-            ]
-            records.append(StepRecord(self.t + k, cells))
+        records = _records(self.t, passes, seq.shape[0])
         self.t += seq.shape[0]
         return records
 
@@ -107,6 +112,20 @@ class Stepper:
         seq = as_sequence(xs, self.spec.input_size, self.spec.dtype)
         for x_t in seq:
             yield self.step(x_t)
+
+
+def _records(t0: int, passes: list[LayerPass], steps: int) -> list[StepRecord]:
+    """Per step, every layer's gates and states, from whole-sequence layer passes."""
+    records = []
+    for k in range(steps):
+        cells = [
+            CellStep(
+                {n: g[k] for n, g in p.gates.items()}, p.hidden[k], None if p.cell is None else p.cell[k]
+            )
+            for p in passes
+        ]
+        records.append(StepRecord(t0 + k, cells))
+    return records
 
 
 def iter_steps(

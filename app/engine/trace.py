@@ -294,7 +294,13 @@ def trace_spec(
         from gatescope.engine.interventions import intervened_trace  # it imports this module
 
         return intervened_trace(spec, seq, h_init, c_init, objective, interventions)
-    passes = forward_passes(spec, seq, h_init, c_init)
+    return backward_trace(spec, forward_passes(spec, seq, h_init, c_init), objective)
+
+
+def backward_trace(spec: RecurrentSpec, passes: list[list[LayerPass]], objective: Objective) -> Trace:
+    """The trace from forward passes already run (`forward_passes`): the objective, then every
+    layer's backward, top layer first. The stream sends the passes' steps while they are fresh
+    and calls this for the gradients, so the forward pass runs once."""
     loss, direct = objective_gradients(objective, passes)
     layers: list[LayerTrace] = [None] * spec.num_layers  # type: ignore[list-item]
     from_above = torch.zeros_like(direct[-1])

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ from torch import Tensor
 
 from gatescope.engine import Intervention, Stepper, StepRecord, UnitObjective, trace_spec
 from gatescope.engine.interventions import ClampedStepper, check_interventions
+from gatescope.engine.layers import LayerPass
+from gatescope.engine.trace import backward_trace, forward_passes, initial_state
 from gatescope.settings import Settings
 from gatescope.web.deps import RegistryDep, SettingsDep, find_model
 from gatescope.web.inputs import (
@@ -90,6 +93,8 @@ class StreamSession:
     rows: list[Tensor] = field(default_factory=list)  # the whole sequence so far, one (I,) per step
     tokens: list[str] | None = None
     interventions: list[Intervention] | None = None  # checked against the start's length
+    passes: list[list[LayerPass]] | None = None  # the fresh sequence's forward passes, for its gradients
+    ready: deque[StepRecord] = field(default_factory=deque)  # computed, not yet sent
 
     @classmethod
     def start(cls, registry: ModelRegistry, settings: Settings, message: StartMessage) -> StreamSession:
@@ -156,9 +161,43 @@ class StreamSession:
             frames.append(encode(payload, self.binary))
         return frames
 
+    @property
+    def sent(self) -> int:
+        """Steps computed and handed out so far (the stepper may have run ahead: `ready`)."""
+        return self.stepper.t - len(self.ready)
+
     def step_chunk(self, count: int) -> list[StepRecord]:
+        """The next ``count`` steps. A fresh sequence runs the trace's forward passes over all of it
+        at once (fewest kernel calls) and hands its steps out from `ready`; the gradients then reuse
+        those passes (`done_frame`), so the forward pass runs once. Appended steps are stepped."""
+        if self.stepper.t == 0 and not self.interventions and not self.ready:
+            x = torch.stack(self.rows)
+            self.passes = forward_passes(self.stepper.spec, x, self.stepper.hidden, self.stepper.cell)
+            self.ready.extend(self.stepper.start_from(self.passes))
+        if self.ready:
+            return [self.ready.popleft() for _ in range(min(count, len(self.ready)))]
+        self.passes = None  # the sequence grew: gradients need a new forward pass
         end = min(self.stepper.t + count, len(self.rows))
         return self.stepper.advance(torch.stack(self.rows[self.stepper.t : end]))
+
+    def truncate(self) -> None:
+        """Cancel: the sequence is what was sent; the state goes back to where it stopped."""
+        sent = self.sent
+        if self.ready and self.passes is not None:
+            for layer, (p,) in enumerate(self.passes):
+                if sent > 0:
+                    self.stepper.hidden[layer] = p.hidden[sent - 1].clone()
+                    if p.cell is not None:
+                        self.stepper.cell[layer] = p.cell[sent - 1].clone()
+            if sent == 0:
+                self.stepper.hidden = initial_state(self.stepper.spec, self.h0, "h0")
+                self.stepper.cell = initial_state(self.stepper.spec, self.c0, "c0")
+            self.stepper.t = sent
+        self.ready.clear()
+        self.passes = None
+        del self.rows[sent:]
+        if self.tokens is not None:
+            del self.tokens[sent:]
 
     def done_frame(self) -> str | bytes:
         """The 'done' message with the gradients, encoded on the stream thread."""
@@ -168,6 +207,8 @@ class StreamSession:
         x = torch.stack(self.rows)
         objective = objective_from_request(self.model, self.objective, x, self.tokens)
         spec = self.stepper.spec
+        if self.passes is not None and self.passes[0][0].hidden.shape[0] == len(self.rows):
+            return gradients_payload(backward_trace(spec, self.passes, objective))
         return gradients_payload(trace_spec(spec, x, self.h0, self.c0, objective, self.interventions))
 
 
@@ -243,7 +284,7 @@ async def trace_stream(websocket: WebSocket, registry: RegistryDep, settings: Se
                 await _error(websocket, message)
                 continue
             if isinstance(message, CancelMessage):
-                await _send(websocket, {"type": "cancelled", "t": session.stepper.t if session else 0})
+                await _send(websocket, {"type": "cancelled", "t": session.sent if session else 0})
                 continue
             try:
                 if isinstance(message, StartMessage):
@@ -257,7 +298,7 @@ async def trace_stream(websocket: WebSocket, registry: RegistryDep, settings: Se
                 continue
             await _send(websocket, session.started())
             interrupted, pending = await _run(websocket, session, inbox, settings)
-            if not interrupted and session.stepper.t == len(session.rows):
+            if not interrupted and session.sent == len(session.rows):
                 try:
                     done = await _compute(websocket, session.done_frame)
                 except ValueError as exc:
@@ -281,7 +322,7 @@ async def _run(
     """Step through the rows not yet computed, sending each step. Returns (interrupted, the
     message to handle next): a cancel interrupts with nothing left to handle, a new start
     interrupts and is handed back."""
-    while session.stepper.t < len(session.rows):
+    while session.sent < len(session.rows):
         for frame in await _compute(websocket, session.frames, CHUNK):
             await _send_frame(websocket, frame)
         while not inbox.empty():
@@ -291,10 +332,8 @@ async def _run(
             if isinstance(message, str):
                 await _error(websocket, message)
             elif isinstance(message, CancelMessage):
-                del session.rows[session.stepper.t :]  # the sequence is what was computed
-                if session.tokens is not None:
-                    del session.tokens[session.stepper.t :]
-                await _send(websocket, {"type": "cancelled", "t": session.stepper.t})
+                session.truncate()  # the sequence is what was sent
+                await _send(websocket, {"type": "cancelled", "t": session.sent})
                 return True, None
             elif isinstance(message, AppendMessage):
                 try:
