@@ -76,3 +76,11 @@ def test_a_real_two_worker_server_answers_as_one() -> None:
             with httpx.Client() as fresh:
                 listed = {m["id"] for m in fresh.get(f"{base}/api/models").json()["models"]}
                 assert created["id"] in listed
+
+
+def test_a_lesson_uploaded_through_one_is_listed_by_the_other(two: tuple[TestClient, TestClient]) -> None:
+    from tests.test_lessons import GOOD
+
+    a, b = two
+    assert a.post("/api/lessons", json={"source": GOOD}).status_code == 201
+    assert "my-lesson" in {lesson["id"] for lesson in b.get("/api/lessons").json()["lessons"]}

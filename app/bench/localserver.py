@@ -52,7 +52,8 @@ def running_server(
     """Start gatescope's app (``uvicorn --factory gatescope.web.app:create_app``) on 127.0.0.1 and
     yield its base URL once it answers.
 
-    Uploads and trained models go to fresh temporary directories unless ``env`` says otherwise.
+    Uploads, trained models and lessons go to fresh temporary directories unless ``env`` says
+    otherwise.
     The server's stderr goes to ``log`` (a file: a pipe nobody reads fills up and blocks the
     server), or nowhere. RuntimeError, with the log's tail, if it does not start in ``timeout`` s.
     """
@@ -61,6 +62,7 @@ def running_server(
         **os.environ,
         "GATESCOPE_UPLOAD_DIR": tempfile.mkdtemp(prefix="gatescope-uploads-"),
         "GATESCOPE_TRAINED_DIR": tempfile.mkdtemp(prefix="gatescope-trained-"),
+        "GATESCOPE_LESSONS_DIR": tempfile.mkdtemp(prefix="gatescope-lessons-"),
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }
