@@ -140,7 +140,7 @@ class RegexFeature(Strict):
 
 class UnitsRequest(Strict):
     model: str = Field(description="a model id from GET /api/models (one with a vocabulary)")
-    gru_variant: GruVariantName = Field("torch", description=GRU_VARIANT_HELP)
+    gru_variant: GruVariantName | None = Field(None, description=GRU_VARIANT_HELP)
     text: str | None = Field(None, description="the corpus, one character per step")
     source: Literal["text", "task"] = Field("text", description="'task': the task's held-out text")
     chars: int = Field(10_000, ge=2, description="source 'task': how many characters to read")
