@@ -24,19 +24,24 @@ def normalize(text: str, vocab: list[str] = ASCII_VOCAB) -> str:
     return text
 
 
+def _refuse_unknown(items: list[str], vocab: list[str], whose: str, noun: str, known_as: str) -> None:
+    """ValueError naming the ``items`` outside ``vocab`` (at most 12), and what it holds."""
+    known = set(vocab)
+    unknown = sorted({item for item in items if item not in known})
+    if unknown:
+        shown = ", ".join(repr(item) for item in unknown[:12]) + (" ..." if len(unknown) > 12 else "")
+        raise ValueError(
+            f"{len(unknown)} {noun}{'s' * (len(unknown) > 1)} not in {whose} vocabulary: {shown}. "
+            f"It {known_as}"
+        )
+
+
 def text_tokens(text: str, vocab: list[str], whose: str = "this model's") -> list[str]:
     """The characters ``text`` is read as (after `normalize`); ValueError naming any unknown one."""
     chars = list(normalize(text, vocab))
     if not chars:
         raise ValueError("the text is empty: type at least one character")
-    known = set(vocab)
-    unknown = sorted({ch for ch in chars if ch not in known})
-    if unknown:
-        shown = ", ".join(repr(ch) for ch in unknown[:12]) + (" ..." if len(unknown) > 12 else "")
-        raise ValueError(
-            f"{len(unknown)} character{'s' * (len(unknown) > 1)} not in {whose} vocabulary: "
-            f"{shown}. It knows {len(vocab)} characters: {''.join(vocab)!r}"
-        )
+    _refuse_unknown(chars, vocab, whose, "character", f"knows {len(vocab)} characters: {''.join(vocab)!r}")
     return chars
 
 
@@ -44,15 +49,8 @@ def check_tokens(tokens: list[str], vocab: list[str], whose: str = "this model's
     """``tokens`` if every one is in ``vocab``; ValueError naming the unknown ones otherwise."""
     if not tokens:
         raise ValueError("the token list is empty: give at least one token")
-    known = set(vocab)
-    unknown = sorted({t for t in tokens if t not in known})
-    if unknown:
-        shown = ", ".join(repr(t) for t in unknown[:12]) + (" ..." if len(unknown) > 12 else "")
-        sample = ", ".join(repr(t) for t in vocab[:20]) + (" ..." if len(vocab) > 20 else "")
-        raise ValueError(
-            f"{len(unknown)} token{'s' * (len(unknown) > 1)} not in {whose} vocabulary: {shown}. "
-            f"It has {len(vocab)} tokens: {sample}"
-        )
+    sample = ", ".join(repr(t) for t in vocab[:20]) + (" ..." if len(vocab) > 20 else "")
+    _refuse_unknown(tokens, vocab, whose, "token", f"has {len(vocab)} tokens: {sample}")
     return tokens
 
 

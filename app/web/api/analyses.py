@@ -26,35 +26,14 @@ from gatescope.engine.analysis import (
 )
 from gatescope.engine.gradflow import forward_layers, resolve_layer
 from gatescope.settings import Settings
+from gatescope.web.api.common import header, model_input
 from gatescope.web.deps import RegistryDep, SettingsDep, find_model, user_errors
 from gatescope.web.inputs import sequence_from_request
 from gatescope.web.payloads import array, json_response
 from gatescope.web.schemas import ModelInput
-from gatescope.zoo.registry import LoadedModel, ModelRegistry
+from gatescope.zoo.registry import ModelRegistry
 
 router = APIRouter(prefix="/api/analysis", tags=["analysis"])
-
-
-def _model_input(
-    body: ModelInput, registry: ModelRegistry, settings: Settings
-) -> tuple[LoadedModel, RecurrentSpec, torch.Tensor, list[str] | None]:
-    model = find_model(registry, body.model)
-    with user_errors():
-        spec = model.spec_for(body.gru_variant)
-        x, tokens = sequence_from_request(model, body, settings.max_steps)
-    return model, spec, x, tokens
-
-
-def _header(
-    model: LoadedModel, spec: RecurrentSpec, x: torch.Tensor, tokens: list[str] | None
-) -> dict[str, Any]:
-    return {
-        "model": model.id,
-        "arch": spec.arch,
-        "gru_variant": spec.gru_variant if spec.arch == "gru" else None,
-        "steps": int(x.shape[0]),
-        "tokens": tokens,
-    }
 
 
 # ---- gate saturation -------------------------------------------------------------------------------
@@ -135,13 +114,13 @@ def _unit_answer(
     compute: Callable[[RecurrentSpec, torch.Tensor, int, int, int], Any],
 ) -> Response:
     """``{header, layer, unit, step, key: compute(...)}`` with layer, unit and step resolved."""
-    model, spec, x, tokens = _model_input(body, registry, settings)
+    model, spec, x, tokens = model_input(body, registry, settings)
     with user_errors():
         value = compute(spec, x, body.layer, body.unit, body.step)
         layer = resolve_layer(spec, body.layer)
     return json_response(
         {
-            **_header(model, spec, x, tokens),
+            **header(model, spec, x, tokens),
             "layer": layer,
             "unit": body.unit % spec.hidden_size,
             "step": body.step % int(x.shape[0]),
@@ -175,7 +154,7 @@ def post_patterns(body: PatternRequest, registry: RegistryDep, settings: Setting
     ``layer``; ``matches`` are other windows of the same length, not overlapping the selection nor
     each other, ranked by the Jaccard overlap ``score`` of their on-units with ``units``; each
     lists the shared ``units`` and, for text models, its ``text``."""
-    model, spec, x, tokens = _model_input(body, registry, settings)
+    model, spec, x, tokens = model_input(body, registry, settings)
     if not 1 <= body.top <= 50:
         raise HTTPException(422, f"top must be between 1 and 50, got {body.top}")
     with user_errors():
@@ -184,7 +163,7 @@ def post_patterns(body: PatternRequest, registry: RegistryDep, settings: Setting
         result = pattern_search(passes[layer].hidden, body.start, body.end, body.threshold, body.top)
     return json_response(
         {
-            **_header(model, spec, x, tokens),
+            **header(model, spec, x, tokens),
             "layer": layer,
             "start": body.start,
             "end": body.end,
@@ -214,14 +193,14 @@ def post_gru_variants(body: ModelInput, registry: RegistryDep, settings: Setting
     et al. 2014, the seed's form (reset before W_hn, z takes the candidate). Per layer each one's
     hidden states ``<variant>_hidden`` (T, H), ``difference[t]`` = ||h_t(torch) - h_t(cho)|| and
     ``chung_difference[t]`` = ||h_t(torch) - h_t(chung)||."""
-    model, spec, x, tokens = _model_input(body, registry, settings)
+    model, spec, x, tokens = model_input(body, registry, settings)
     with user_errors():
         result = gru_variant_difference(spec, x)
-    header = _header(model, spec, x, tokens)
-    header.pop("gru_variant")
+    head = header(model, spec, x, tokens)
+    head.pop("gru_variant")
     return json_response(
         {
-            **header,
+            **head,
             "layers": [
                 {
                     **{

@@ -7,55 +7,30 @@ serialize. Interventions are part of POST /api/trace and the trace stream.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 from fastapi import APIRouter, Response
 
-from gatescope.engine import RecurrentSpec
 from gatescope.engine.attribution import attribute
 from gatescope.engine.fixedpoints import fixed_points
 from gatescope.engine.gradflow import forward_layers, resolve_layer
 from gatescope.engine.projection import project
 from gatescope.engine.text import one_hot, text_tokens, token_ids
 from gatescope.engine.units import feature_values, unit_scores
-from gatescope.settings import Settings
+from gatescope.web.api.common import header, model_input
 from gatescope.web.deps import RegistryDep, SettingsDep, find_model, user_errors
 from gatescope.web.inputs import objective_from_request, sequence_from_request
 from gatescope.web.payloads import array, json_response
 from gatescope.web.schemas import (
     AttributionRequest,
     FixedPointsRequest,
-    ModelInput,
     ProjectionRequest,
     SequenceInput,
     UnitsRequest,
 )
-from gatescope.zoo.registry import LoadedModel, ModelRegistry
+from gatescope.zoo.registry import LoadedModel
 
 router = APIRouter(prefix="/api/analysis", tags=["analysis"])
-
-
-def _model_input(
-    body: ModelInput, registry: ModelRegistry, settings: Settings
-) -> tuple[LoadedModel, RecurrentSpec, torch.Tensor, list[str] | None]:
-    model = find_model(registry, body.model)
-    with user_errors():
-        spec = model.spec_for(body.gru_variant)
-        x, tokens = sequence_from_request(model, body, settings.max_steps)
-    return model, spec, x, tokens
-
-
-def _header(
-    model: LoadedModel, spec: RecurrentSpec, x: torch.Tensor, tokens: list[str] | None
-) -> dict[str, Any]:
-    return {
-        "model": model.id,
-        "arch": spec.arch,
-        "gru_variant": spec.gru_variant if spec.arch == "gru" else None,
-        "steps": int(x.shape[0]),
-        "tokens": tokens,
-    }
 
 
 def _trajectory(model: LoadedModel, given: SequenceInput | None, max_steps: int) -> torch.Tensor:
@@ -83,7 +58,7 @@ def post_fixed_points(body: FixedPointsRequest, registry: RegistryDep, settings:
     ``hidden`` and ``cell`` (LSTM; else null), ``speed`` = q, ``eigenvalues`` of dF/ds as [re, im]
     by |λ| descending, ``stable`` (max |λ| < 1) and ``time_constants`` -1/log|λ| in steps (null
     where |λ| = 1). Unidirectional models without projections."""
-    model, spec, x, tokens = _model_input(body, registry, settings)
+    model, spec, x, tokens = model_input(body, registry, settings)
     with user_errors():
         if x.shape[0] != 1:
             raise ValueError(
@@ -94,7 +69,7 @@ def post_fixed_points(body: FixedPointsRequest, registry: RegistryDep, settings:
         points = fixed_points(spec, x[0], trajectory, layer, body.count, body.seed, body.tolerance)
     return json_response(
         {
-            **_header(model, spec, x, tokens),
+            **header(model, spec, x, tokens),
             "layer": layer,
             "trajectory_steps": int(trajectory.shape[0]),
             "points": [
@@ -117,7 +92,7 @@ def post_projection(body: ProjectionRequest, registry: RegistryDep, settings: Se
     """The layer's hidden states over the input projected on their first ``components`` principal
     components (fitted on the ``fit`` inputs' states when given, else on this input's):
     ``points`` T x k, ``explained_variance_ratio`` k, ``components`` k x H, ``mean`` H."""
-    model, spec, x, tokens = _model_input(body, registry, settings)
+    model, spec, x, tokens = model_input(body, registry, settings)
     with user_errors():
         layer = resolve_layer(spec, body.layer)
         states = forward_layers(spec, x, layer)[0][layer].hidden
@@ -126,7 +101,7 @@ def post_projection(body: ProjectionRequest, registry: RegistryDep, settings: Se
         result = project(states, body.components, fit)
     return json_response(
         {
-            **_header(model, spec, x, tokens),
+            **header(model, spec, x, tokens),
             "layer": layer,
             "fit_steps": sum(int(f.shape[0]) for f in fit) if fit else int(x.shape[0]),
             "points": array(result.points),
@@ -145,14 +120,14 @@ def post_attribution(body: AttributionRequest, registry: RegistryDep, settings: 
     ``baseline_value`` L(b) (b: ``baseline``, default zeros), ``completeness_error`` (Σ A -
     (L(x) - L(b))) / |L(x) - L(b)|. The input is what the recurrent module reads: the one-hot rows
     of a text model, the embedded rows of a model with an embedding (``input`` says which)."""
-    model, spec, x, tokens = _model_input(body, registry, settings)
+    model, spec, x, tokens = model_input(body, registry, settings)
     with user_errors():
         objective = objective_from_request(model, body.objective, x, tokens)
         result = attribute(spec, x, objective, body.method, body.steps, body.baseline)
     kind = "inputs" if tokens is None else "one-hot" if model.embedding is None else "embedding"
     return json_response(
         {
-            **_header(model, spec, x, tokens),
+            **header(model, spec, x, tokens),
             "method": body.method,
             "steps": body.steps if body.method == "integrated_gradients" else None,
             "input": kind,
