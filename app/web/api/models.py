@@ -14,8 +14,9 @@ from gatescope.web.deps import RegistryDep, SettingsDep, find_model, user_errors
 from gatescope.web.schemas import Strict, validation_detail
 from gatescope.zoo.foreign import EMBEDDING, HEAD, ChooseModule, ForeignModel, is_foreign, read_foreign
 from gatescope.zoo.parts import describe_modules, parse_vocab
+from gatescope.zoo.random_models import RandomModelSpec
 from gatescope.zoo.readers import read_state_dict, rnn_prefixes
-from gatescope.zoo.registry import ModelRegistry, RandomModelSpec
+from gatescope.zoo.registry import ModelRegistry
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 
