@@ -93,7 +93,9 @@ def test_hold_the_memory_keeps_the_cell_state_still(page: Page, server: str) -> 
     # Ablate: the hidden state is 0 over the span; a reload shows the same clamp.
     page.get_by_role("button", name="Ablate this unit").click()
     page.wait_for_function("!location.hash.includes('ivs=') && location.hash.includes('hidden')")
-    expect(page.locator("#iv-clamps li")).to_have_text([f"layer 0 · hidden of unit {unit} = 0.00 over {a} ≤ t < {b}"])
+    expect(page.locator("#iv-clamps li")).to_have_text(
+        [f"layer 0 · hidden of unit {unit} = 0.00 over {a} ≤ t < {b}"]
+    )
     page.reload()
     expect(page.locator("#view-interventions .view-status")).to_contain_text("computed and drawn")
     hidden = np.array(plotted(page, "iv-plot", 1, "y"))
@@ -105,13 +107,21 @@ def test_fixed_points_are_drawn_on_the_trajectorys_components(page: Page, server
     open_lab(page, server, f"model={TEXT_LSTM}&text={quote(text)}&t=4&fpc=12&fpx=e", "fixedpoints")
     proj = post(server, "/api/analysis/projection", model=TEXT_LSTM, text=text, layer=0, components=2)
     found = post(
-        server, "/api/analysis/fixed-points", model=TEXT_LSTM, text="e", layer=0, count=12, seed=0,
+        server,
+        "/api/analysis/fixed-points",
+        model=TEXT_LSTM,
+        text="e",
+        layer=0,
+        count=12,
+        seed=0,
         trajectory={"text": text},
     )
     points = found["points"]
     rows = page.locator("#fp-table tbody tr")
     expect(rows).to_have_count(len(points))
-    expect(rows.locator('[data-q="stable"]')).to_have_text(["stable" if p["stable"] else "unstable" for p in points])
+    expect(rows.locator('[data-q="stable"]')).to_have_text(
+        ["stable" if p["stable"] else "unstable" for p in points]
+    )
     comps, mean = np.array(proj["components"]), np.array(proj["mean"])
     xy = (np.array([p["hidden"] for p in points]) - mean) @ comps.T
     traces = page.evaluate(
@@ -119,8 +129,13 @@ def test_fixed_points_are_drawn_on_the_trajectorys_components(page: Page, server
         "symbol: t.marker.symbol, text: t.text, customdata: t.customdata}))"
     )
     by_name = {t["name"]: t for t in traces}
-    assert np.array(by_name["this input's trajectory"]["x"]) == pytest.approx(np.array(proj["points"])[:, 0], abs=1e-6)
-    for name, stable, symbol in (("stable fixed point", True, "circle"), ("unstable fixed point", False, "circle-open")):
+    assert np.array(by_name["this input's trajectory"]["x"]) == pytest.approx(
+        np.array(proj["points"])[:, 0], abs=1e-6
+    )
+    for name, stable, symbol in (
+        ("stable fixed point", True, "circle"),
+        ("unstable fixed point", False, "circle-open"),
+    ):
         t = by_name[name]
         assert t["symbol"] == symbol
         idx = [k for k, p in enumerate(points) if p["stable"] == stable]
@@ -147,7 +162,9 @@ def test_projection_in_2d_and_3d_with_the_cursor(page: Page, server: str) -> Non
     assert plotted(page, "pj-2d", 0, "marker.colorbar.title.text") == "step t"
     ratio = ref["explained_variance_ratio"]
     titles = page.locator("#pj-2d .g-xtitle, #pj-2d .g-ytitle")
-    expect(titles).to_have_text([f"PC1 ({100 * ratio[0]:.1f}% of variance)", f"PC2 ({100 * ratio[1]:.1f}% of variance)"])
+    expect(titles).to_have_text(
+        [f"PC1 ({100 * ratio[0]:.1f}% of variance)", f"PC2 ({100 * ratio[1]:.1f}% of variance)"]
+    )
     assert plotted(page, "pj-3d", 1, "x") == pytest.approx([pts[5, 0]], abs=1e-6)
     # The step slider moves the cursor in both plots (a restyle, not a new request).
     page.locator("#step-slider").focus()
@@ -167,7 +184,15 @@ def test_attribution_on_the_text_and_its_completeness(page: Page, server: str) -
             page.get_by_label("attribution method").select_option(label=label)
             page.wait_for_function("location.hash.includes('atm=gxi')")
         extra = {"steps": 16} if method == "integrated_gradients" else {}
-        ref = post(server, "/api/analysis/attribution", model=TEXT_LSTM, text=text, objective=obj, method=method, **extra)
+        ref = post(
+            server,
+            "/api/analysis/attribution",
+            model=TEXT_LSTM,
+            text=text,
+            objective=obj,
+            method=method,
+            **extra,
+        )
         spans = page.locator("#at-text span")
         expect(spans).to_have_count(len(text))
         expect(page.get_by_test_id("at-sums").locator('[data-q="completeness"]')).to_have_text(
@@ -187,7 +212,15 @@ def test_attribution_on_the_text_and_its_completeness(page: Page, server: str) -
 def test_units_lists_the_apis_scores_and_a_click_opens_one(page: Page, server: str) -> None:
     text = 'a = "x" + (b [c]) "yy" (d)\n  e = "f"'
     open_lab(page, server, f"model={TEXT_LSTM}&text={quote(text)}&uf=brackets", "units")
-    ref = post(server, "/api/analysis/units", model=TEXT_LSTM, text=text, feature="brackets", quantity="hidden", top=20)
+    ref = post(
+        server,
+        "/api/analysis/units",
+        model=TEXT_LSTM,
+        text=text,
+        feature="brackets",
+        quantity="hidden",
+        top=20,
+    )
     scores = plotted(page, "un-plot", 0, "y")
     assert scores == pytest.approx([u["score"] for u in ref["units"]], abs=1e-9)
     colors = plotted(page, "un-plot", 0, "marker.color")
@@ -198,7 +231,9 @@ def test_units_lists_the_apis_scores_and_a_click_opens_one(page: Page, server: s
     page.get_by_label("regex").press("Enter")
     page.get_by_label("regex").blur()
     page.wait_for_function("location.hash.includes('urx=')")
-    ref = post(server, "/api/analysis/units", model=TEXT_LSTM, text=text, feature={"regex": '"[^"]*"'}, top=20)
+    ref = post(
+        server, "/api/analysis/units", model=TEXT_LSTM, text=text, feature={"regex": '"[^"]*"'}, top=20
+    )
     page.wait_for_function(
         f"Math.abs(document.getElementById('un-plot').data[0].y[0] - {ref['units'][0]['score']}) < 1e-9"
     )
