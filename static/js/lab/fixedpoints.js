@@ -57,6 +57,7 @@ export class FixedPointsView extends LabView {
     const knobs = lab.knobs;
     const model = lab.model;
     this.form.elements.input.value = knobs.fpx;
+    this.form.elements.input.placeholder = this.constant(model, "").label;
     this.form.elements.count.value = knobs.fpc;
     this.form.elements.seed.value = knobs.fps;
     $("fp-hint").textContent = readsText(model) || model.vocab
@@ -103,7 +104,8 @@ export class FixedPointsView extends LabView {
             `<br>time constants: ${timeConstants(p)} steps`;
         }),
         marker: {
-          size: 15, color: stable ? "#111" : "#fff", symbol: stable ? "circle" : "circle-open",
+          // An open symbol is drawn in marker.color: both black, filled or open.
+          size: 15, color: "#111", symbol: stable ? "circle" : "circle-open",
           line: { color: "#111", width: 2.5 },
         },
         hovertemplate: "%{text}<extra></extra>",

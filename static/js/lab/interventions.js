@@ -177,13 +177,11 @@ export class InterventionsView extends LabView {
     }
     const xaxis = timeAxis(original.steps, original.tokens, 40);
     const layout = {
-      title: title(`${label}: original and with the clamps (shaded: clamped steps)`), font: baseFont(), height: 380,
+      title: title(`${label} (shaded: clamped steps)`), font: baseFont(), height: 380,
       margin: { l: 64, r: 16, t: 52, b: 56 }, xaxis, yaxis: { title: { text: `${q} value` }, automargin: true },
-      legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", xanchor: "left" }, shapes: spans,
+      legend: { orientation: "h", x: 1, y: 1.01, yanchor: "bottom", xanchor: "right" }, shapes: spans,
       hovermode: "x unified",
     };
-    layout.title.y = 0.97;
-    layout.legend.y = 1.02;
     await Plotly.react(this.plot, traces, layout, plotConfig("gatescope-lab-intervention"));
     const difference = after ? after.map((v, t) => v - before[t]) : before.map(() => 0);
     await Plotly.react(this.diff, [{
