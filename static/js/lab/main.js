@@ -14,12 +14,17 @@ import { applyLimits } from "../limits.js";
 import { ModelPicker, fetchModel, firstModel } from "../models.js";
 import { clamp } from "../numbers.js";
 import { reloadOnNewHash } from "../urlstate.js";
+import { AttributionView } from "./attribution.js";
 import { ConnectivityView } from "./connectivity.js";
 import { CostView } from "./cost.js";
 import { EquationsView } from "./equations.js";
+import { FixedPointsView } from "./fixedpoints.js";
 import { GradientFlowView } from "./gradflow.js";
+import { InterventionsView } from "./interventions.js";
 import { PatternsView } from "./patterns.js";
+import { ProjectionView } from "./projection.js";
 import { SaturationView } from "./saturation.js";
+import { UnitsView } from "./units.js";
 import { mainPageURL, readLabState, writeLabState } from "./state.js";
 import { LessonPlayer } from "../lessons.js"; // classroom (issue 10): lessons run in the lab too
 
@@ -48,6 +53,17 @@ const lab = {
   },
   get unit() {
     return state.main.unit;
+  },
+  /** The main view's objective (obj=), as /api/trace takes it; the default where this model cannot take it. */
+  get objective() {
+    const obj = state.main.obj;
+    const model = this.model;
+    if (obj === "task" && !model?.task) return "hidden_norm";
+    if (obj === "prediction" && !model?.has_head) return "hidden_norm";
+    if (typeof obj !== "object") return obj;
+    if ("logit" in obj && !model?.has_head) return "hidden_norm";
+    if ("unit" in obj && (obj.layer >= model.num_layers || obj.unit >= model.hidden_size)) return "hidden_norm";
+    return { ...obj, step: Math.min(obj.step, (this.input?.steps ?? 1) - 1) };
   },
   get step() {
     const t = state.main.t;
@@ -97,10 +113,21 @@ const views = {
   equations: new EquationsView(lab, intents),
   connectivity: new ConnectivityView(lab, intents),
   patterns: new PatternsView(lab, intents),
+  interventions: new InterventionsView(lab, intents),
+  fixedpoints: new FixedPointsView(lab, intents),
+  projection: new ProjectionView(lab, intents),
+  attribution: new AttributionView(lab, intents),
+  units: new UnitsView(lab, intents),
 };
-// Which views read the model and input, and which the step cursor.
-const MODEL_VIEWS = new Set(["saturation", "equations", "connectivity", "patterns"]);
-const STEP_VIEWS = new Set(["equations", "connectivity"]);
+// Which views read the model and input, which the step cursor, which the unit, and which
+// show no selection bar (they pick their own units, or read none).
+const MODEL_VIEWS = new Set([
+  "saturation", "equations", "connectivity", "patterns",
+  "interventions", "fixedpoints", "projection", "attribution", "units",
+]);
+const STEP_VIEWS = new Set(["equations", "connectivity", "fixedpoints", "projection"]);
+const NO_UNIT_VIEWS = new Set(["patterns", "fixedpoints", "projection"]);
+const NO_SELECTION_VIEWS = new Set(["saturation", "attribution", "units"]);
 
 function showError(text) {
   showMessage($("error"), text);
@@ -129,8 +156,9 @@ function showTab(tab) {
 function layoutSelection() {
   const tab = state.lab.tab;
   const layered = (lab.model?.num_layers ?? 1) > 1;
-  $("selection").hidden = !MODEL_VIEWS.has(tab) || tab === "saturation" || (tab === "patterns" && !layered);
-  $("unit-input").closest("label").hidden = tab === "patterns";
+  const noUnit = NO_UNIT_VIEWS.has(tab);
+  $("selection").hidden = !MODEL_VIEWS.has(tab) || NO_SELECTION_VIEWS.has(tab) || (noUnit && !layered && !STEP_VIEWS.has(tab));
+  $("unit-input").closest("label").hidden = noUnit;
   $("selection").querySelector(".step-field").hidden = !STEP_VIEWS.has(tab);
   $("step-label").hidden = !STEP_VIEWS.has(tab);
 }

@@ -3,6 +3,7 @@
 // shows it (data-render-ms) for a person and for the browser benchmark. LabView.fetchAndDraw()
 // is that whole round.
 
+import { postJSON } from "../api.js";
 import { $ } from "../dom.js";
 import { Latest } from "../latest.js";
 
@@ -80,8 +81,16 @@ export class LabView {
    * dropped; a failed request shows the server's error (after ``failed()``) and forgets the
    * body, so asking again retries. ``alongside()`` starts with the request; the paint waits for it.
    */
-  async fetchAndDraw(url, body, { busy, suffix, failed, alongside } = {}) {
-    const key = JSON.stringify(body);
+  async fetchAndDraw(url, body, options = {}) {
+    await this.fetchAllAndDraw([[url, body]], { ...options, one: true });
+  }
+
+  /**
+   * The same round for several requests ([[url, body], ...]) answered together: draw() gets the
+   * answers as an array, in order (or the one answer, with ``one``).
+   */
+  async fetchAllAndDraw(requests, { busy, suffix, failed, alongside, one = false } = {}) {
+    const key = JSON.stringify(requests);
     if (key === this.lastKey) return;
     this.lastKey = key;
     const started = performance.now();
@@ -89,7 +98,8 @@ export class LabView {
     const besides = alongside?.();
     let data;
     try {
-      data = await this.latest.post(url, body);
+      const answers = await this.latest.settle(Promise.all(requests.map(([url, body]) => postJSON(url, body))));
+      data = answers && one ? answers[0] : answers;
     } catch (err) {
       this.lastKey = null;
       failed?.();

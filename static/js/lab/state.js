@@ -4,12 +4,18 @@
 //   tab=<view>  variant=cho  src=task
 //   gf=<archs,...>  T=<steps>  H=<hidden>  scale=<r>  fb=<0|1>  nl=relu  seed=<n>  clip=<norm>
 //   cost=<I>,<H>,<layers>,<steps>,<batch>  ps=<start>  pe=<end>  th=<threshold>
+//   iv=<layer>,<quantity>,<unit unit ...>,<a>,<b>,<value>;... (clamps)  ivs=<quantity shown>
+//   fpx=<constant input>  fpc=<count>  fps=<seed>  atm=gxi|ig  ats=<nodes>
+//   uf=<feature>  urx=<regex>  uq=<quantity>  us=input|task
 // The lab's values stay the strings its form fields hold.
 
 import { MAIN_STATE, encodeState } from "../state.js";
 import { UrlState, hashOf, hashWriter, key, paramsOf } from "../urlstate.js";
 
-export const TABS = ["gradients", "saturation", "cost", "equations", "connectivity", "patterns"];
+export const TABS = [
+  "gradients", "saturation", "cost", "equations", "connectivity", "patterns",
+  "interventions", "fixedpoints", "projection", "attribution", "units",
+];
 
 export const LAB_STATE = new UrlState([
   key("tab", "gradients", { parse: (tab) => (TABS.includes(tab) ? tab : undefined) }),
@@ -27,6 +33,18 @@ export const LAB_STATE = new UrlState([
   key("ps", ""),
   key("pe", ""),
   key("th", "0.3"),
+  // issue 11: interventions, fixed points, attribution, units
+  key("iv", ""),
+  key("ivs", "hidden"),
+  key("fpx", ""),
+  key("fpc", "32"),
+  key("fps", "0"),
+  key("atm", "ig"),
+  key("ats", "16"),
+  key("uf", "quotes"),
+  key("urx", ""),
+  key("uq", "hidden"),
+  key("us", "input"),
 ]);
 
 /** {main: the main page's state (../state.js), lab: this page's own keys}. */

@@ -1,0 +1,248 @@
+"""The lab's issue-11 tabs (interventions, fixed points, projection, attribution, units) in a real
+browser against a real server, as tests/test_browser_lab.py does: what each tab shows is held to
+its API answer (POST /api/trace, /api/analysis/*) at the page's display precision.
+
+Models are random ones rebuilt from their ids (deterministic), so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import numpy as np
+import pytest
+
+pytest.importorskip("playwright.sync_api")  # a workstation without it skips; CI fails in conftest
+from playwright.sync_api import Page, expect
+
+from tests.browser_support import MINUS, shown
+
+TEXT_LSTM = "random-lstm-iascii-h8-l1-s0"
+TEXT = 'x = f("ab") + [1, (2)]'
+expect.set_options(timeout=20_000)
+
+
+def post(server: str, path: str, **body: Any) -> Any:
+    response = httpx.post(f"{server}{path}", json=body, timeout=60)
+    response.raise_for_status()
+    return response.json()
+
+
+def sci(value: float, digits: int = 2) -> str:
+    """static/js/format.js sci: 5.04e−5."""
+    if value == 0:
+        return "0"
+    mantissa, exponent = f"{value:.{digits}e}".split("e")
+    return f"{mantissa}e{int(exponent)}".replace("-", MINUS)
+
+
+def num(value: float) -> str:
+    """static/js/format.js num: 4 decimals, or scientific below 1e-3."""
+    return sci(value) if value != 0 and abs(value) < 1e-3 else shown(value, 4)
+
+
+def signed(value: float) -> str:
+    """static/js/lab/attribution.js signed: a plus for positives."""
+    text = shown(value, 4) if abs(value) >= 1e-3 or value == 0 else sci(value, 3)
+    return f"+{text}" if value > 0 else text
+
+
+def open_lab(page: Page, server: str, hash_: str, view: str) -> None:
+    page.goto(f"{server}/lab#{hash_}&tab={view}")
+    expect(page.locator(f"#view-{view} .view-status")).to_contain_text("computed and drawn")
+
+
+def plotted(page: Page, div: str, trace: int, key: str) -> Any:
+    return page.evaluate(f"document.getElementById('{div}').data[{trace}].{key}")
+
+
+def test_hold_the_memory_keeps_the_cell_state_still(page: Page, server: str) -> None:
+    unit, a, b = 2, 3, 12
+    open_lab(page, server, f"model={TEXT_LSTM}&text={quote(TEXT)}&unit={unit}", "interventions")
+    base = post(server, "/api/trace", model=TEXT_LSTM, text=TEXT)
+    loss = page.get_by_test_id("iv-loss")
+    expect(loss.locator('[data-q="loss-original"]')).to_have_text(num(base["loss"]))
+    page.get_by_label("from step").fill(str(a))
+    page.get_by_label("to step").fill(str(b))
+    page.get_by_role("button", name="Hold the memory").click()
+    clamps = [
+        {"layer": 0, "quantity": "f", "units": [unit], "steps": [a, b], "value": 1},
+        {"layer": 0, "quantity": "i", "units": [unit], "steps": [a, b], "value": 0},
+    ]
+    held = post(server, "/api/trace", model=TEXT_LSTM, text=TEXT, interventions=clamps)
+    expect(loss.locator('[data-q="loss-intervened"]')).to_have_text(num(held["loss"]))
+    expect(loss.locator('[data-q="loss-change"]')).to_have_text(num(held["loss"] - base["loss"]))
+    expect(page.locator("#iv-clamps li")).to_have_count(2)
+    expect(page.locator("#iv-show")).to_have_value("cell")
+    page.wait_for_function("document.getElementById('iv-plot').data.length === 2")
+    cell = np.array(held["layers"][0]["cell"])[:, unit]
+    after = np.array(plotted(page, "iv-plot", 1, "y"))
+    before = np.array(plotted(page, "iv-plot", 0, "y"))
+    assert after == pytest.approx(cell, abs=1e-6)
+    assert before == pytest.approx(np.array(base["layers"][0]["cell"])[:, unit], abs=1e-6)
+    # The class example: over the span the cell state does not move (from c_{a-1} on).
+    assert np.ptp(after[a - 1 : b]) < 1e-6
+    assert np.ptp(before[a - 1 : b]) > 1e-3
+    diff = np.array(plotted(page, "iv-diff", 0, "y"))
+    assert diff == pytest.approx(after - before, abs=1e-6)
+    page.wait_for_function("location.hash.includes('iv=') && location.hash.includes('ivs=cell')")
+
+    # Ablate: the hidden state is 0 over the span; a reload shows the same clamp.
+    page.get_by_role("button", name="Ablate this unit").click()
+    page.wait_for_function("!location.hash.includes('ivs=') && location.hash.includes('hidden')")
+    expect(page.locator("#iv-clamps li")).to_have_text(
+        [f"layer 0 · hidden of unit {unit} = 0.00 over {a} ≤ t < {b}"]
+    )
+    page.reload()
+    expect(page.locator("#view-interventions .view-status")).to_contain_text("computed and drawn")
+    hidden = np.array(plotted(page, "iv-plot", 1, "y"))
+    assert np.abs(hidden[a:b]).max() == 0
+
+
+def test_fixed_points_are_drawn_on_the_trajectorys_components(page: Page, server: str) -> None:
+    text = "hello world, hello"
+    open_lab(page, server, f"model={TEXT_LSTM}&text={quote(text)}&t=4&fpc=12&fpx=e", "fixedpoints")
+    proj = post(server, "/api/analysis/projection", model=TEXT_LSTM, text=text, layer=0, components=2)
+    found = post(
+        server,
+        "/api/analysis/fixed-points",
+        model=TEXT_LSTM,
+        text="e",
+        layer=0,
+        count=12,
+        seed=0,
+        trajectory={"text": text},
+    )
+    points = found["points"]
+    rows = page.locator("#fp-table tbody tr")
+    expect(rows).to_have_count(len(points))
+    expect(rows.locator('[data-q="stable"]')).to_have_text(
+        ["stable" if p["stable"] else "unstable" for p in points]
+    )
+    comps, mean = np.array(proj["components"]), np.array(proj["mean"])
+    xy = (np.array([p["hidden"] for p in points]) - mean) @ comps.T
+    traces = page.evaluate(
+        "document.getElementById('fp-plot').data.map((t) => ({name: t.name, x: t.x, y: t.y, "
+        "symbol: t.marker.symbol, text: t.text, customdata: t.customdata}))"
+    )
+    by_name = {t["name"]: t for t in traces}
+    assert np.array(by_name["this input's trajectory"]["x"]) == pytest.approx(
+        np.array(proj["points"])[:, 0], abs=1e-6
+    )
+    for name, stable, symbol in (
+        ("stable fixed point", True, "circle"),
+        ("unstable fixed point", False, "circle-open"),
+    ):
+        t = by_name[name]
+        assert t["symbol"] == symbol
+        idx = [k for k, p in enumerate(points) if p["stable"] == stable]
+        assert t["customdata"] == idx
+        assert np.array(t["x"]) == pytest.approx(xy[idx, 0], abs=1e-5)
+        assert np.array(t["y"]) == pytest.approx(xy[idx, 1], abs=1e-5)
+        for k, hover in zip(idx, t["text"], strict=True):
+            tau = points[k]["time_constants"][0]
+            assert "time constants: " + (shown(tau, 2) if tau is not None else "") in hover
+    cursor = by_name["cursor"]
+    assert [cursor["x"][0], cursor["y"][0]] == pytest.approx(proj["points"][4], abs=1e-6)
+    expect(page.locator("#fp-form [name=count]")).to_have_value("12")
+
+
+def test_projection_in_2d_and_3d_with_the_cursor(page: Page, server: str) -> None:
+    text = "the cat sat on the mat"
+    open_lab(page, server, f"model={TEXT_LSTM}&text={quote(text)}&t=5", "projection")
+    ref = post(server, "/api/analysis/projection", model=TEXT_LSTM, text=text, layer=0, components=3)
+    pts = np.array(ref["points"])
+    assert np.array(plotted(page, "pj-2d", 0, "x")) == pytest.approx(pts[:, 0], abs=1e-6)
+    assert np.array(plotted(page, "pj-2d", 0, "y")) == pytest.approx(pts[:, 1], abs=1e-6)
+    assert plotted(page, "pj-3d", 0, "type") == "scatter3d"
+    assert np.array(plotted(page, "pj-3d", 0, "z")) == pytest.approx(pts[:, 2], abs=1e-6)
+    assert plotted(page, "pj-2d", 0, "marker.colorbar.title.text") == "step t"
+    ratio = ref["explained_variance_ratio"]
+    titles = page.locator("#pj-2d .g-xtitle, #pj-2d .g-ytitle")
+    expect(titles).to_have_text(
+        [f"PC1 ({100 * ratio[0]:.1f}% of variance)", f"PC2 ({100 * ratio[1]:.1f}% of variance)"]
+    )
+    assert plotted(page, "pj-3d", 1, "x") == pytest.approx([pts[5, 0]], abs=1e-6)
+    # The step slider moves the cursor in both plots (a restyle, not a new request).
+    page.locator("#step-slider").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_test_id("step-label")).to_have_text("t = 6 · ‘t’")
+    page.wait_for_function(f"Math.abs(document.getElementById('pj-2d').data[1].x[0] - {pts[6, 0]}) < 1e-6")
+    page.wait_for_function(f"Math.abs(document.getElementById('pj-3d').data[1].z[0] - {pts[6, 2]}) < 1e-6")
+
+
+def test_attribution_on_the_text_and_its_completeness(page: Page, server: str) -> None:
+    text = "count (the) 'quotes'"
+    obj = {"layer": 0, "unit": 3, "step": 15}
+    open_lab(page, server, f"model={TEXT_LSTM}&text={quote(text)}&obj=unit:0,3,15", "attribution")
+    expect(page.get_by_test_id("at-objective")).to_contain_text("unit 3 of layer 0 at t = 15")
+    for method, label in (("integrated_gradients", None), ("gradient_x_input", "gradient × input")):
+        if label:
+            page.get_by_label("attribution method").select_option(label=label)
+            page.wait_for_function("location.hash.includes('atm=gxi')")
+        extra = {"steps": 16} if method == "integrated_gradients" else {}
+        ref = post(
+            server,
+            "/api/analysis/attribution",
+            model=TEXT_LSTM,
+            text=text,
+            objective=obj,
+            method=method,
+            **extra,
+        )
+        spans = page.locator("#at-text span")
+        expect(spans).to_have_count(len(text))
+        expect(page.get_by_test_id("at-sums").locator('[data-q="completeness"]')).to_have_text(
+            sci(ref["completeness_error"])
+        )
+        values = page.evaluate("[...document.querySelectorAll('#at-text span')].map((s) => s.dataset.value)")
+        assert values == [signed(v) for v in ref["per_step"]]
+        assert all(v == "0.0000" for v in values[16:]), "steps after the objective's contribute nothing"
+        sums = page.get_by_test_id("at-sums")
+        expect(sums.locator('[data-q="objective"]')).to_have_text(signed(ref["objective_value"]))
+        expect(sums.locator('[data-q="sum"]')).to_have_text(signed(sum(ref["per_step"])))
+    # Diverging colors: a positive and a negative step get a red and a blue background.
+    colors = page.evaluate("[...document.querySelectorAll('#at-text span')].map((s) => s.style.background)")
+    assert len(set(colors)) > 3
+
+
+def test_units_lists_the_apis_scores_and_a_click_opens_one(page: Page, server: str) -> None:
+    text = 'a = "x" + (b [c]) "yy" (d)\n  e = "f"'
+    open_lab(page, server, f"model={TEXT_LSTM}&text={quote(text)}&uf=brackets", "units")
+    ref = post(
+        server,
+        "/api/analysis/units",
+        model=TEXT_LSTM,
+        text=text,
+        feature="brackets",
+        quantity="hidden",
+        top=20,
+    )
+    scores = plotted(page, "un-plot", 0, "y")
+    assert scores == pytest.approx([u["score"] for u in ref["units"]], abs=1e-9)
+    colors = plotted(page, "un-plot", 0, "marker.color")
+    assert colors == ["#b2182b" if u["score"] >= 0 else "#2166ac" for u in ref["units"]]
+    # A regex feature, typed: the page asks again.
+    page.get_by_label("feature", exact=True).select_option("regex")
+    page.get_by_label("regex").fill('"[^"]*"')
+    page.get_by_label("regex").press("Enter")
+    page.get_by_label("regex").blur()
+    page.wait_for_function("location.hash.includes('urx=')")
+    ref = post(
+        server, "/api/analysis/units", model=TEXT_LSTM, text=text, feature={"regex": '"[^"]*"'}, top=20
+    )
+    page.wait_for_function(
+        f"Math.abs(document.getElementById('un-plot').data[0].y[0] - {ref['units'][0]['score']}) < 1e-9"
+    )
+    # Click the strongest unit's bar: the main view opens on it.
+    top = ref["units"][0]
+    box = page.locator("#un-plot .bars .point").first.bounding_box()
+    assert box
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_url(re.compile(r"/#"))
+    assert "/lab" not in page.url
+    expect(page.locator("#unit-input")).to_have_value(str(top["unit"]))
