@@ -69,7 +69,7 @@ def test_attribution_route(client: TestClient) -> None:
     gxi = client.post("/api/analysis/attribution", json=body | {"method": "gradient_x_input"}).json()
     ref = reference_trace(loaded(client, GRU).module, inputs, lambda hs: hs[1][5][2])
     np.testing.assert_allclose(gxi["attribution"], (inputs.double() * ref["grad_input"]).numpy(), atol=1e-5)
-    assert gxi["input"] == "inputs" and gxi["steps"] is None
+    assert gxi["input"] == "inputs" and gxi["integration_steps"] is None and gxi["steps"] == 8
     ig = client.post(
         "/api/analysis/attribution", json=body | {"steps": 24, "baseline": [[0.1, 0, -0.1]]}
     ).json()

@@ -129,7 +129,7 @@ def post_attribution(body: AttributionRequest, registry: RegistryDep, settings: 
         {
             **header(model, spec, x, tokens),
             "method": body.method,
-            "steps": body.steps if body.method == "integrated_gradients" else None,
+            "integration_steps": body.steps if body.method == "integrated_gradients" else None,
             "input": kind,
             "attribution": array(result.attribution),
             "per_step": array(result.per_step),

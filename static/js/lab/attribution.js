@@ -44,7 +44,7 @@ export class AttributionView extends LabView {
     const extra = { objective, method: METHODS[method] };
     if (method === "ig") extra.steps = Math.max(1, Math.min(256, Number(lab.knobs.ats) || 16));
     await this.fetchAndDraw("/api/analysis/attribution", lab.body(extra), {
-      suffix: (data) => ` · ${data.method === "integrated_gradients" ? `${data.steps} nodes` : "gradient × input"} on the ${data.input} rows`,
+      suffix: (data) => ` · ${data.method === "integrated_gradients" ? `${data.integration_steps} nodes` : "gradient × input"} on the ${data.input} rows`,
     });
   }
 
