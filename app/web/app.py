@@ -12,11 +12,10 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from pathlib import Path
+from typing import Annotated
 
-import plotly  # type: ignore[import-untyped]
 import torch
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -25,13 +24,13 @@ from fastapi.templating import Jinja2Templates
 from gatescope import __version__
 from gatescope.settings import Limits, Settings, load_settings, package_dir
 from gatescope.web.api import analyses, dynamics, lab, lessons, models, streams, traces, trainings
-from gatescope.web.deps import TrainingSlots
+from gatescope.web.deps import RegistryDep, SettingsDep, TrainingSlots, user_errors
+from gatescope.web.inline import PLOTLY_JS, page_assets
+from gatescope.web.saved import ViewQuery, saved_view, script_json
 from gatescope.web.schemas import validation_detail
 from gatescope.zoo.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
-
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
 @asynccontextmanager
@@ -93,5 +92,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/lab", response_class=HTMLResponse, include_in_schema=False)
     def lab_page(request: Request) -> HTMLResponse:
         return templates.TemplateResponse(request, "lab.html", {"version": __version__})
+
+    @app.get("/export.html", response_class=HTMLResponse, tags=["pages"])
+    def export_html(
+        request: Request, view: Annotated[ViewQuery, Query()], registry: RegistryDep, settings: SettingsDep
+    ) -> HTMLResponse:
+        """This view as one self-contained HTML file: the page's URL-state keys as query parameters
+        (model, preset | text | csv, t, unit, layer, obj, ...). The trace (as POST /api/trace
+        computes it), Plotly.js, the page's scripts and styles are inline: it opens from disk."""
+        with user_errors():
+            data = saved_view(registry, settings, view, request.url.query)
+        context = {"version": __version__, "saved": script_json(data), "assets": page_assets()}
+        return templates.TemplateResponse(request, "index.html", context)
 
     return app

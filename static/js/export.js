@@ -5,7 +5,8 @@
 import { el } from "./dom.js";
 import { missing } from "./numbers.js";
 
-function download(filename, type, text) {
+/** Save ``text`` (a string or a Blob) as ``filename``. */
+export function download(filename, type, text) {
   const url = URL.createObjectURL(new Blob([text], { type }));
   const a = el("a");
   a.href = url;

@@ -14,7 +14,7 @@ import { applyLimits } from "./limits.js";
 import { ModelPicker, fetchModel, firstModel } from "./models.js";
 import { clamp } from "./numbers.js";
 import { setFontSize } from "./plots.js";
-import { PANELS, readState, writeState } from "./state.js";
+import { PANELS, encodeState, readState, writeState } from "./state.js";
 import { TextView } from "./textview.js";
 import { Timeline } from "./timeline.js";
 import { TrainPanel } from "./training.js";
@@ -30,10 +30,15 @@ import { readsTokens } from "./vocab.js";
 // classroom (issue 10): the cell diagram, lessons, presenter mode, save as HTML
 import { CellDiagram } from "./diagram.js";
 import { LessonPlayer } from "./lessons.js";
+// export (issue 10): save as HTML; a saved file runs offline
+import { SavedRunner, goOffline, saveHTML, savedView } from "./offline.js";
 
 const state = readState();
 const firstVisit = !window.location.hash || window.location.hash === "#";
 const app = { model: null, data: null, follow: false, autoplay: firstVisit };
+// export (issue 10): a saved file carries its view (as its hash, until the URL has one) and trace
+const saved = savedView();
+if (saved && firstVisit) Object.assign(state, readState(`#${saved.hash}`));
 
 // ---- views -------------------------------------------------------------------------------------
 
@@ -229,7 +234,7 @@ $("objective-select").addEventListener("change", () => {
 
 // ---- running the stream ------------------------------------------------------------------------
 
-const runner = new TraceRunner({
+const runner = makeRunner({
   start: (data) => {
     app.data = data;
     app.follow = state.t === null; // no cursor asked for: follow the stream's front
@@ -564,6 +569,31 @@ const lessons = new LessonPlayer({
   },
 });
 
+// ---- export (issue 10): "Save as HTML", and a saved file that runs offline -------------------------
+
+function makeRunner(hooks) {
+  return saved ? new SavedRunner(saved, hooks) : new TraceRunner(hooks);
+}
+
+$("export-html").addEventListener("click", async () => {
+  const model = app.model?.id ?? state.model;
+  try {
+    await saveHTML(model, encodeState({ ...state, model }));
+  } catch (err) {
+    showError(`cannot save this view as HTML: ${err.message}`);
+  }
+});
+
+/** A saved file: its one model and trace, no server; the controls that need one are off. */
+function bootSaved() {
+  applyTeacher(state.teach, false);
+  timeline.speed = state.speed;
+  picker.setModels([saved.model]);
+  initial.states = async () => saved.states; // the start state the trace ran from, computed by the server
+  chooseModel(saved.model, false);
+  goOffline(saved);
+}
+
 // ---- boot --------------------------------------------------------------------------------------
 
 /** A model named in the URL but not listed: the server rebuilds a random one from its id. */
@@ -612,4 +642,5 @@ async function boot() {
   if (missing) showError(missing); // after chooseModel's run, which clears old errors
 }
 
-boot();
+if (saved) bootSaved(); // export (issue 10)
+else boot();

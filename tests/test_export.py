@@ -1,0 +1,120 @@
+"""GET /export.html (issue 10, "One file to take home") and the bundler behind it: one HTML file
+with the trace POST /api/trace computes, Plotly and the page's scripts inline, user text as data."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gatescope.web.bundle import bundle, parse_module
+from gatescope.web.saved import parse_objective
+
+MODEL = "random-lstm-iascii-h8-l1-s0"
+
+
+def embedded(html: str) -> dict:
+    match = re.search(r'<script type="application/json" id="gatescope-saved">(.*?)</script>', html, re.S)
+    assert match is not None
+    return json.loads(match.group(1))
+
+
+def test_the_file_is_self_contained_html(client: TestClient) -> None:
+    response = client.get("/export.html", params={"model": MODEL, "text": "hello", "t": 2})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    assert "Plotly" in html and "plotly.js v" in html  # plotly.min.js inline
+    assert not re.search(r"<script[^>]*\ssrc=", html)
+    assert not re.search(r"<link[^>]*\shref=\"(?!data:)", html)
+    assert not re.search(r"@import|url\(\s*['\"]?https?:", html)
+    assert 'id="export-html"' in html and "<style>" in html
+    assert embedded(html)["hash"] == f"model={MODEL}&text=hello&t=2"
+
+
+def test_the_embedded_trace_is_the_apis(client: TestClient) -> None:
+    view = {"model": "recall-gru", "text": "C..?", "obj": "task", "unit": 5}
+    saved = embedded(client.get("/export.html", params=view).text)
+    ref = client.post("/api/trace", json={"model": "recall-gru", "text": "C..?", "objective": "task"}).json()
+    assert saved["trace"] == ref
+    assert saved["model"] == client.get("/api/models/recall-gru").json()
+
+
+def test_a_preset_and_a_start_state_are_computed_as_the_page_does(client: TestClient) -> None:
+    other = "random-gru-iascii-h8-l1-s0"
+    saved = embedded(client.get("/export.html", params={"model": MODEL, "from": other, "fromin": "ab"}).text)
+    first = client.get(f"/api/models/{MODEL}").json()["presets"][0]
+    source = client.post("/api/trace", json={"model": other, "text": "ab"}).json()["layers"][0]
+    h0 = [source["hidden"][-1]]
+    ref = client.post("/api/trace", json={"model": MODEL, "text": first["text"], "h0": h0}).json()
+    assert saved["states"] == {"h0": h0, "c0": None}
+    assert saved["trace"] == ref
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"model": MODEL, "text": "ab", "bogus": "1"}, "query.bogus"),
+        ({"model": MODEL, "text": "ab", "t": "soon"}, "query.t"),
+        ({"model": MODEL, "text": "ab", "unit": "8"}, "unit: 8 is out of range"),
+        ({"model": MODEL, "text": "ab", "obj": "everything"}, "obj:"),
+        ({"model": MODEL, "preset": "nope"}, "preset:"),
+        ({"model": "random-lstm-i3-h4-l1-s0", "csv": "1,2,x"}, "csv: line 1"),
+        ({"text": "ab"}, "query.model"),
+    ],
+)
+def test_bad_keys_are_a_422_naming_them(client: TestClient, params: dict, named: str) -> None:
+    response = client.get("/export.html", params=params)
+    assert response.status_code == 422
+    assert named in response.json()["detail"]
+
+
+def test_user_text_is_data_never_html(client: TestClient) -> None:
+    text = "</script><script>alert(1)</script><b>&"
+    html = client.get("/export.html", params={"model": MODEL, "text": text}).text
+    assert "<script>alert" not in html and "<b>" not in html  # never as markup ...
+    saved = embedded(html)
+    assert saved["trace"]["tokens"] == list(text)  # ... only as data
+    assert "text=%3C%2Fscript%3E" in saved["hash"]
+
+
+def test_the_bundler_rewrites_imports_and_exports() -> None:
+    module = parse_module(
+        "diagram/x.js", 'import { a, b as c } from "../dom.js";\nexport class K {}\nexport const n = 1;'
+    )
+    assert module.imports == ("dom.js",)
+    assert module.exports == ("K", "n")
+    assert module.body.splitlines() == [
+        'const { a, b: c } = require("dom.js");',
+        "class K {}",
+        "const n = 1;",
+    ]
+    for line in (
+        "export default 1;",
+        "export { a };",
+        'import * as m from "./m.js";',
+        "const m = import('./m.js');",
+    ):
+        with pytest.raises(ValueError, match="does not handle"):
+            parse_module("x.js", line)
+
+
+def test_the_bundle_runs_modules_after_their_imports(tmp_path: Path) -> None:
+    (tmp_path / "a.js").write_text('import { b } from "./b.js";\nexport const a = b + 1;\n')
+    (tmp_path / "b.js").write_text("export let b = 1;\n")
+    script = bundle(tmp_path, "a.js")
+    assert script.index('modules.set("b.js"') < script.index('modules.set("a.js"')
+    (tmp_path / "b.js").write_text('import { a } from "./a.js";\nexport const b = 1;\n')
+    with pytest.raises(ValueError, match=re.escape("import cycle: a.js -> b.js -> a.js")):
+        bundle(tmp_path, "a.js")
+
+
+def test_objectives_read_as_the_page_writes_them() -> None:
+    assert parse_objective("task") == "task"
+    logit = parse_objective("logit:a,b,7")  # the token is everything up to the last comma
+    assert (logit.logit, logit.step) == ("a,b", 7)  # type: ignore[union-attr]
+    unit = parse_objective("unit:0,3,5")
+    assert (unit.layer, unit.unit, unit.step) == (0, 3, 5)  # type: ignore[union-attr]
