@@ -144,7 +144,8 @@ def test_a_long_stream_shows_progress_and_stops(page: Page, server: str) -> None
     steps = 4000
     text = ("the forget gate decides what to keep. " * 110)[:steps]
     # The server streams 4000 steps in well under a second, so a person's click would come too
-    # late to test Stop: the page clicks it itself, from the first progress it shows.
+    # late to test Stop: the page clicks it itself, from the first progress it shows, on a model
+    # large enough (2 x 256 units) that the steps take a while to arrive and draw.
     page.add_init_script(
         """document.addEventListener("DOMContentLoaded", () => {
           const p = document.querySelector("#progress");
@@ -157,7 +158,7 @@ def test_a_long_stream_shows_progress_and_stops(page: Page, server: str) -> None
           watch.observe(p, { attributes: true });
         });"""
     )
-    page.goto(f"{server}/#model=random-lstm-iascii-h64-l1-s0&text={quote(text)}")
+    page.goto(f"{server}/#model=random-lstm-iascii-h256-l2-s0&text={quote(text)}")
     # Steps arrive and the progress bar moves before the stream is done; then Stop ends it.
     stop = page.locator("#stop-button")
     status = page.get_by_test_id("status")
