@@ -346,13 +346,9 @@ def _expect(arrays: list[np.ndarray[Any, Any]], count: int, name: str) -> list[n
     return arrays
 
 
-def _assemble(
-    stack: list[_Recurrent],
-    embedding: np.ndarray[Any, Any] | None,
-    head: tuple[list[np.ndarray[Any, Any]], str, str] | None,
-    notes: list[str],
-) -> ForeignModel:
-    """The stack in torch's names, after checking that torch can hold it as one module."""
+def _check_stack(stack: list[_Recurrent]) -> None:
+    """ValueError unless torch can hold the stack as one module (one kind, direction count,
+    activation, GRU form and size for every layer)."""
     first = stack[0]
     for what, values in (
         ("kinds", [r.arch.upper() for r in stack]),
@@ -372,6 +368,36 @@ def _assemble(
             "gatescope's engine traces a stack with one hidden size for every layer, so this model "
             "is refused"
         )
+
+
+def _biases(
+    weights: list[np.ndarray[Any, Any]], two_biases: bool, order: tuple[int, ...], where: str
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """(b_ih, b_hh) in torch's gate order: Keras keeps one input-side bias (b_hh = 0), or with
+    GRU reset_after=True a (2, 3H) pair; no bias at all is exact as zeros."""
+    rows = weights[1].shape[1]
+    zeros = np.zeros(rows, dtype=np.float32)
+    if len(weights) < 3:
+        return zeros, zeros
+    bias = weights[2]
+    if two_biases:
+        if bias.shape != (2, rows):
+            raise ValueError(f"{where}'s bias is {bias.shape}; reset_after=True needs (2, {rows})")
+        return reorder(bias[0], order), reorder(bias[1], order)
+    if bias.shape != (rows,):
+        raise ValueError(f"{where}'s bias is {bias.shape}, expected ({rows},)")
+    return reorder(bias, order), zeros
+
+
+def _assemble(
+    stack: list[_Recurrent],
+    embedding: np.ndarray[Any, Any] | None,
+    head: tuple[list[np.ndarray[Any, Any]], str, str] | None,
+    notes: list[str],
+) -> ForeignModel:
+    """The stack in torch's names, after checking that torch can hold it as one module."""
+    first = stack[0]
+    _check_stack(stack)
     any_bias = any(len(w) == 3 for r in stack for w in r.weights)
     order = TO_TORCH[first.arch]
     state = {}
@@ -381,20 +407,7 @@ def _assemble(
             where = f"layer {layer.name!r}"
             state[f"weight_ih{suffix}"] = as_tensor(reorder(weights[0].T, order), where)
             state[f"weight_hh{suffix}"] = as_tensor(reorder(weights[1].T, order), where)
-            rows = weights[1].shape[1]
-            b_ih = b_hh = np.zeros(rows, dtype=np.float32)
-            if len(weights) == 3:
-                bias = weights[2]
-                if first.arch == "gru" and layer.reset_after:
-                    if bias.shape != (2, rows):
-                        raise ValueError(
-                            f"{where}'s bias is {bias.shape}; reset_after=True needs (2, {rows})"
-                        )
-                    b_ih, b_hh = reorder(bias[0], order), reorder(bias[1], order)
-                elif bias.shape != (rows,):
-                    raise ValueError(f"{where}'s bias is {bias.shape}, expected ({rows},)")
-                else:
-                    b_ih = reorder(bias, order)
+            b_ih, b_hh = _biases(weights, first.arch == "gru" and layer.reset_after, order, where)
             if any_bias:  # a layer with use_bias=False is exact with zero biases
                 state[f"bias_ih{suffix}"] = as_tensor(b_ih, where)
                 state[f"bias_hh{suffix}"] = as_tensor(b_hh, where)

@@ -133,9 +133,9 @@ def _array(name: str, constants: dict[str, onnx.TensorProto], budget: list[int])
     return array.astype(np.float32)
 
 
-def _read_node(node: onnx.NodeProto, constants: dict[str, onnx.TensorProto], max_bytes: int) -> ForeignModel:
-    arch = OPS[node.op_type]
-    where = f"{node.op_type} node {node.name!r}" if node.name else f"the {node.op_type} node"
+def _settings(node: onnx.NodeProto, arch: str, where: str) -> tuple[dict[str, Any], dict[str, str], int, str]:
+    """The node's attributes and named inputs, its number of directions and nonlinearity;
+    ValueError naming any setting gatescope does not compute."""
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     refused = [name for name in ("clip", "activation_alpha", "activation_beta") if name in attrs]
     if attrs.get("input_forget", 0):
@@ -177,6 +177,13 @@ def _read_node(node: onnx.NodeProto, constants: dict[str, onnx.TensorProto], max
                 f"{where} has activations {activations}; gatescope computes ONNX's defaults "
                 f"{default}{' (or Relu for an RNN)' if arch == 'rnn' else ''}"
             )
+    return attrs, inputs, dirs, nonlinearity
+
+
+def _read_node(node: onnx.NodeProto, constants: dict[str, onnx.TensorProto], max_bytes: int) -> ForeignModel:
+    arch = OPS[node.op_type]
+    where = f"{node.op_type} node {node.name!r}" if node.name else f"the {node.op_type} node"
+    attrs, inputs, dirs, nonlinearity = _settings(node, arch, where)
     budget = [max_bytes]
     w = _array(inputs.get("W", ""), constants, budget)
     r = _array(inputs.get("R", ""), constants, budget)

@@ -86,14 +86,9 @@ def rnn_prefixes(state_dict: Mapping[str, Tensor]) -> list[str]:
     return sorted(found)
 
 
-def module_from_state_dict(
-    state_dict: Mapping[str, Tensor], prefix: str | None = None, nonlinearity: str = "tanh"
-) -> nn.Module:
-    """Build the nn.LSTM / nn.GRU / nn.RNN that ``state_dict`` belongs to and load it.
-
-    ``prefix`` picks one recurrent module when the state_dict holds several; ``nonlinearity``
-    is the plain RNN's (it cannot be read from the weights). Raises ValueError otherwise.
-    """
+def _pick_prefix(state_dict: Mapping[str, Tensor], prefix: str | None) -> str:
+    """The prefix of the recurrent module to read; ValueError if none, several and no choice, or
+    an unknown one."""
     prefixes = rnn_prefixes(state_dict)
     if not prefixes:
         raise ValueError(
@@ -107,6 +102,18 @@ def module_from_state_dict(
         prefix = prefixes[0]
     elif prefix not in prefixes:
         raise ValueError(f"prefix {prefix!r} not found; the file has {', '.join(map(repr, prefixes))}")
+    return prefix
+
+
+def module_from_state_dict(
+    state_dict: Mapping[str, Tensor], prefix: str | None = None, nonlinearity: str = "tanh"
+) -> nn.Module:
+    """Build the nn.LSTM / nn.GRU / nn.RNN that ``state_dict`` belongs to and load it.
+
+    ``prefix`` picks one recurrent module when the state_dict holds several; ``nonlinearity``
+    is the plain RNN's (it cannot be read from the weights). Raises ValueError otherwise.
+    """
+    prefix = _pick_prefix(state_dict, prefix)
     own: dict[str, Tensor] = {}
     for key, value in state_dict.items():
         m = _RNN_KEY.match(key)
