@@ -230,3 +230,24 @@ def test_units_ordered_by_variance_and_a_subset_live_in_the_url(page: Page, serv
     expect(page.locator("#order-select")).to_have_value("variance")
     units = page.locator("#insp-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.unit)")
     assert units == [str(u) for u in by_variance[:4]]
+
+
+def test_an_onnx_cho_gru_shows_its_own_equations(page: Page, server: str) -> None:
+    """A GRU from ONNX with linear_before_reset=0 runs Cho et al.'s equations, and the inspector
+    writes those (reset before W_hn), with ONNX's own notation beside them."""
+    from tests.test_foreign import onnx_model
+
+    data = onnx_model("GRU").SerializeToString()
+    record = httpx.post(f"{server}/api/models", files={"file": ("cho.onnx", data)}).json()
+    assert record["gru_variant"] == "cho" and record["framework"] == "onnx"
+    rows = [[0.5, -1, 0.25], [1, 0, -0.5], [0, 2, 1]]
+    csv = "\n".join(",".join(str(v) for v in row) for row in rows)
+    open_view(page, server, f"model={record['id']}&csv={quote(csv)}&t=2")
+    expect(page.locator('#equations [data-eq="n"] .eq-sym')).to_contain_text("(r")
+    expect(page.locator('#equations [data-eq="h"] .eq-sym')).to_contain_text("(1 − z")
+    ref = api_trace(server, record["id"], inputs=rows)
+    expect(page.locator('#equations [data-eq="h"] .eq-res')).to_have_text(
+        f"= {shown(ref['layers'][0]['hidden'][2][0])}"
+    )
+    expect(page.locator("#equations")).to_contain_text("In ONNX's own terms")
+    expect(page.locator("#equations")).to_contain_text("Cho et al. (2014)")

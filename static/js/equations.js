@@ -6,6 +6,32 @@ import { el } from "./dom.js";
 import { factor, fmt } from "./format.js";
 import { math, note } from "./mathtext.js";
 
+/** The GRU's lines in the equations the model runs (app/engine/textbook.py names them). */
+function gruNodes(variant, v, prev, bias) {
+  const z = v("z");
+  const nodes = [gateLine("r", "sigmoid", v("r"), bias), gateLine("z", "sigmoid", z, bias)];
+  if (variant === "torch") {
+    nodes.push(gateLine("n", "tanh", v("n"), bias, true));
+  } else {
+    const b = (w) => (bias ? ` + b_${w}n` : "");
+    nodes.push(line("n", `n_t = tanh(W_in x_t${b("i")} + W_hn (r_t ⊙ h_{t−1})${b("h")})`, null, fmt(v("n"))));
+  }
+  if (variant === "chung") {
+    nodes.push(line("h", "h_t = (1 − z_t) ⊙ h_{t−1} + z_t ⊙ n_t",
+      `(1 − ${fmt(z)}) × ${factor(prev("hidden"))} + ${factor(z)} × ${factor(v("n"))}`, fmt(v("hidden"))));
+  } else {
+    nodes.push(line("h", "h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}",
+      `(1 − ${fmt(z)}) × ${factor(v("n"))} + ${factor(z)} × ${factor(prev("hidden"))}`, fmt(v("hidden"))));
+  }
+  nodes.push(note({
+    torch: "torch.nn.GRU: r_t multiplies (W_hn h_{t−1} + b_hn), after the matrix, and z_t keeps the old state.",
+    cho: "Cho et al. (2014), as Keras reset_after=False and ONNX linear_before_reset=0: the reset acts before " +
+      "the matrix, and z_t keeps the old state.",
+    chung: "Chung et al. (2014) and the seed text: the reset acts before the matrix, and z_t takes the candidate.",
+  }[variant] + " The same weights give different numbers under each (the lab's Equations tab shows all three)."));
+  return nodes;
+}
+
 /** One equation: symbolic form, then (optionally) numbers, then the trace's value. */
 function line(key, symbolic, numbers, result) {
   const row = el("div", "eq");
@@ -51,16 +77,7 @@ export function equationNodes(model, layer, t, v, prev) {
       `${factor(v("o"))} × tanh(${fmt(v("cell"))}) = ${factor(v("o"))} × ${factor(tanhC)}`, fmt(v("hidden"))));
     nodes.push(note("torch.nn.LSTM, gate order i, f, g, o; σ is the logistic sigmoid, ⊙ elementwise."));
   } else if (model.arch === "gru") {
-    nodes.push(gateLine("r", "sigmoid", v("r"), bias));
-    nodes.push(gateLine("z", "sigmoid", v("z"), bias));
-    nodes.push(gateLine("n", "tanh", v("n"), bias, true));
-    const z = v("z");
-    nodes.push(line("h", "h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}",
-      `(1 − ${fmt(z)}) × ${factor(v("n"))} + ${factor(z)} × ${factor(prev("hidden"))}`, fmt(v("hidden"))));
-    nodes.push(note(
-      "torch.nn.GRU: r_t multiplies (W_hn h_{t−1} + b_hn), after the matrix, and z_t keeps the old state. " +
-      "Cho et al. (2014) and many textbooks apply the reset before the matrix, tanh(W x_t + U(r_t ⊙ h_{t−1})), " +
-      "and write h_t = (1 − z_t) h_{t−1} + z_t ñ_t: the same weights give different numbers."));
+    nodes.push(...gruNodes(model.gru_variant ?? "torch", v, prev, bias));
   } else {
     const act = model.nonlinearity === "relu" ? "relu" : "tanh";
     const b = bias ? " + b_ih" : "";
@@ -71,5 +88,9 @@ export function equationNodes(model, layer, t, v, prev) {
       "recurrent Jacobian at every step, which is why it vanishes or explodes."));
   }
   if (layer > 0) nodes.push(note(`Layer ${layer}: x_t is the hidden state h_t of layer ${layer - 1}.`));
+  if (model.framework && model.framework !== "torch" && model.framework_equations) {
+    // The file's own notation (Keras or ONNX), as text: its gate names and order beside torch's.
+    nodes.push(note(`In ${model.framework === "keras" ? "Keras" : "ONNX"}'s own terms: ${model.framework_equations}`));
+  }
   return nodes;
 }
