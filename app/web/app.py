@@ -39,8 +39,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     torch.set_num_threads(settings.torch_threads)
     app.state.registry = ModelRegistry(settings)
     app.state.training_slots = TrainingSlots(settings.max_trainings, settings.trained_dir / ".slots")
-    with ThreadPoolExecutor(settings.stream_threads, thread_name_prefix="gatescope-stream") as streams:
+    with (
+        ThreadPoolExecutor(settings.stream_threads, thread_name_prefix="gatescope-stream") as streams,
+        ThreadPoolExecutor(1, thread_name_prefix="gatescope-gradients") as gradients,
+    ):
         app.state.stream_executor = streams
+        # A fresh stream's backward pass starts as soon as its forward pass is done, here, while
+        # its steps are still being sent.
+        app.state.gradient_executor = gradients
         yield
 
 

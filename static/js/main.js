@@ -40,6 +40,9 @@ const app = { model: null, data: null, follow: false, autoplay: firstVisit };
 const saved = savedView();
 if (saved && firstVisit) Object.assign(state, readState(`#${saved.hash}`));
 
+/** Above this many values (units x steps x layers) the views are drawn when the stream ends. */
+const LIVE_DRAW_VALUES = 400_000;
+
 // ---- views -------------------------------------------------------------------------------------
 
 const heatmaps = new HeatmapGrid($("heatmaps"), {
@@ -247,7 +250,14 @@ const runner = makeRunner({
     $("unit-input").value = String(state.unit);
     streaming(data);
   },
-  flush: (data) => {
+  flush: (data, final) => {
+    $("progress").value = data.steps;
+    // At real sizes (millions of values) a redraw takes longer than the stream's next steps do to
+    // arrive: while streaming, show the progress only, and draw everything once it is complete.
+    if (!final && data.units * data.capacity * data.layers.length > LIVE_DRAW_VALUES) {
+      setStatus(`running… ${data.steps} / ${data.capacity} steps`);
+      return;
+    }
     // The first steps of a new trace: draw its views once, with what has arrived; then update them.
     if (heatmaps.data !== data) buildViews();
     else heatmaps.refresh();

@@ -130,15 +130,16 @@ export class TraceRunner {
 
   schedule() {
     if (this.timer) return;
-    this.timer = setTimeout(() => this.flush(), Math.max(100, 3 * this.cost));
+    this.timer = setTimeout(() => this.flush(false), Math.max(100, 3 * this.cost));
   }
 
-  flush() {
+  /** Redraw the views; ``final`` (done, cancelled, a whole trace) always draws everything. */
+  flush(final = true) {
     clearTimeout(this.timer);
     this.timer = null;
     if (!this.data) return;
     const start = performance.now();
-    this.hooks.flush(this.data);
+    this.hooks.flush(this.data, final);
     this.cost = performance.now() - start;
   }
 }

@@ -37,7 +37,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -94,6 +94,8 @@ class StreamSession:
     tokens: list[str] | None = None
     interventions: list[Intervention] | None = None  # checked against the start's length
     passes: list[list[LayerPass]] | None = None  # the fresh sequence's forward passes, for its gradients
+    background: ThreadPoolExecutor | None = None  # where the gradients of those passes are computed
+    pending_done: Future[str | bytes] | None = None  # ... and their 'done' frame, while steps go out
     ready: deque[StepRecord] = field(default_factory=deque)  # computed, not yet sent
 
     @classmethod
@@ -174,6 +176,8 @@ class StreamSession:
             x = torch.stack(self.rows)
             self.passes = forward_passes(self.stepper.spec, x, self.stepper.hidden, self.stepper.cell)
             self.ready.extend(self.stepper.start_from(self.passes))
+            if self.background is not None:
+                self.pending_done = self.background.submit(self.done_frame)
         if self.ready:
             return [self.ready.popleft() for _ in range(min(count, len(self.ready)))]
         self.passes = None  # the sequence grew: gradients need a new forward pass
@@ -195,13 +199,26 @@ class StreamSession:
             self.stepper.t = sent
         self.ready.clear()
         self.passes = None
+        self.pending_done = None  # computed for the whole sequence, which is no longer the sequence
         del self.rows[sent:]
         if self.tokens is not None:
             del self.tokens[sent:]
 
     def done_frame(self) -> str | bytes:
-        """The 'done' message with the gradients, encoded on the stream thread."""
+        """The 'done' message with the gradients, encoded off the event loop."""
         return encode(self.gradients(), self.binary)
+
+    def finished_frame(self) -> str | bytes:
+        """The 'done' frame for the sequence as it stands: the one computed in the background if the
+        sequence is still the one it was computed for, else computed now."""
+        pending, self.pending_done = self.pending_done, None
+        if (
+            pending is not None
+            and self.passes is not None
+            and self.passes[0][0].hidden.shape[0] == len(self.rows)
+        ):
+            return pending.result()  # re-raises its ValueError, if the objective refused
+        return self.done_frame()
 
     def gradients(self) -> dict[str, Any]:
         x = torch.stack(self.rows)
@@ -289,6 +306,7 @@ async def trace_stream(websocket: WebSocket, registry: RegistryDep, settings: Se
             try:
                 if isinstance(message, StartMessage):
                     session = StreamSession.start(registry, settings, message)
+                    session.background = websocket.app.state.gradient_executor
                 elif session is None:
                     raise ValueError("nothing to append to: send a 'start' message first")
                 else:
@@ -300,7 +318,7 @@ async def trace_stream(websocket: WebSocket, registry: RegistryDep, settings: Se
             interrupted, pending = await _run(websocket, session, inbox, settings)
             if not interrupted and session.sent == len(session.rows):
                 try:
-                    done = await _compute(websocket, session.done_frame)
+                    done = await _compute(websocket, session.finished_frame)
                 except ValueError as exc:
                     await _error(websocket, str(exc))
                     continue
