@@ -18,9 +18,12 @@ Reports medians. Needs the test extras (playwright) and Debian's chromium.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import statistics
 import time
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 from gatescope.bench.localserver import CHROMIUM_ARGS, running_server
@@ -75,14 +78,17 @@ _REDRAW_JS = """async (rounds) => {
 }"""
 
 
-def report(steps: int = 2000, hidden: int = 128, moves: int = 40) -> str:
+@contextlib.contextmanager
+def opened_page(model: str, steps: int) -> Iterator[tuple[Any, list[str], float]]:
+    """A real server and headless Chromium on the page for ``model`` over ``steps`` characters of
+    text, once its first run is done; yields (page, the page's uncaught errors, seconds from
+    opening the page to that run done)."""
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise SystemExit("bench-page needs Debian's chromium: apt-get install -y chromium")
     text = (SENTENCE * (steps // len(SENTENCE) + 1))[:steps]
-    model = f"random-lstm-iascii-h{hidden}-l1-s0"
     with running_server() as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
@@ -96,14 +102,18 @@ def report(steps: int = 2000, hidden: int = 128, moves: int = 40) -> str:
             arg=str(steps),
             timeout=120_000,
         )
-        filled_s = time.perf_counter() - start
+        yield page, errors, time.perf_counter() - start
+        browser.close()
+
+
+def report(steps: int = 2000, hidden: int = 128, moves: int = 40) -> str:
+    with opened_page(f"random-lstm-iascii-h{hidden}-l1-s0", steps) as (page, errors, filled_s):
         page.wait_for_timeout(500)
         work_ms = page.evaluate(_WORK_JS, ["ArrowRight", moves])
         idle_ms = page.evaluate(_WORK_JS, ["F24", moves])
         move_ms = page.evaluate(_MOVE_JS, moves)
         redraw = page.evaluate(_REDRAW_JS, 5)
         label = page.locator("#cursor-label").text_content()
-        browser.close()
     move, full = statistics.median(move_ms), statistics.median(redraw["times"])
     work, idle = statistics.median(work_ms), statistics.median(idle_ms)
     lines = [
@@ -141,30 +151,12 @@ _RUN_JS = """async (steps) => {
 def real_size_report(steps: int = 1000, hidden: int = 512, layers: int = 2, runs: int = 5) -> str:
     """The issue's real size: an LSTM of ``layers`` x ``hidden`` units over ``steps`` characters.
     Times Run to the page fully drawn (gradients included), and the JS heap after a GC."""
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        raise SystemExit("bench-page needs Debian's chromium: apt-get install -y chromium")
-    text = (SENTENCE * (steps // len(SENTENCE) + 1))[:steps]
-    model = f"random-lstm-iascii-h{hidden}-l{layers}-s0"
-    with running_server() as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{base}/#model={model}&text={quote(text)}&t=0")
-        page.wait_for_function(
-            "n => (document.querySelector('#status')?.textContent || '').startsWith(n + ' steps · loss')",
-            arg=str(steps),
-            timeout=120_000,
-        )
+    with opened_page(f"random-lstm-iascii-h{hidden}-l{layers}-s0", steps) as (page, errors, _):
         times = [page.evaluate(_RUN_JS, steps) / 1000 for _ in range(runs)]
         cdp = page.context.new_cdp_session(page)
         cdp.send("HeapProfiler.collectGarbage")
         cdp.send("Performance.enable")
         metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
-        browser.close()
     heap_mb = metrics["JSHeapUsedSize"] / 2**20
     lines = [
         f"page, LSTM {layers} x {hidden} units, T={steps} (random weights, text), headless Chromium:",
