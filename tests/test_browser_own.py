@@ -251,3 +251,30 @@ def test_an_onnx_cho_gru_shows_its_own_equations(page: Page, server: str) -> Non
     )
     expect(page.locator("#equations")).to_contain_text("In ONNX's own terms")
     expect(page.locator("#equations")).to_contain_text("Cho et al. (2014)")
+
+
+def test_a_projected_lstm_shows_p_hidden_rows(page: Page, server: str) -> None:
+    """proj_size = P: h_t has P units (the heatmap's rows), the gates and the cell H."""
+    torch.manual_seed(3)
+    module = nn.LSTM(3, 5, proj_size=2)
+    data = save_safetensors_bytes(module)
+    record = httpx.post(f"{server}/api/models", files={"file": ("proj.safetensors", data)}).json()
+    assert record["proj_size"] == 2
+    rows = [[0.5, -1, 0.25], [1, 0, -0.5], [0, 2, 1]]
+    csv = "\n".join(",".join(str(v) for v in row) for row in rows)
+    open_view(page, server, f"model={record['id']}&csv={quote(csv)}&t=2")
+    heights = page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('#heatmaps .js-plotly-plot')]"
+        ".map((d) => [d.data[0].name, d.data[0].z.length]))"
+    )
+    assert heights["hidden state h_t"] == 2 and heights["cell state c_t"] == 5, heights
+    ref = api_trace(server, record["id"], inputs=rows)
+    row = page.locator('#insp-table tbody tr[data-unit="1"]')
+    row.scroll_into_view_if_needed()
+    expect(row.locator('td[data-q="hidden"]')).to_have_text(shown(ref["layers"][0]["hidden"][2][1]))
+
+
+def save_safetensors_bytes(module: nn.Module) -> bytes:
+    from safetensors.torch import save
+
+    return save({k: v.contiguous() for k, v in module.state_dict().items()})

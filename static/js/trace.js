@@ -68,7 +68,9 @@ export class TraceData {
 
   emptyLayer(steps) {
     const layer = { q: {}, grad_hidden: null, grad_cell: null, gradNorm: { hidden: null, cell: null } };
-    for (const q of this.quantities) layer.q[q.key] = emptyRows(this.units, steps);
+    // An LSTM with projections (proj_size P) has P-wide hidden states and H-wide gates and cells.
+    const width = (key) => (key === "hidden" && this.model.proj_size ? this.model.proj_size : this.units);
+    for (const q of this.quantities) layer.q[q.key] = emptyRows(width(q.key), steps);
     return layer;
   }
 
