@@ -10,8 +10,6 @@ The issue's bars: LSTM <= 2.0x nn.LSTM (torch's fused oneDNN kernel), GRU and RN
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +18,7 @@ from torch import nn
 
 from gatescope.engine import trace
 from gatescope.engine.build import MODULE_CLASSES, build_module
+from gatescope.engine.cost import median_ms
 
 BARS = {"lstm": 2.0, "gru": 1.0, "rnn": 1.0}
 
@@ -38,19 +37,6 @@ def full_trace(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
         trace(module, x)
 
     return run
-
-
-def median_ms(runs: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
-    """Median wall time in ms of each callable, interleaved round by round after one warm-up."""
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for fn in runs.values():
-        fn()
-    for _ in range(repeats):
-        for name, fn in runs.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - start) * 1e3)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 @dataclass

@@ -105,10 +105,12 @@ def saved_activation_bytes(module: nn.Module, x: Tensor) -> int:
     return sum(seen.values())
 
 
-def _median_ms(
-    runs: dict[str, Callable[[], None]], budget_s: float, max_rounds: int = 15
+def median_ms(
+    runs: dict[str, Callable[[], None]], max_rounds: int = 15, budget_s: float = float("inf")
 ) -> dict[str, float]:
-    """Median ms per callable over interleaved rounds: at least 3, then as many as the budget allows."""
+    """Median ms per callable after one warm-up each, over interleaved rounds (one run of each per
+    round, so machine noise hits all alike): at least 3, then as many as the budget allows, at most
+    ``max_rounds``."""
     times: dict[str, list[float]] = {name: [] for name in runs}
     started = time.perf_counter()
     for fn in runs.values():  # warm-up
@@ -167,7 +169,7 @@ def measure_cost(
         one = torch.randn(steps, input_size)  # one sequence, unbatched
         batch_x = torch.randn(steps, batch, input_size)
     runs = _timed_runs(modules, one, batch_x)
-    ms = _median_ms(runs, budget_s)
+    ms = median_ms(runs, budget_s=budget_s)
 
     rows: dict[str, dict[str, Any]] = {}
     for arch, module in modules.items():

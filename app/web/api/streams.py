@@ -208,15 +208,15 @@ class StreamSession:
         """The 'done' message with the gradients, encoded off the event loop."""
         return encode(self.gradients(), self.binary)
 
+    def passes_current(self) -> bool:
+        """Whether the forward passes cover the whole sequence as it stands (no append since)."""
+        return self.passes is not None and self.passes[0][0].hidden.shape[0] == len(self.rows)
+
     def finished_frame(self) -> str | bytes:
         """The 'done' frame for the sequence as it stands: the one computed in the background if the
         sequence is still the one it was computed for, else computed now."""
         pending, self.pending_done = self.pending_done, None
-        if (
-            pending is not None
-            and self.passes is not None
-            and self.passes[0][0].hidden.shape[0] == len(self.rows)
-        ):
+        if pending is not None and self.passes_current():
             return pending.result()  # re-raises its ValueError, if the objective refused
         return self.done_frame()
 
@@ -224,7 +224,7 @@ class StreamSession:
         x = torch.stack(self.rows)
         objective = objective_from_request(self.model, self.objective, x, self.tokens)
         spec = self.stepper.spec
-        if self.passes is not None and self.passes[0][0].hidden.shape[0] == len(self.rows):
+        if self.passes is not None and self.passes_current():
             return gradients_payload(backward_trace(spec, self.passes, objective))
         return gradients_payload(trace_spec(spec, x, self.h0, self.c0, objective, self.interventions))
 
