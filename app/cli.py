@@ -89,12 +89,17 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         sys.stderr.write(f"gatescope serve: --workers must be at least 1, got {args.workers}\n")
         return 2
-    if args.workers == 1:
-        uvicorn.run("gatescope.web.app:create_app", factory=True, host=args.host, port=args.port)
-    else:
-        uvicorn.run(
-            "gatescope.web.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers
-        )
+    from gatescope.web.app import WS_PER_MESSAGE_DEFLATE
+
+    workers = {} if args.workers == 1 else {"workers": args.workers}
+    uvicorn.run(
+        "gatescope.web.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        **workers,
+        ws_per_message_deflate=WS_PER_MESSAGE_DEFLATE,
+    )
     return 0
 
 

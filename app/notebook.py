@@ -89,14 +89,22 @@ def _start(settings: Settings | None, port: int | None, timeout: float) -> Backg
     import uvicorn
 
     from gatescope.bench.localserver import free_port
-    from gatescope.web.app import create_app
+    from gatescope.web.app import WS_PER_MESSAGE_DEFLATE, create_app
 
     if port is not None and not 1 <= port <= 65535:
         raise ValueError(f"port must be between 1 and 65535 (or None for a free one), got {port}")
     port = port or free_port()
     app = create_app(settings)
     # uvicorn installs no signal handlers outside the main thread, so the kernel keeps its own.
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            ws_per_message_deflate=WS_PER_MESSAGE_DEFLATE,
+        )
+    )
     thread = threading.Thread(target=server.run, name=f"gatescope-{port}", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

@@ -14,7 +14,13 @@ def test_no_arguments_means_serve_on_loopback(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr("uvicorn.run", lambda app, **kw: calls.append({"app": app, **kw}))
     assert cli.main([]) == 0
     assert calls == [
-        {"app": "gatescope.web.app:create_app", "factory": True, "host": "127.0.0.1", "port": 8000}
+        {
+            "app": "gatescope.web.app:create_app",
+            "factory": True,
+            "host": "127.0.0.1",
+            "port": 8000,
+            "ws_per_message_deflate": False,
+        }
     ]
     assert cli.main(["serve", "--port", "9001"]) == 0
     assert calls[-1]["port"] == 9001

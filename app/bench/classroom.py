@@ -29,6 +29,7 @@ import httpx
 from websockets.asyncio.client import connect
 
 from gatescope.bench.localserver import running_server
+from gatescope.web.wire import unpack
 
 SENTENCE = "The forget gate decides what to keep; the input gate decides what to write. "
 
@@ -38,13 +39,22 @@ def lesson_text(steps: int) -> str:
 
 
 async def _student(url: str, model: str, text: str, per_message: int) -> dict[str, Any]:
+    """One student's page: a stream as static/js/runner.js asks for it (the compact f32 frames,
+    ``per_message`` steps each), counting the steps that arrive and waiting for the gradients."""
     start = time.perf_counter()
     steps = 0
     async with connect(url, max_size=2**26) as ws:
-        start_message = {"type": "start", "model": model, "text": text, "steps_per_message": per_message}
+        start_message = {
+            "type": "start",
+            "model": model,
+            "text": text,
+            "steps_per_message": per_message,
+            "format": "f32",
+        }
         await ws.send(json.dumps(start_message))
         while True:
-            message = json.loads(await ws.recv())
+            frame = await ws.recv()
+            message = unpack(frame) if isinstance(frame, bytes) else json.loads(frame)
             if message["type"] == "step":
                 steps += 1
             elif message["type"] == "steps":
@@ -100,7 +110,7 @@ def _timed_while(
 
 
 def classroom(
-    base: str, students: int, steps: int, hidden: int, per_message: int = 32, max_seconds: float = 120.0
+    base: str, students: int, steps: int, hidden: int, per_message: int = 16, max_seconds: float = 120.0
 ) -> dict[str, Any]:
     spec = {"arch": "lstm", "vocab": "ascii", "hidden_size": hidden, "num_layers": 1, "seed": 0}
     model = httpx.post(f"{base}/api/models", json=spec, timeout=30).json()["id"]

@@ -49,7 +49,7 @@ def running_server(
     timeout: float = 60.0,
     workers: int = 1,
 ) -> Iterator[str]:
-    """Start gatescope's app (``uvicorn --factory gatescope.web.app:create_app``) on 127.0.0.1 and
+    """Start gatescope as a user does (``python -m gatescope serve``) on 127.0.0.1 and
     yield its base URL once it answers.
 
     Uploads, trained models and lessons go to fresh temporary directories unless ``env`` says
@@ -70,9 +70,8 @@ def running_server(
         [
             sys.executable,
             "-m",
-            "uvicorn",
-            "--factory",
-            "gatescope.web.app:create_app",
+            "gatescope",
+            "serve",
             "--workers",
             str(workers),
             "--host",

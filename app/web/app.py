@@ -32,6 +32,13 @@ from gatescope.zoo.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 
+#: uvicorn's ws_per_message_deflate for every gatescope server (`gatescope serve`, which the
+#: benchmarks run too, and the notebook's): off. uvicorn compresses each frame on the event loop,
+#: and with a class of 50 streams that alone held every other request for seconds (bench-class:
+#: REST p95 6.0 s with it, 0.3 s without, back to back). The f32 frames barely compress, and a
+#: classroom's network is rarely what limits it.
+WS_PER_MESSAGE_DEFLATE = False
+
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
