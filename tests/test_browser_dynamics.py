@@ -102,6 +102,34 @@ def test_hold_the_memory_keeps_the_cell_state_still(page: Page, server: str) -> 
     assert np.abs(hidden[a:b]).max() == 0
 
 
+#: Every tick label's box in a plot, as the page lays it out: [axis, text, left, top, right, bottom].
+TICK_BOXES = """(id) => [...document.querySelectorAll(`#${id} .xtick text, #${id} .ytick text`)]
+.map((node) => {
+  const r = node.getBoundingClientRect();
+  return [node.closest('.xtick') ? 'x' : 'y', node.textContent, r.left, r.top, r.right, r.bottom];
+})"""
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_interventions_tick_labels_never_meet_at_the_corner(page: Page, server: str, width: int) -> None:
+    # A run longer than 80 steps has numbered time ticks: t = 0 sits on the plot's left edge, and
+    # the difference's lowest value label (-0.2 here) on its bottom edge, where they used to touch.
+    text = "the quick brown fox jumps over the lazy dog and then some more text to make it long enough "
+    page.set_viewport_size({"width": width, "height": 1000})
+    clamp = "0,hidden,3,2,60,0"
+    open_lab(page, server, f"model={TEXT_LSTM}&text={quote(text)}&unit=3&iv={clamp}", "interventions")
+    page.wait_for_function("document.getElementById('iv-diff').data?.length === 1")
+    for div in ("iv-plot", "iv-diff"):
+        boxes = page.evaluate(TICK_BOXES, div)
+        xs = [b for b in boxes if b[0] == "x"]
+        ys = [b for b in boxes if b[0] == "y"]
+        assert xs and ys
+        for x in xs:
+            for y in ys:
+                apart = x[2] >= y[4] or y[2] >= x[4] or x[3] >= y[5] or y[3] >= x[5]
+                assert apart, f"{div}: time label {x[1]!r} overlaps value label {y[1]!r}: {x[2:]} {y[2:]}"
+
+
 def test_fixed_points_are_drawn_on_the_trajectorys_components(page: Page, server: str) -> None:
     text = "hello world, hello"
     open_lab(page, server, f"model={TEXT_LSTM}&text={quote(text)}&t=4&fpc=12&fpx=e", "fixedpoints")

@@ -54,6 +54,67 @@ def test_a_preset_and_a_start_state_are_computed_as_the_page_does(client: TestCl
     assert saved["trace"] == ref
 
 
+def test_compare_models_traces_are_the_apis_for_the_same_input(client: TestClient) -> None:
+    # The page's objective is the task loss and both models have the recall task: compare uses it,
+    # so the primary's compare run is the main trace (null: the file holds it once).
+    view = {"model": "recall-gru", "compare": "recall-lstm", "text": "E..........?", "obj": "task"}
+    saved = embedded(client.get("/export.html", params=view).text)
+    body = {"text": "E..........?", "objective": "task"}
+    assert saved["compare"]["objective"] == "task"
+    [primary, other] = saved["compare"]["runs"]
+    assert primary == {"model": client.get("/api/models/recall-gru").json(), "trace": None}
+    assert saved["trace"] == client.post("/api/trace", json={"model": "recall-gru", **body}).json()
+    assert other["model"] == client.get("/api/models/recall-lstm").json()
+    assert other["trace"] == client.post("/api/trace", json={"model": "recall-lstm", **body}).json()
+
+
+def test_compare_runs_from_zeros_on_half_the_squared_norm_when_the_page_differs(client: TestClient) -> None:
+    # A unit objective and a start state on the page: compare still traces every model (the primary
+    # too) from zeros on L = 1/2 ||h_T||^2, as compare.js does; two compared models, both kept.
+    other, third = "random-gru-iascii-h8-l1-s0", "random-rnn-iascii-h6-l1-s2"
+    view = {"model": MODEL, "compare": f"{other},{third}", "text": "hello", "obj": "unit:0,3,2"}
+    saved = embedded(client.get("/export.html", params={**view, "from": other, "fromin": "ab"}).text)
+    assert saved["compare"]["objective"] == "hidden_norm"
+    runs = saved["compare"]["runs"]
+    assert [run["model"]["id"] for run in runs] == [MODEL, other, third]
+    for run in runs:
+        body = {"model": run["model"]["id"], "text": "hello", "objective": "hidden_norm"}
+        assert run["trace"] == client.post("/api/trace", json=body).json()
+    assert saved["trace"] != runs[0]["trace"]  # the main trace ran from other's state, on h_2[3]
+
+
+def test_numeric_models_compare_on_the_same_rows(client: TestClient) -> None:
+    primary, other = "random-lstm-i3-h4-l1-s0", "random-gru-i3-h5-l1-s1"
+    csv = "1, 0, 0\n0, 1, 0\n# a comment\n0, 0, 1"
+    saved = embedded(client.get("/export.html", params={"model": primary, "compare": other, "csv": csv}).text)
+    rows = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    ref = client.post("/api/trace", json={"model": other, "inputs": rows, "objective": "hidden_norm"}).json()
+    assert saved["compare"]["runs"][1]["trace"] == ref
+    assert saved["compare"]["runs"][0]["trace"] is None  # hidden_norm from zeros: the main trace
+
+
+def test_a_view_without_compare_carries_none(client: TestClient) -> None:
+    saved = embedded(client.get("/export.html", params={"model": MODEL, "text": "ab"}).text)
+    assert saved["compare"] is None and saved["lesson"] is None
+
+
+def test_a_lesson_step_carries_its_caption_as_the_lessons_api_has_it(client: TestClient) -> None:
+    lesson = next(x for x in client.get("/api/lessons").json()["lessons"] if x["id"] == "update-gate")
+    step = lesson["steps"][2]
+    view = {**step["state"], "lesson": "update-gate", "step": 2}  # the step's link, as the page has it
+    saved = embedded(client.get("/export.html", params=view).text)
+    assert saved["lesson"] == {
+        "id": "update-gate",
+        "title": lesson["title"],
+        "step": 2,
+        "steps": len(lesson["steps"]),
+        "text": step["text"],
+        "highlight": step["highlight"],
+    }
+    assert [run["model"]["id"] for run in saved["compare"]["runs"]] == ["recall-gru", "recall-lstm"]
+    assert saved["hash"].endswith("&lesson=update-gate&step=2")
+
+
 @pytest.mark.parametrize(
     ("params", "named"),
     [
@@ -64,6 +125,21 @@ def test_a_preset_and_a_start_state_are_computed_as_the_page_does(client: TestCl
         ({"model": MODEL, "preset": "nope"}, "preset:"),
         ({"model": "random-lstm-i3-h4-l1-s0", "csv": "1,2,x"}, "csv: line 1"),
         ({"text": "ab"}, "query.model"),
+        ({"model": MODEL, "text": "ab", "compare": "nope-model"}, "compare: unknown model 'nope-model'"),
+        (
+            {"model": MODEL, "text": "ab", "compare": MODEL},
+            "compare: 'random-lstm-iascii-h8-l1-s0' is the model itself",
+        ),
+        (
+            {"model": MODEL, "text": "ab", "compare": "random-gru-i3-h4-l1-s0"},
+            "does not read the same characters",
+        ),
+        (
+            {"model": MODEL, "text": "ab", "compare": "a,b,c"},
+            "compare: 3 models; the page compares at most 2",
+        ),
+        ({"model": MODEL, "text": "ab", "lesson": "no-such"}, "lesson: there is no lesson 'no-such'"),
+        ({"model": MODEL, "text": "ab", "lesson": "update-gate", "step": 9}, "step: 9 is out of range"),
     ],
 )
 def test_bad_keys_are_a_422_naming_them(client: TestClient, params: dict, named: str) -> None:

@@ -5,8 +5,9 @@ computed as POST /api/trace computes it, and what the one-file page embeds (GET 
 
 The keys and their meaning are the page's (static/js/state.js); keys that only move the view (t,
 unit, layer, color, ...) are checked and passed on to the file, which reads them as its hash.
-``compare`` and ``lesson`` are accepted and left out: they need the server. Errors are ValueErrors
-naming the key, which the route turns into a 422.
+``compare`` adds each compared model's trace, as the page's compare view asks POST /api/trace for
+it (compare.js); ``lesson`` and ``step`` add that step's caption (GET /api/lessons). Errors are
+ValueErrors naming the key, which the route turns into a 422.
 """
 
 from __future__ import annotations
@@ -19,9 +20,16 @@ from pydantic import Field
 
 from gatescope import __version__
 from gatescope.settings import Settings
+from gatescope.web.api.lessons import all_lessons
 from gatescope.web.api.traces import trace_for
 from gatescope.web.deps import find_model
-from gatescope.web.schemas import LogitObjectiveBody, ObjectiveBody, Strict, TraceRequest, UnitObjectiveBody
+from gatescope.web.schemas import (
+    LogitObjectiveBody,
+    ObjectiveBody,
+    Strict,
+    TraceRequest,
+    UnitObjectiveBody,
+)
 from gatescope.zoo.registry import LoadedModel, ModelRegistry
 
 
@@ -29,7 +37,9 @@ class ViewQuery(Strict):
     """The page's URL-state keys (static/js/state.js), as query parameters."""
 
     model: str = Field(max_length=200, description="a model id from GET /api/models")
-    compare: str | None = Field(None, max_length=500, description="accepted; a saved file has no compare")
+    compare: str | None = Field(
+        None, max_length=500, description="up to 2 model ids, comma-separated: their traces are saved too"
+    )
     preset: str | None = Field(None, max_length=200)
     text: str | None = None
     csv: str | None = None
@@ -47,8 +57,8 @@ class ViewQuery(Strict):
     fromin: str | None = None
     order: Literal["index", "variance", "cluster"] = "index"
     show: str = Field("all", max_length=1000)
-    lesson: str | None = Field(None, max_length=200)
-    step: int = Field(0, ge=0)
+    lesson: str | None = Field(None, max_length=200, description="a lesson id: the file shows its caption")
+    step: int = Field(0, ge=0, description="the lesson's step, from 0")
 
 
 def parse_objective(text: str) -> ObjectiveBody:
@@ -155,9 +165,91 @@ def check_view(model: LoadedModel, view: ViewQuery, steps: int) -> None:
             raise ValueError(f"{name}: {value} is out of range; {model.id!r} has 0 ... {size - 1}")
 
 
+MAX_COMPARE = 2  # the page's two compare menus (state.js: listKey("compare", {max: 2}))
+
+
+def reads_like(model: LoadedModel, primary: LoadedModel) -> bool:
+    """True when ``model`` reads ``primary``'s input: the same characters, or the same input width
+    (compare.js compatible)."""
+    if primary.vocab is not None:
+        return model.vocab is not None and sorted(model.vocab) == sorted(primary.vocab)
+    return model.vocab is None and model.spec.input_size == primary.spec.input_size
+
+
+def compare_models(registry: ModelRegistry, primary: LoadedModel, text: str | None) -> list[LoadedModel]:
+    """The ``compare`` key's models, each once: known, not the primary, reading the same input."""
+    ids = list(dict.fromkeys(part for part in (text or "").split(",") if part))
+    if len(ids) > MAX_COMPARE:
+        raise ValueError(
+            f"compare: {len(ids)} models; the page compares at most {MAX_COMPARE} with {primary.id!r}"
+        )
+    models = []
+    for model_id in ids:
+        if model_id == primary.id:
+            raise ValueError(f"compare: {model_id!r} is the model itself; name other models")
+        try:
+            model = registry.get(model_id)
+        except KeyError:
+            raise ValueError(f"compare: unknown model {model_id!r}; GET /api/models lists them") from None
+        except ValueError as exc:  # a random-model id whose sizes are out of range
+            raise ValueError(f"compare: {exc}") from None
+        if not reads_like(model, primary):
+            what = "characters" if primary.vocab is not None else f"input width ({primary.spec.input_size})"
+            raise ValueError(f"compare: {model_id!r} does not read the same {what} as {primary.id!r}")
+        models.append(model)
+    return models
+
+
+def compare_runs(
+    registry: ModelRegistry, settings: Settings, view: ViewQuery, primary: LoadedModel, main: TraceRequest
+) -> dict[str, Any] | None:
+    """The compare view's traces (compare.js show): the primary first, then each compared model,
+    on the same input, from zeros, with one objective: the task loss when the page uses it and
+    every model has that task, else ½‖h_T‖². The primary's trace is null when it is the main
+    trace (the same objective, no start state), so the file holds it once."""
+    others = compare_models(registry, primary, view.compare)
+    if not others:
+        return None
+    models = [primary, *others]
+    task = primary.record.get("task")
+    same_task = task is not None and all(m.record.get("task") == task for m in models)
+    objective: ObjectiveBody = "task" if main.objective == "task" and same_task else "hidden_norm"
+    fields = main.model_dump(include={"text", "tokens", "inputs"}, exclude_none=True)
+    runs = []
+    for model in models:
+        same = model is primary and main.objective == objective and main.h0 is None
+        body = TraceRequest(model=model.id, objective=objective, **fields)
+        runs.append({"model": model.record, "trace": None if same else trace_for(body, registry, settings)})
+    return {"objective": objective, "runs": runs}
+
+
+def lesson_step(settings: Settings, view: ViewQuery) -> dict[str, Any] | None:
+    """The lesson step the view is (its title, step k of n, caption and highlight), or None."""
+    if view.lesson is None:
+        return None
+    lessons, _ = all_lessons(settings)
+    lesson = next((x for x in lessons if x.id == view.lesson), None)
+    if lesson is None:
+        ids = ", ".join(x.id for x in lessons) or "none"
+        raise ValueError(f"lesson: there is no lesson {view.lesson!r} (there are: {ids})")
+    n = len(lesson.steps)
+    if view.step >= n:
+        raise ValueError(f"step: {view.step} is out of range; {lesson.id!r} has steps 0 ... {n - 1}")
+    step = lesson.steps[view.step]
+    return {
+        "id": lesson.id,
+        "title": lesson.title,
+        "step": view.step,
+        "steps": n,
+        "text": step.text,
+        "highlight": step.highlight,
+    }
+
+
 def saved_view(registry: ModelRegistry, settings: Settings, view: ViewQuery, query: str) -> dict[str, Any]:
     """What a saved file embeds: the model's record, the trace (POST /api/trace's payload), the
-    start state it ran from, and ``query`` (the view keys) as the page's hash."""
+    start state it ran from, the compare view's traces, the lesson step's caption, and ``query``
+    (the view keys) as the page's hash."""
     model = find_model(registry, view.model)
     body = view_request(model, view)
     states = start_states(registry, settings, view, str(model.record["arch"]))
@@ -167,7 +259,15 @@ def saved_view(registry: ModelRegistry, settings: Settings, view: ViewQuery, que
         )
     trace = trace_for(body, registry, settings)
     check_view(model, view, int(trace["steps"]))
-    return {"version": __version__, "hash": query, "model": model.record, "states": states, "trace": trace}
+    return {
+        "version": __version__,
+        "hash": query,
+        "model": model.record,
+        "states": states,
+        "trace": trace,
+        "compare": compare_runs(registry, settings, view, model, body),
+        "lesson": lesson_step(settings, view),
+    }
 
 
 def script_json(data: object) -> str:

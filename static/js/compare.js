@@ -28,8 +28,13 @@ function labelRoom(col) {
   return Math.max(4, Math.floor((col.clientWidth - 90) / 16));
 }
 
+/** The live page's tracer: POST /api/trace. */
+const postTrace = (model, body) => postJSON("/api/trace", body);
+
 export class CompareView {
-  constructor({ onChange }) {
+  /** ``trace(model, body)``: the POST /api/trace answer for ``body`` (a saved file's come from it). */
+  constructor({ onChange, trace = postTrace }) {
+    this.trace = trace;
     this.grid = $("compare-grid");
     this.status = $("compare-status");
     this.selects = [$("compare-a"), $("compare-b")];
@@ -77,7 +82,7 @@ export class CompareView {
     }
     this.status.textContent = "tracing…";
     const results = await this.latest.settle(Promise.all(models.map((m) =>
-      postJSON("/api/trace", { model: m.id, ...payload, objective: obj })
+      this.trace(m, { model: m.id, ...payload, objective: obj })
         .then((response) => ({ model: m, data: TraceData.fromResponse(m, response) }))
         .catch((err) => ({ model: m, error: err.message })))));
     if (!results) return; // a newer comparison started meanwhile

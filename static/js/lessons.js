@@ -5,7 +5,8 @@
 // the page loads that view as a reload would, on the main page or in the lab.
 //
 // Captions are plain text with **bold**, *emphasis* and `code`, built as DOM text nodes: nothing
-// in a lesson is ever parsed as HTML.
+// in a lesson is ever parsed as HTML. A saved file (GET /export.html) shows its one step's caption
+// the same way, from its data (showSaved).
 
 import { getJSON } from "./api.js";
 import { el } from "./dom.js";
@@ -91,7 +92,7 @@ export class LessonPlayer {
       window.location.replace(stepURL(lesson, this.k));
       await new Promise(() => {}); // the step's view loads; this one stops here
     }
-    this.show(lesson);
+    this.show({ title: lesson.title, steps: lesson.steps.length, text: step.text });
     document.addEventListener("keydown", (event) => this.onKey(event));
     this.highlight(step.highlight);
   }
@@ -115,8 +116,21 @@ export class LessonPlayer {
     }
   }
 
-  /** The caption box over the page (or a message when the lesson is missing). */
-  show(lesson, message) {
+  /**
+   * A saved file's lesson step (gatescope.web.saved: {id, title, step, steps, text, highlight}):
+   * its caption as the live page shows it. The file holds this one step's view, so Back and Next
+   * are off, and say why.
+   */
+  showSaved(step) {
+    this.k = step.step;
+    const offline = "This saved file holds this step only: the lesson's other steps need gatescope";
+    this.show({ title: step.title, steps: step.steps, text: step.text, offline });
+    this.highlight(step.highlight);
+  }
+
+  /** The caption box over the page for step ``this.k`` of ``view`` ({title, steps: n, text, and
+   * offline: why Back and Next are off}), or ``message`` when there is no lesson to show. */
+  show(view, message) {
     const box = el("aside", "lesson-player");
     box.setAttribute("aria-label", "lesson");
     box.dataset.testid = "lesson";
@@ -131,30 +145,30 @@ export class LessonPlayer {
       document.body.classList.remove("in-lesson");
       this.onClose?.();
     });
-    if (!lesson) {
+    if (!view) {
       head.append(el("strong", null, "Lesson"), close);
       box.append(head, el("p", "error", message));
       document.body.append(box);
       return;
     }
-    const n = lesson.steps.length;
-    const title = el("strong", "lesson-title", lesson.title);
+    const n = view.steps;
+    const title = el("strong", "lesson-title", view.title);
     const count = el("span", "lesson-count", `step ${this.k + 1} of ${n}`);
     count.dataset.testid = "lesson-count";
     const back = el("button", "lesson-back", "◀ Back");
     back.type = "button";
-    back.disabled = this.k === 0;
-    back.title = "Previous step (PageUp)";
+    back.disabled = this.k === 0 || Boolean(view.offline);
+    back.title = view.offline ?? "Previous step (PageUp)";
     back.addEventListener("click", () => this.go(this.k - 1));
     const next = el("button", "lesson-next primary", "Next ▶");
     next.type = "button";
-    next.disabled = this.k === n - 1;
-    next.title = "Next step (PageDown)";
+    next.disabled = this.k === n - 1 || Boolean(view.offline);
+    next.title = view.offline ?? "Next step (PageDown)";
     next.addEventListener("click", () => this.go(this.k + 1));
     head.append(title, count, back, next, close);
     const caption = el("div", "lesson-caption");
     caption.dataset.testid = "lesson-caption";
-    caption.append(...captionNodes(lesson.steps[this.k].text));
+    caption.append(...captionNodes(view.text));
     box.append(head, caption);
     document.body.append(box);
     document.body.classList.add("in-lesson");

@@ -31,7 +31,7 @@ import { readsTokens } from "./vocab.js";
 import { CellDiagram } from "./diagram.js";
 import { LessonPlayer } from "./lessons.js";
 // export (issue 10): save as HTML; a saved file runs offline
-import { SavedRunner, goOffline, saveHTML, savedView } from "./offline.js";
+import { SavedRunner, goOffline, saveHTML, savedModels, savedTracer, savedView } from "./offline.js";
 
 const state = readState();
 const firstVisit = !window.location.hash || window.location.hash === "#";
@@ -67,6 +67,7 @@ const compare = new CompareView({
     save();
     runCompare();
   },
+  ...(saved ? { trace: savedTracer(saved) } : {}), // export (issue 10): a saved file's compare runs
 });
 const timeline = new Timeline({
   onChange: (t) => onCursor(t),
@@ -594,14 +595,16 @@ $("export-html").addEventListener("click", async () => {
   }
 });
 
-/** A saved file: its one model and trace, no server; the controls that need one are off. */
+/** A saved file: its model and trace (and its compare runs, its lesson step's caption), no server;
+ * the controls that need one are off. */
 function bootSaved() {
   applyTeacher(state.teach, false);
   timeline.speed = state.speed;
-  picker.setModels([saved.model]);
+  picker.setModels(savedModels(saved));
   initial.states = async () => saved.states; // the start state the trace ran from, computed by the server
   chooseModel(saved.model, false);
   goOffline(saved);
+  if (saved.lesson) lessons.showSaved(saved.lesson);
 }
 
 // ---- boot --------------------------------------------------------------------------------------

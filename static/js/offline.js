@@ -1,8 +1,9 @@
 // export (issue 10): "Save as HTML" downloads this view as one file (GET /export.html: the trace,
 // Plotly, these scripts and styles inline), and that file runs here offline. It carries its view as
 // data (a <script type="application/json" id="gatescope-saved">: {version, hash, model, states,
-// trace}, gatescope.web.saved); SavedRunner shows that trace where TraceRunner would stream one, and
-// the controls that need the server are disabled or hidden, with a note that says so.
+// trace, compare, lesson}, gatescope.web.saved); SavedRunner shows that trace where TraceRunner
+// would stream one, savedTracer answers the compare view from the saved runs, and the controls that
+// need the server are disabled or hidden, with a note that says so.
 
 import { ApiError, detailText } from "./api.js";
 import { $ } from "./dom.js";
@@ -59,6 +60,25 @@ export class SavedRunner extends TraceRunner {
   }
 }
 
+/** The models a saved file knows: its own, then the ones it compares with. */
+export function savedModels(saved) {
+  return [saved.model, ...(saved.compare?.runs.slice(1).map((run) => run.model) ?? [])];
+}
+
+/**
+ * The compare view's tracer in a saved file: a compared model's saved run (the primary's is the
+ * main trace when the server left it null). Anything else needs the server: an ApiError saying so.
+ */
+export function savedTracer(saved) {
+  return async (model, body) => {
+    const run = saved.compare?.runs.find((r) => r.model.id === model.id);
+    if (!run || body.objective !== saved.compare.objective) {
+      throw new ApiError(`this saved file holds no run of ${model.name} for this comparison; open it in gatescope`);
+    }
+    return run.trace ?? saved.trace;
+  };
+}
+
 const NEEDS_SERVER = ["model-select", "preset-select", "objective-select", "run-button", "stop-button"];
 
 /** Mark the page offline: what needs the server is disabled (or hidden by CSS: body.offline). */
@@ -67,9 +87,12 @@ export function goOffline(saved) {
   for (const id of NEEDS_SERVER) $(id).disabled = true;
   $("input-text").readOnly = true;
   $("input-hint").textContent = "The input this trace ran on (read-only in a saved file).";
+  const others = savedModels(saved).slice(1).map((m) => m.name);
+  document.body.classList.toggle("offline-compare", others.length > 0);
   const note = $("offline-note");
+  const compared = others.length ? `, compared with ${others.join(" and ")} on the same input` : "";
   note.textContent = `Saved view (gatescope ${saved.version}): this file holds one trace of ` +
-    `${saved.model.name}, ${saved.trace.steps} steps. Play, scrub and inspect it here; other inputs, ` +
-    "objectives, models, compare and training need gatescope itself.";
+    `${saved.model.name}, ${saved.trace.steps} steps${compared}. Play, scrub and inspect it here; other ` +
+    "inputs, objectives, models, comparisons and training need gatescope itself.";
   note.hidden = false;
 }

@@ -42,6 +42,19 @@ export function clampsText(clamps) {
   return clamps.map((c) => [c.layer, c.quantity, c.units.join(" "), c.steps[0], c.steps[1], c.value].join(",")).join(";");
 }
 
+/**
+ * The time axis and the value axis of both plots, with the tick labels standing off the corner:
+ * the lowest value label is centred on the plot's bottom edge, and the first time label (t = 0 on a
+ * long run) on its left edge, so without the standoff they collide there. The time labels move
+ * down by half a line and the value labels left, so the two never meet.
+ */
+function axes(data, yTitle) {
+  const font = baseFont();
+  const xaxis = { ...timeAxis(data.steps, data.tokens, 40), ticklabelstandoff: Math.ceil(font.size / 2) };
+  const yaxis = { title: { text: yTitle }, automargin: true, zeroline: true, ticklabelstandoff: 6 };
+  return { font, xaxis, yaxis };
+}
+
 function describe(c) {
   const units = c.units.length === 1 ? `unit ${c.units[0]}` : `units ${c.units.join(", ")}`;
   return `layer ${c.layer} · ${c.quantity} of ${units} = ${fmt(c.value, 2)} over ${c.steps[0]} ≤ t < ${c.steps[1]}`;
@@ -175,10 +188,9 @@ export class InterventionsView extends LabView {
         hovertemplate: "t = %{x}<br>with the clamps: %{y:.4f}<extra></extra>",
       });
     }
-    const xaxis = timeAxis(original.steps, original.tokens, 40);
     const layout = {
-      title: title(`${label} (shaded: clamped steps)`), font: baseFont(), height: 380,
-      margin: { l: 64, r: 16, t: 52, b: 56 }, xaxis, yaxis: { title: { text: `${q} value` }, automargin: true },
+      title: title(`${label} (shaded: clamped steps)`), height: 380,
+      margin: { l: 64, r: 16, t: 52, b: 56 }, ...axes(original, `${q} value`),
       legend: { orientation: "h", x: 1, y: 1.01, yanchor: "bottom", xanchor: "right" }, shapes: spans,
       hovermode: "x unified",
     };
@@ -188,9 +200,8 @@ export class InterventionsView extends LabView {
       type: "bar", x, y: difference, marker: { color: difference.map((d) => (d >= 0 ? "#b2182b" : "#2166ac")) },
       hovertemplate: "t = %{x}<br>difference: %{y:.4f}<extra></extra>",
     }], {
-      title: title(`Difference, with the clamps − original (${q})`), font: baseFont(), height: 380,
-      margin: { l: 64, r: 16, t: 52, b: 56 }, xaxis: timeAxis(original.steps, original.tokens, 40),
-      yaxis: { title: { text: "difference" }, automargin: true, zeroline: true }, shapes: spans,
+      title: title(`Difference, with the clamps − original (${q})`), height: 380,
+      margin: { l: 64, r: 16, t: 52, b: 56 }, ...axes(original, "difference"), shapes: spans,
     }, plotConfig("gatescope-lab-intervention-difference"));
     this.showLoss(original, intervened);
   }
