@@ -144,7 +144,7 @@ export class CompareView {
     }], {
       title: title("‖dL/dh_t‖, log scale"), font, height: 230, margin: { l: 64, r: 10, t: 40, b: 48 },
       xaxis: timeAxis(data.steps, data.tokens, labelRoom(col)),
-      yaxis: { type: "log", automargin: true, title: { text: "gradient norm" }, exponentformat: "power" },
+      yaxis: { type: "log", automargin: true, title: { text: "gradient norm" }, exponentformat: "power", nticks: 5 },
       showlegend: false,
     }, plotConfig(`gatescope-${model.id}-gradients`));
     const cursors = [new CursorOverlay(heat), new CursorOverlay(grad)];

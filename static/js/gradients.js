@@ -44,7 +44,7 @@ export class GradientPlot {
       height: this.height,
       margin: { l: 76, r: 16, t: 48, b: 48 },
       xaxis: timeAxis(data.capacity, data.tokens),
-      yaxis: { type: "log", automargin: true, title: { text: "gradient norm (log)" }, exponentformat: "power" },
+      yaxis: { type: "log", automargin: true, title: { text: "gradient norm (log)" }, exponentformat: "power", nticks: 6 },
       // Right of the plot area: below it the legend sat on the x axis title.
       legend: { x: 1.02, xanchor: "left", y: 1, yanchor: "top" },
       annotations: data.complete ? [] : [waiting()],

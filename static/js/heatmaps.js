@@ -18,7 +18,7 @@ export class HeatmapGrid {
     this.cursors = [];
     this.data = null;
     this.layer = 0;
-    this.shownSteps = 0;
+    this.drawnSteps = 0; // the trace's steps when z was last drawn
     this.height = 250;
     this.units = null; // the unit shown on each row; null: all, by index
   }
@@ -57,6 +57,7 @@ export class HeatmapGrid {
     this.data = data;
     this.layer = layer;
     this.shownCapacity = data.capacity;
+    this.drawnSteps = data.steps;
     this.cursors = [];
     this.divs = data.quantities.map((q) => {
       const div = wrapPlot(this.container, "heatmap");
@@ -117,6 +118,7 @@ export class HeatmapGrid {
       }
     });
     this.shownCapacity = data.capacity;
+    this.drawnSteps = data.steps;
   }
 
   setCursor(t) {

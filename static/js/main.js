@@ -254,14 +254,15 @@ const runner = makeRunner({
   flush: (data, final) => {
     $("progress").value = data.steps;
     // At real sizes (millions of values) a redraw takes longer than the stream's next steps do to
-    // arrive: while streaming, show the progress only, and draw everything once it is complete.
-    if (!final && data.units * data.capacity * data.layers.length > LIVE_DRAW_VALUES) {
+    // arrive: while streaming, show the progress only, and draw everything once every step is in
+    // (the gradients, which come last, then redraw only their own plot).
+    if (!final && data.steps < data.capacity && data.units * data.capacity * data.layers.length > LIVE_DRAW_VALUES) {
       setStatus(`running… ${data.steps} / ${data.capacity} steps`);
       return;
     }
     // The first steps of a new trace: draw its views once, with what has arrived; then update them.
     if (heatmaps.data !== data) buildViews();
-    else heatmaps.refresh();
+    else if (heatmaps.drawnSteps !== data.steps) heatmaps.refresh();
     paintText();
     $("progress").value = data.steps;
     if (!data.complete) setStatus(`running… ${data.steps} / ${data.capacity} steps`);

@@ -53,12 +53,12 @@ export class TraceRunner {
       step: (msg) => {
         if (this.stream !== stream || !data) return;
         data.setStep(msg.t, msg.layers, msg.predictions);
-        this.schedule();
+        this.arrived(data);
       },
       steps: (msg) => {
         if (this.stream !== stream || !data) return;
         data.setSteps(msg);
-        this.schedule();
+        this.arrived(data);
       },
       done: (msg) => {
         if (this.stream !== stream || !data) return;
@@ -126,6 +126,14 @@ export class TraceRunner {
     this.stream = null;
     clearTimeout(this.timer);
     this.timer = null;
+  }
+
+  /** Steps arrived: redraw soon, or at once when they were the last (see `flush`'s hook). */
+  arrived(data) {
+    // The server computes the gradients after the last step: drawing every step now overlaps the
+    // page's one big drawing (a real-size trace) with that backward pass, instead of following it.
+    if (data.steps === data.capacity) this.flush(false);
+    else this.schedule();
   }
 
   schedule() {
