@@ -211,7 +211,10 @@ def test_keras_mask_zero_and_return_sequences_are_said(client: TestClient, tmp_p
     [
         ([keras.layers.LSTM(4, recurrent_activation="hard_sigmoid")], "hard_sigmoid"),
         ([keras.layers.GRU(4, activation="relu")], "activation='relu'"),
-        ([keras.layers.LSTM(4, go_backwards=True)], "go_backwards"),
+        (
+            [keras.layers.LSTM(4, return_sequences=True), keras.layers.LSTM(4, go_backwards=True)],
+            "directions",
+        ),
         ([keras.layers.LSTM(6, return_sequences=True), keras.layers.LSTM(4)], "different sizes (6, 4"),
         ([keras.layers.LSTM(4, return_sequences=True), keras.layers.GRU(4)], "differ in kinds"),
         ([keras.layers.LSTM(4), keras.layers.Dense(3, activation="relu")], "activation='relu'"),
@@ -404,9 +407,9 @@ def test_onnx_gru_variant_and_equations_in_the_record(client: TestClient) -> Non
         ({"op": "LSTM", "input_forget": 1}, "input_forget"),
         ({"op": "LSTM", "inputs": ("X", "W", "R", "B", "", "", "", "P")}, "peepholes P"),
         ({"op": "GRU", "activations": ["HardSigmoid", "Tanh"]}, "hardsigmoid"),
-        ({"op": "LSTM", "direction": "reverse"}, "direction='reverse'"),
+        ({"op": "LSTM", "direction": "sideways"}, "direction='sideways'"),
     ],
-    ids=["clip", "input_forget", "peepholes", "activations", "reverse"],
+    ids=["clip", "input_forget", "peepholes", "activations", "direction"],
 )
 def test_onnx_unsupported_attributes_are_refused_by_name(
     client: TestClient, case: dict[str, Any], named: str

@@ -15,6 +15,7 @@ from gatescope.engine.spec import (
     parameter_count,
     spec_from_module,
     with_gru_variant,
+    with_right_to_left,
 )
 from gatescope.engine.stepper import Stepper, StepRecord, iter_steps
 from gatescope.engine.trace import LayerTrace, Objective, Trace, UnitObjective, trace, trace_spec
@@ -39,4 +40,5 @@ __all__ = [
     "trace",
     "trace_spec",
     "with_gru_variant",
+    "with_right_to_left",
 ]

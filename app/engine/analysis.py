@@ -185,8 +185,9 @@ def equation_terms(
 ) -> dict[str, dict[str, float]]:
     """Every term of the cell's equations for one unit at one step, ready to plug into the text.
 
-    The state h_{t-1} (and c_{t-1}) comes from running ``spec`` (its own GRU variant). For a GRU,
-    every variant's equations are evaluated on that same x_t and h_{t-1}: ``"torch"`` (reset after
+    The state h_{t-1} (and c_{t-1}) comes from running ``spec`` (its own GRU variant); for a stack
+    that reads right to left it is the state at t + 1. For a GRU, every variant's equations are
+    evaluated on that same x_t and h_{t-1}: ``"torch"`` (reset after
     W_hn, z keeps h), ``"cho"`` (reset before W_hn, z keeps h) and ``"chung"`` (reset before W_hn,
     z takes the candidate), so the columns differ only by the equations. Term names: ``Wx_<gate>``
     = (W_i· x_t + b_i·)[unit], ``Uh_<gate>`` = (W_h· h_{t-1} + b_h·)[unit], ``a_<gate>`` =
@@ -205,7 +206,9 @@ def equation_terms(
     seq = as_sequence(x, spec.input_size, spec.dtype) if layer == 0 else passes[layer - 1].hidden
     p, w = passes[layer], spec.layers[layer]
     x_t = seq[step]
-    h_prev = h_init[layer] if step == 0 else p.hidden[step - 1]
+    # The state the step started from: step t - 1's, or t + 1's for a stack reading right to left.
+    first, before = (steps - 1, step + 1) if spec.right_to_left else (0, step - 1)
+    h_prev = h_init[layer] if step == first else p.hidden[before]
     wx = w.w_ih @ x_t + (0 if w.b_ih is None else w.b_ih)  # (G*H,)
     uh = w.w_hh @ h_prev + (0 if w.b_hh is None else w.b_hh)  # (G*H,)
     rows = {name: k * size + unit for k, name in enumerate(spec.gate_names or ("h",))}
@@ -220,7 +223,7 @@ def equation_terms(
         return {spec.nonlinearity: terms}
     if spec.arch == "lstm":
         assert p.cell is not None
-        c_prev = c_init[layer] if step == 0 else p.cell[step - 1]
+        c_prev = c_init[layer] if step == first else p.cell[before]
         terms = {"h_prev": float(h_prev[unit]), "c_prev": float(c_prev[unit])}
         for name, row in rows.items():
             terms[f"Wx_{name}"], terms[f"Uh_{name}"] = at(wx, row), at(uh, row)

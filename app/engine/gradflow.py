@@ -33,7 +33,7 @@ from gatescope.engine.build import set_forget_bias_
 from gatescope.engine.layers import LayerPass
 from gatescope.engine.spec import LayerWeights, RecurrentSpec
 from gatescope.engine.textbook import reset_before_factors
-from gatescope.engine.trace import as_sequence, initial_state, run_layer
+from gatescope.engine.trace import as_sequence, initial_state, reversed_pass, run_layer
 
 #: backstep(t, G_t (K, H), carry (K, H) | None) -> (G_{t-1}, carry for step t-1)
 Backstep = Callable[[int, Tensor, Tensor | None], tuple[Tensor, Tensor | None]]
@@ -42,7 +42,8 @@ Backstep = Callable[[int, Tensor, Tensor | None], tuple[Tensor, Tensor | None]]
 def forward_layers(
     spec: RecurrentSpec, x: object, upto: int, h0: Tensor | None = None, c0: Tensor | None = None
 ) -> tuple[list[LayerPass], list[Tensor], list[Tensor]]:
-    """Run layers 0..upto (inclusive) forward. Returns the passes and each layer's (h0, c0)."""
+    """Run layers 0..upto (inclusive). Returns the passes and each layer's (h0, c0). A stack that
+    reads right to left runs from the end, its passes indexed by input position t as a trace's."""
     seq = as_sequence(x, spec.input_size, spec.dtype)
     if spec.reverse is not None or spec.proj_size:
         raise ValueError(
@@ -54,7 +55,11 @@ def forward_layers(
     passes: list[LayerPass] = []
     layer_input = seq
     for layer in range(upto + 1):
-        passes.append(run_layer(spec, layer, layer_input, h_init[layer], c_init[layer]))
+        if spec.right_to_left:
+            w = spec.layers[layer]
+            passes.append(reversed_pass(spec, layer, layer_input, h_init[layer], c_init[layer], w))
+        else:
+            passes.append(run_layer(spec, layer, layer_input, h_init[layer], c_init[layer]))
         layer_input = passes[-1].hidden
     return passes, h_init, c_init
 
@@ -179,6 +184,12 @@ def _layer_backstep(
     spec: RecurrentSpec, x: object, layer: int, h0: Tensor | None, c0: Tensor | None
 ) -> tuple[Backstep, Tensor]:
     """The backstep of ``layer`` (its input held fixed) and its hidden states (T, H)."""
+    if spec.right_to_left:
+        raise ValueError(
+            "the gradient-flow curves run back from the last step of a layer that reads left to "
+            "right; this model reads its input right to left (ONNX direction='reverse', Keras "
+            "go_backwards=True), so trace it instead: its grad_hidden is dL/dh_t for L = 0.5 ||h_0||²"
+        )
     layer = resolve_layer(spec, layer)
     passes, h_init, c_init = forward_layers(spec, x, layer, h0, c0)
     p = passes[layer]

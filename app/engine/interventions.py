@@ -17,7 +17,9 @@ h_t = o ⊙ tanh(c_t) reads the clamped c_t), and h_t last. Clamping an LSTM uni
 The fast layer passes (the fused LSTM kernel, the hand-written GRU/RNN backward) cannot clamp, so
 an intervened trace runs a step loop under autograd in the model's dtype. It is only used when
 interventions are given. Bidirectional models are refused; LSTM projections are supported
-(``hidden`` then has proj_size units, the gates and ``cell`` hidden_size).
+(``hidden`` then has proj_size units, the gates and ``cell`` hidden_size), and so are stacks that
+read right to left (`RecurrentSpec.right_to_left`: the loop runs from t = T-1 down, a clamp's
+span still counts input positions).
 """
 
 from __future__ import annotations
@@ -213,12 +215,17 @@ def _run_layer(spec: RecurrentSpec, layer: int, x: Tensor, h: Tensor, c: Tensor,
     dc = probe_c.unbind(0) if probe_c is not None else None
     cell: Tensor | None = c if spec.arch == "lstm" else None
     hs, cs, gates = [], [], []
-    for t in range(steps):
+    order = range(steps - 1, -1, -1) if spec.right_to_left else range(steps)  # input positions t
+    for t in order:
         step_gates, h, cell = cell_step(spec, w, xws[t], h, cell, _probed(clamps.at(layer, t), dh[t], dc, t))
         hs.append(h)
         if cell is not None:
             cs.append(cell)
         gates.append(step_gates)
+    if spec.right_to_left:  # back to input positions, as every trace is indexed
+        hs.reverse()
+        cs.reverse()
+        gates.reverse()
     stacked = {name: torch.stack([g[name].detach() for g in gates]) for name in spec.gate_names}
     cells = torch.stack(cs).detach() if cs else None
     return _LayerRun(stacked, torch.stack(hs), cells, probe_h, probe_c)
@@ -248,7 +255,7 @@ def intervened_trace(
             runs.append(_run_layer(spec, layer, layer_input, h_init[layer], c_init[layer], clamps))
             layer_input = runs[-1].output
         passes = [[LayerPass(r.gates, r.output.detach(), r.cell, _no_backward)] for r in runs]
-        loss, direct = objective_gradients(objective, passes)
+        loss, direct = objective_gradients(objective, passes, spec.right_to_left)
         probes = [r.probe_h for r in runs] + [r.probe_c for r in runs if r.probe_c is not None]
         found = torch.autograd.grad([r.output for r in runs], [x_leaf, *probes], direct, allow_unused=True)
     grads = [

@@ -47,7 +47,13 @@ class LayerWeights:
 class RecurrentSpec:
     """A recurrent stack as the engine runs it: ``layers`` in the forward direction and, for a
     bidirectional stack, ``reverse``, the same layers' weights for the reverse direction (torch's
-    ``*_reverse`` parameters). Layer l > 0 reads both directions' outputs, concatenated."""
+    ``*_reverse`` parameters). Layer l > 0 reads both directions' outputs, concatenated.
+
+    ``right_to_left``: a one-direction stack whose every layer reads the sequence from the end
+    (ONNX ``direction="reverse"``, Keras ``go_backwards=True``). torch has no such module; the
+    engine runs ``layers`` as it runs a bidirectional stack's reverse direction, every tensor
+    still indexed by input position t, and its final state is the state at t = 0.
+    """
 
     arch: Arch
     input_size: int
@@ -56,6 +62,14 @@ class RecurrentSpec:
     nonlinearity: Literal["tanh", "relu"] = "tanh"  # only the plain RNN uses it
     gru_variant: GruVariant = "torch"  # only the GRU uses it; see `with_gru_variant`
     reverse: tuple[LayerWeights, ...] | None = None
+    right_to_left: bool = False
+
+    def __post_init__(self) -> None:
+        if self.right_to_left and self.reverse is not None:
+            raise ValueError(
+                "right_to_left is for a one-direction stack; a bidirectional stack already reads "
+                "the sequence both ways"
+            )
 
     @property
     def num_layers(self) -> int:
@@ -107,6 +121,12 @@ def with_gru_variant(spec: RecurrentSpec, variant: str) -> RecurrentSpec:
             f"gru_variant {variant!r} applies to GRU models only; this model is an {spec.arch.upper()}"
         )
     return spec if spec.gru_variant == variant else replace(spec, gru_variant=variant)
+
+
+def with_right_to_left(spec: RecurrentSpec, right_to_left: bool) -> RecurrentSpec:
+    """The same weights read left to right (False, torch's way) or from the end (True); ValueError
+    for right to left on a bidirectional stack."""
+    return spec if spec.right_to_left == right_to_left else replace(spec, right_to_left=right_to_left)
 
 
 def spec_from_module(module: nn.Module) -> RecurrentSpec:

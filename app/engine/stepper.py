@@ -47,6 +47,12 @@ class Stepper:
                 "a bidirectional model cannot be stepped one input at a time: its reverse direction "
                 "reads the sequence from the end. Trace the whole sequence with trace() instead"
             )
+        if self.spec.right_to_left:
+            raise ValueError(
+                "a model that reads its input right to left (ONNX direction='reverse', Keras "
+                "go_backwards=True) cannot be stepped one input at a time: it reads the sequence "
+                "from the end. Trace the whole sequence instead (trace_spec, or POST /api/trace)"
+            )
         if c0 is not None and self.spec.arch != "lstm":
             raise ValueError(f"c0 is only for LSTMs; this is a {self.spec.arch.upper()}")
         self.hidden = initial_state(self.spec, h0, "h0")

@@ -200,11 +200,18 @@ def run_layer(
     return rnn_layer(x, weights, h0, spec.nonlinearity)
 
 
-def reversed_pass(spec: RecurrentSpec, layer: int, x: Tensor, h0: Tensor, c0: Tensor) -> LayerPass:
-    """The reverse direction: the layer reads x from t = T-1 down to 0. Its record is flipped back
-    so that index t is input position t (torch's output layout), and so is its backward."""
-    assert spec.reverse is not None
-    p = run_layer(spec, layer, x.flip(0), h0, c0, spec.reverse[layer])
+def reversed_pass(
+    spec: RecurrentSpec, layer: int, x: Tensor, h0: Tensor, c0: Tensor, weights: LayerWeights | None = None
+) -> LayerPass:
+    """The layer reading x from t = T-1 down to 0: a bidirectional stack's reverse direction (its
+    ``reverse`` weights, the default) or a right-to-left stack's only one (pass ``weights``). Its
+    record is flipped back so that index t is input position t (torch's output layout), and so is
+    its backward."""
+    if weights is None:
+        if spec.reverse is None:
+            raise ValueError("this stack has no reverse direction; pass the weights to run right to left")
+        weights = spec.reverse[layer]
+    p = run_layer(spec, layer, x.flip(0), h0, c0, weights)
 
     def backward(direct: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
         grad_hidden, grad_cell, grad_x = p.backward(direct.flip(0))
@@ -218,12 +225,17 @@ def forward_passes(
     spec: RecurrentSpec, x: Tensor, h_init: list[Tensor], c_init: list[Tensor]
 ) -> list[list[LayerPass]]:
     """Every layer's passes, [forward] or [forward, reverse]; layer l > 0 reads the layer below's
-    outputs, both directions concatenated as torch does."""
+    outputs, both directions concatenated as torch does. A right-to-left stack's one direction
+    reads from the end, each layer's record indexed by input position."""
     passes: list[list[LayerPass]] = []
     layer_input = x
     for layer in range(spec.num_layers):
         row = layer * spec.directions
-        directions = [run_layer(spec, layer, layer_input, h_init[row], c_init[row])]
+        if spec.right_to_left:
+            weights = spec.layers[layer]
+            directions = [reversed_pass(spec, layer, layer_input, h_init[row], c_init[row], weights)]
+        else:
+            directions = [run_layer(spec, layer, layer_input, h_init[row], c_init[row])]
         if spec.reverse is not None:
             directions.append(reversed_pass(spec, layer, layer_input, h_init[row + 1], c_init[row + 1]))
         passes.append(directions)
@@ -236,9 +248,11 @@ def output_of(directions: list[LayerPass]) -> Tensor:
     return directions[0].hidden if len(directions) == 1 else torch.cat([p.hidden for p in directions], 1)
 
 
-def objective_gradients(objective: Objective, passes: list[list[LayerPass]]) -> tuple[float, list[Tensor]]:
+def objective_gradients(
+    objective: Objective, passes: list[list[LayerPass]], right_to_left: bool = False
+) -> tuple[float, list[Tensor]]:
     """The loss and dL/d(output) taken *directly* (not through time) at every layer's outputs
-    (T, directions * P)."""
+    (T, directions * P). ``right_to_left``: the one direction's final state is at t = 0."""
     outputs = [output_of(directions) for directions in passes]
     direct = [torch.zeros_like(out) for out in outputs]
     top = outputs[-1]
@@ -248,10 +262,12 @@ def objective_gradients(objective: Objective, passes: list[list[LayerPass]]) -> 
                 f"unknown objective {objective!r}: use 'hidden_norm', a UnitObjective or a callable"
             )
         # L = 0.5 ||h_n||² of the top layer, h_n being torch's final state: the forward
-        # direction's last step and the reverse direction's state at t = 0. dL/dh_n = h_n.
+        # direction's last step and the reverse direction's state at t = 0 (a right-to-left
+        # stack's one direction ends there too). dL/dh_n = h_n.
         width = passes[-1][0].hidden.shape[1]
-        direct[-1][-1, :width] = top[-1, :width]
-        loss = 0.5 * float(top[-1, :width].double().pow(2).sum())
+        end = 0 if right_to_left else -1
+        direct[-1][end, :width] = top[end, :width]
+        loss = 0.5 * float(top[end, :width].double().pow(2).sum())
         if len(passes[-1]) == 2:
             direct[-1][0, width:] = top[0, width:]
             loss += 0.5 * float(top[0, width:].double().pow(2).sum())
@@ -301,7 +317,7 @@ def backward_trace(spec: RecurrentSpec, passes: list[list[LayerPass]], objective
     """The trace from forward passes already run (`forward_passes`): the objective, then every
     layer's backward, top layer first. The stream sends the passes' steps while they are fresh
     and calls this for the gradients, so the forward pass runs once."""
-    loss, direct = objective_gradients(objective, passes)
+    loss, direct = objective_gradients(objective, passes, spec.right_to_left)
     layers: list[LayerTrace] = [None] * spec.num_layers  # type: ignore[list-item]
     from_above = torch.zeros_like(direct[-1])
     for layer in reversed(range(spec.num_layers)):

@@ -9,8 +9,10 @@ state_dict in torch.nn's own layout, which the upload path already reads,
 
 with torch's gate order (LSTM i, f, g, o; GRU r, z, n), plus what the weights cannot say: the
 plain RNN's nonlinearity, the GRU's equations (``gru_variant``: "torch" when the reset gate acts
-after the recurrent product, "cho" when before), the head's output kind, and the framework's own
-equations for the equations view. `keras_reader` and `onnx_reader` do the reading; anything they
+after the recurrent product, "cho" when before), whether the one direction reads the sequence
+from the end (``right_to_left``: ONNX ``direction="reverse"``, Keras ``go_backwards=True``; torch
+has no such module, the engine has), the head's output kind, and the framework's own equations for
+the equations view. `keras_reader` and `onnx_reader` do the reading; anything they
 cannot map exactly is a ValueError that names the setting.
 """
 
@@ -41,6 +43,7 @@ class ForeignModel:
     equations: str = ""  # the framework's own equations and gate names, as plain text
     notes: list[str] = field(default_factory=list)  # what differs from the framework, if anything
     vocab_size: int | None = None  # rows of the embedding, if there is one
+    right_to_left: bool = False  # one direction, reading from the end (ONNX reverse, Keras go_backwards)
 
     @property
     def has_embedding(self) -> bool:
@@ -58,6 +61,7 @@ class ForeignModel:
             "framework_notes": self.notes,
             "gru_variant": self.gru_variant,
             "output_kind": self.output_kind,
+            "right_to_left": self.right_to_left,
         }
 
 

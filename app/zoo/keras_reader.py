@@ -88,6 +88,12 @@ EQUATIONS = {
 }
 
 
+GO_BACKWARDS = (
+    "go_backwards=True: the layer reads x from t = T-1 down to 0 (h_{t+1} comes before h_t) and "
+    "returns its outputs in that reversed order; its final state is the one at t = 0."
+)
+
+
 @dataclass
 class _Recurrent:
     """One recurrent layer (both directions of a Bidirectional) as read."""
@@ -98,6 +104,8 @@ class _Recurrent:
     reset_after: bool
     activation: str
     weights: list[list[np.ndarray[Any, Any]]]  # per direction: [kernel, recurrent_kernel(, bias)]
+    go_backwards: bool = False  # a one-direction layer that reverses its input (and its output)
+    sequences: bool = True  # return_sequences: every step's output, else the last one
 
 
 def read_keras(data: bytes, filename: str, max_bytes: int, max_config_bytes: int) -> ForeignModel:
@@ -201,12 +209,6 @@ def _check_cell(layer: dict[str, Any], where: str, last: bool, notes: list[str])
                 f"{where} has recurrent_activation={gate!r}{old}: gatescope's gates are torch's "
                 "sigmoid, so it is refused"
             )
-    if config.get("go_backwards"):
-        raise ValueError(
-            f"{where} has go_backwards=True (it reads the sequence from the end): torch has no "
-            "one-way reversed layer, so it is refused; wrap the layer in Bidirectional, or reverse "
-            "the input and use go_backwards=False"
-        )
     if not last and config.get("return_sequences") is False:
         raise ValueError(f"{where} has return_sequences=False but another recurrent layer reads it")
     if config.get("stateful"):
@@ -237,6 +239,13 @@ def _recurrent(
         backward = config.get("backward_layer")
         if isinstance(backward, dict) and backward.get("class_name") != inner.get("class_name"):
             raise ValueError(f"Bidirectional layer {name!r} has a backward layer of another kind")
+        if inner["config"].get("go_backwards"):
+            raise ValueError(
+                f"Bidirectional layer {name!r} wraps a layer with go_backwards=True: its forward "
+                "layer then reads from the end and Keras returns the merged sequence in reversed "
+                "order, which gatescope does not map onto torch's directions, so it is refused; "
+                "wrap a layer with go_backwards=False (Keras runs its backward copy from the end)"
+            )
         arch, activation = _check_cell(inner, f"Bidirectional layer {name!r}", last, notes)
         cell = inner["config"]
         half = len(arrays) // 2
@@ -251,11 +260,6 @@ def _recurrent(
         arch, activation = _check_cell(layer, f"layer {name!r}", last, notes)
         cell = layer["config"]
         directions = [arrays]
-        if last and cell.get("return_sequences") is False:
-            notes.append(
-                f"{name!r} has return_sequences=False: Keras' Dense reads the last step only; "
-                "gatescope shows the head at every step (the last one is Keras' output)"
-            )
     units = int(cell.get("units", 0))
     reset_after = bool(cell.get("reset_after", True))
     if arch == "gru" and cell.get("use_bias", True) and directions[0][2:]:
@@ -274,7 +278,9 @@ def _recurrent(
                 f"{recurrent_kernel.shape}; a {arch.upper()} of {units} units needs (I, {rows}) and "
                 f"({units}, {rows})"
             )
-    return _Recurrent(name, arch, units, reset_after, activation, directions)
+    go_backwards = layer["class_name"] != "Bidirectional" and bool(cell.get("go_backwards"))
+    sequences = cell.get("return_sequences") is not False
+    return _Recurrent(name, arch, units, reset_after, activation, directions, go_backwards, sequences)
 
 
 def _read_layers(layers: list[dict[str, Any]], store: _Weights) -> ForeignModel:
@@ -368,6 +374,31 @@ def _check_stack(stack: list[_Recurrent]) -> None:
             "gatescope's engine traces a stack with one hidden size for every layer, so this model "
             "is refused"
         )
+    reads = _reading_directions(stack)
+    if len(set(reads)) > 1:
+        shown = ", ".join(
+            f"{r.name!r} {'right to left' if back else 'left to right'}"
+            for r, back in zip(stack, reads, strict=True)
+        )
+        raise ValueError(
+            f"the recurrent layers read the input in different directions ({shown}): Keras reverses "
+            "a go_backwards=True layer's input and returns its outputs in that reversed order, so "
+            "the layer above reads them from the end again. gatescope traces a stack whose layers "
+            "all read one way (go_backwards=True on the first layer only reads it right to left), "
+            "so this model is refused"
+        )
+
+
+def _reading_directions(stack: list[_Recurrent]) -> list[bool]:
+    """Per layer, whether it reads the model's input right to left. A go_backwards layer flips the
+    order of the sequence it reads and returns its outputs in the flipped order (Keras' RNN:
+    "process the input sequence backwards and return the reversed sequence"), so a layer reads
+    right to left when an odd number of go_backwards layers up to it, itself included, flip."""
+    reads, flipped = [], False
+    for layer in stack:
+        flipped ^= layer.go_backwards
+        reads.append(flipped)
+    return reads
 
 
 def _biases(
@@ -411,7 +442,7 @@ def _assemble(
             if any_bias:  # a layer with use_bias=False is exact with zero biases
                 state[f"bias_ih{suffix}"] = as_tensor(b_ih, where)
                 state[f"bias_hh{suffix}"] = as_tensor(b_hh, where)
-    model = ForeignModel("keras", state)
+    model = ForeignModel("keras", state, right_to_left=_reading_directions(stack)[0])
     model.notes = notes
     if first.arch == "rnn":
         model.nonlinearity = first.activation
@@ -421,6 +452,26 @@ def _assemble(
         model.equations = EQUATIONS[f"gru-{model.gru_variant}"]
     else:
         model.equations = EQUATIONS["lstm"]
+    top = stack[-1]
+    if model.right_to_left:
+        model.equations += "\n" + GO_BACKWARDS
+    if len(top.weights) == 1 and not top.sequences:
+        notes.append(
+            f"{top.name!r} has return_sequences=False: Keras' Dense reads the final state only; "
+            "gatescope shows the head at every step (the one at "
+            + (
+                "t = 0, where this stack reading right to left ends,"
+                if model.right_to_left
+                else "the last step"
+            )
+            + " is Keras' output)"
+        )
+    elif model.right_to_left:
+        notes.append(
+            f"the stack reads right to left (go_backwards=True) and Keras returns {top.name!r}'s "
+            "outputs in that order: its output k is input position T-1-k. gatescope indexes every "
+            "tensor, and the head's predictions, by input position t"
+        )
     if embedding is not None:
         if embedding.ndim != 2 or embedding.shape[1] != state["weight_ih_l0"].shape[1]:
             raise ValueError(

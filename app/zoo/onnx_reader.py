@@ -3,7 +3,9 @@ the weights are its initializers (or Constant nodes) as NumPy arrays. Nothing is
 stored outside the file (ONNX external data) are refused, never opened.
 
 One `LSTM`, `GRU` or `RNN` node is read (``prefix`` names it when the graph holds several), with
-its ``direction`` forward or bidirectional. ONNX lays out, per direction D,
+its ``direction`` forward, reverse (one direction reading X from the end: torch has no such module,
+so the model is kept with ``right_to_left`` and the engine runs it so) or bidirectional. ONNX
+lays out, per direction D,
 
     W (D, G*H, I)   R (D, G*H, H)   B (D, 2*G*H) = [Wb | Rb]
 
@@ -60,6 +62,12 @@ EQUATIONS = {
 }
 
 
+REVERSE = (
+    'direction="reverse": the node reads X from t = T-1 down to 0; Y[t] is the state at input '
+    "position t (so H_{t+1} comes before H_t), and Y_h is the state at t = 0."
+)
+
+
 def _node_name(node: onnx.NodeProto, index: int) -> str:
     return node.name or f"{node.op_type}_{index}"
 
@@ -112,6 +120,7 @@ def _describe(
         "hidden_size": int(w_hh.shape[1]),
         "num_layers": 1,
         "bidirectional": "weight_ih_l0_reverse" in model.state_dict,
+        "right_to_left": model.right_to_left,
         "proj_size": 0,
     }
 
@@ -133,9 +142,9 @@ def _array(name: str, constants: dict[str, onnx.TensorProto], budget: list[int])
     return array.astype(np.float32)
 
 
-def _settings(node: onnx.NodeProto, arch: str, where: str) -> tuple[dict[str, Any], dict[str, str], int, str]:
-    """The node's attributes and named inputs, its number of directions and nonlinearity;
-    ValueError naming any setting gatescope does not compute."""
+def _settings(node: onnx.NodeProto, arch: str, where: str) -> tuple[dict[str, Any], dict[str, str], str, str]:
+    """The node's attributes and named inputs, its direction and nonlinearity; ValueError naming
+    any setting gatescope does not compute."""
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     refused = [name for name in ("clip", "activation_alpha", "activation_beta") if name in attrs]
     if attrs.get("input_forget", 0):
@@ -146,10 +155,10 @@ def _settings(node: onnx.NodeProto, arch: str, where: str) -> tuple[dict[str, An
         )
     direction = attrs.get("direction", b"forward")
     direction = direction.decode() if isinstance(direction, bytes) else str(direction)
-    if direction not in ("forward", "bidirectional"):
+    if direction not in ("forward", "reverse", "bidirectional"):
         raise ValueError(
-            f"{where} has direction={direction!r}: torch has no one-way reversed layer, so only "
-            "'forward' and 'bidirectional' are read"
+            f"{where} has direction={direction!r}; ONNX defines 'forward', 'reverse' and "
+            "'bidirectional', which are read"
         )
     dirs = 2 if direction == "bidirectional" else 1
     inputs = dict(zip(INPUTS, list(node.input), strict=False))
@@ -177,13 +186,14 @@ def _settings(node: onnx.NodeProto, arch: str, where: str) -> tuple[dict[str, An
                 f"{where} has activations {activations}; gatescope computes ONNX's defaults "
                 f"{default}{' (or Relu for an RNN)' if arch == 'rnn' else ''}"
             )
-    return attrs, inputs, dirs, nonlinearity
+    return attrs, inputs, direction, nonlinearity
 
 
 def _read_node(node: onnx.NodeProto, constants: dict[str, onnx.TensorProto], max_bytes: int) -> ForeignModel:
     arch = OPS[node.op_type]
     where = f"{node.op_type} node {node.name!r}" if node.name else f"the {node.op_type} node"
-    attrs, inputs, dirs, nonlinearity = _settings(node, arch, where)
+    attrs, inputs, direction, nonlinearity = _settings(node, arch, where)
+    dirs = 2 if direction == "bidirectional" else 1
     budget = [max_bytes]
     w = _array(inputs.get("W", ""), constants, budget)
     r = _array(inputs.get("R", ""), constants, budget)
@@ -212,12 +222,14 @@ def _read_node(node: onnx.NodeProto, constants: dict[str, onnx.TensorProto], max
         if b is not None:
             state[f"bias_ih{suffix}"] = as_tensor(reorder(b[d, : gates * hidden], order), f"{where}'s B")
             state[f"bias_hh{suffix}"] = as_tensor(reorder(b[d, gates * hidden :], order), f"{where}'s B")
-    model = ForeignModel("onnx", state, nonlinearity=nonlinearity)
+    model = ForeignModel("onnx", state, nonlinearity=nonlinearity, right_to_left=direction == "reverse")
     if arch == "gru":
         model.gru_variant = "torch" if attrs.get("linear_before_reset", 0) else "cho"
         model.equations = EQUATIONS[f"gru-{model.gru_variant}"]
     else:
         model.equations = EQUATIONS[arch].replace("f(X", f"{nonlinearity}(X")
+    if model.right_to_left:
+        model.equations += f"\n{REVERSE}"
     if inputs.get("initial_h") and inputs["initial_h"] not in constants:
         model.notes.append(
             "the graph takes initial_h as an input; a trace starts from zeros unless you send h0"

@@ -21,7 +21,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gatescope.engine import RecurrentSpec, parameter_count, spec_from_module, with_gru_variant
+from gatescope.engine import (
+    RecurrentSpec,
+    parameter_count,
+    spec_from_module,
+    with_gru_variant,
+    with_right_to_left,
+)
 from gatescope.engine.build import build_module, check_arch
 from gatescope.engine.text import ASCII_VOCAB
 from gatescope.settings import Settings
@@ -79,6 +85,7 @@ def make_record(model_id: str, name: str, module: nn.Module, source: str, **extr
         "nonlinearity": spec.nonlinearity,
         "bias": spec.bias,
         "bidirectional": spec.reverse is not None,
+        "right_to_left": False,  # a one-direction Keras/ONNX stack that reads its input from the end
         "proj_size": spec.proj_size,
         "params": parameter_count(spec),
         "source": source,
@@ -299,7 +306,8 @@ class ModelRegistry:
             tensors |= {f"{HEAD_PREFIX}{k}": v.contiguous() for k, v in whole.head.state_dict().items()}
         origin = origin or {}
         # A torch upload's id is what it always was; a Keras or ONNX model's also says its equations.
-        also = (origin["framework"], origin["gru_variant"]) if origin else ()
+        also: tuple[Any, ...] = (origin["framework"], origin["gru_variant"]) if origin else ()
+        also += ("right_to_left",) if origin.get("right_to_left") else ()  # same weights, other reading
         model_id = (
             f"upload-{weights_digest(tensors, spec.nonlinearity, whole.vocab, whole.output_vocab, *also)}"
         )
@@ -375,6 +383,9 @@ def model_from_card(
     if spec.arch == "gru":  # a Keras or ONNX GRU may run Cho et al.'s equations by its own nature
         spec = with_gru_variant(spec, card.get("gru_variant") or "torch")
         record["gru_variant"] = spec.gru_variant
+    # ONNX direction="reverse" and Keras go_backwards: the weights alone cannot say it.
+    spec = with_right_to_left(spec, bool(card.get("right_to_left", False)))
+    record["right_to_left"] = spec.right_to_left
     return LoadedModel(
         model_id,
         spec,

@@ -88,6 +88,11 @@ export function equationNodes(model, layer, t, v, prev) {
       "recurrent Jacobian at every step, which is why it vanishes or explodes."));
   }
   if (layer > 0) nodes.push(note(`Layer ${layer}: x_t is the hidden state h_t of layer ${layer - 1}.`));
+  if (model.right_to_left) {
+    nodes.push(note("This model reads its input right to left (ONNX direction=\"reverse\", Keras " +
+      "go_backwards): t counts input positions, and the step at t starts from the state it read " +
+      "just before, at t + 1, which these equations call h_{t−1}."));
+  }
   if (model.framework && model.framework !== "torch" && model.framework_equations) {
     // The file's own notation (Keras or ONNX), as text: its gate names and order beside torch's.
     nodes.push(note(`In ${model.framework === "keras" ? "Keras" : "ONNX"}'s own terms: ${model.framework_equations}`));

@@ -19,8 +19,9 @@ function columnsFor(data) {
     .filter((q) => data.gateNames.includes(q.key))
     .map((q) => ({ key: q.key, head: `${q.label}_t`, read: (l, t, u) => data.value(l, q.key, t, u), kind: q.kind }));
   const hiddenKind = data.quantities.find((q) => q.key === "hidden").kind;
-  // The reverse direction starts each step from the state at t + 1 (it reads from the end).
-  const before = data.direction === "reverse" ? "t+1" : "t−1";
+  // The reverse direction, and a model that reads right to left, start each step from the state
+  // at t + 1 (they read from the end).
+  const before = data.fromEnd ? "t+1" : "t−1";
   if (data.arch === "lstm") {
     cols.push({ key: "cell_prev", head: `c_{${before}}`, read: (l, t, u) => data.previous(l, "cell", t, u), kind: "signed" });
     cols.push({ key: "cell", head: "c_t", read: (l, t, u) => data.value(l, "cell", t, u), kind: "signed" });

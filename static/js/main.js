@@ -128,7 +128,7 @@ function objectiveLabel(obj) {
   if (obj === "prediction") return "the next-token loss";
   if (typeof obj === "object" && "logit" in obj) return `the logit of ‘${tokenLabel(obj.logit)}’ at t = ${obj.step}`;
   if (typeof obj === "object") return `h_${obj.step}[${obj.unit}]${app.model.num_layers > 1 ? ` of layer ${obj.layer}` : ""}`;
-  return "½‖h_T‖²";
+  return app.model?.right_to_left ? "½‖h_0‖²" : "½‖h_T‖²"; // a model reading right to left ends at t = 0
 }
 
 function paintText() {
@@ -473,6 +473,9 @@ function ownModelOptions(model) {
   const sameVocab = model.has_head && model.vocab && JSON.stringify(model.vocab) === JSON.stringify(model.output_vocab);
   objective.querySelector("option[value=prediction]").disabled = !sameVocab;
   objective.querySelector("option[value=logit]").disabled = !model.has_head;
+  // A model that reads right to left ends at t = 0: its final state is h_0.
+  objective.querySelector("option[value=hidden_norm]").textContent =
+    `L = ½‖h_${model.right_to_left ? "0" : "T"}‖² (top layer)`;
   if (state.obj === "prediction" && !sameVocab) state.obj = "hidden_norm";
   if (typeof state.obj === "object" && "logit" in state.obj && !model.has_head) state.obj = "hidden_norm";
 }

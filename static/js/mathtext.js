@@ -4,11 +4,12 @@
 
 import { el } from "./dom.js";
 
-/** Text to nodes with subscripts for x_t, C_{t−1}, W_f, h̃_t, ñ_t ... A symbol is one letter (after
- * at most one more, as in h̃), so names such as reset_after or proj_size stay as they are. */
+/** Text to nodes with subscripts for x_t, C_{t−1}, W_f, h̃_t, ñ_t ... A symbol is one letter not
+ * preceded by another (h̃: the letter and its combining tilde), so names such as go_backwards,
+ * reset_after or proj_size stay as they are. */
 export function math(text) {
   const nodes = [];
-  const pattern = /(?<![A-Za-z]{2})([A-Za-zσñ\u0303])_(\{[^}]*\}|[A-Za-z0-9]+)/g;
+  const pattern = /(?<![A-Za-z\u0303])([A-Za-zσñ]\u0303?)_(\{[^}]*\}|[A-Za-z0-9]+)/g;
   let last = 0;
   for (const match of text.matchAll(pattern)) {
     if (match.index > last) nodes.push(document.createTextNode(text.slice(last, match.index)));

@@ -11,7 +11,11 @@ const GROUPS = [
   ["notebook", "From a notebook"], ["random", "Random (untrained)"],
 ];
 
-/** "LSTM · 29 → 64 · 2 layers · 50,432 parameters · next character, accuracy 0.61". */
+/** Where a model's weights came from, when not torch (the record's "framework"). */
+const FRAMEWORKS = { keras: "Keras", onnx: "ONNX" };
+
+/** "LSTM · 29 → 64 · 2 layers · 50,432 parameters · next character, accuracy 0.61"; a Keras or
+ * ONNX upload says so ("from Keras"), and so does a model that reads right to left. */
 export function describe(model) {
   const parts = [
     model.arch.toUpperCase() + (model.arch === "rnn" ? ` (${model.nonlinearity})` : ""),
@@ -19,6 +23,8 @@ export function describe(model) {
     `${model.num_layers} layer${model.num_layers > 1 ? "s" : ""}`,
     `${count(model.params)} parameters`,
   ];
+  if (FRAMEWORKS[model.framework]) parts.push(`from ${FRAMEWORKS[model.framework]}`);
+  if (model.right_to_left) parts.push("reads right to left");
   if (model.task) parts.push(`task: ${model.task}`);
   if (model.metric) {
     const split = model.metric.split ? `${model.metric.split} ` : "";

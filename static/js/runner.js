@@ -3,8 +3,9 @@
 // sequence never starves the page), and live typing sent as "append" so the prefix is not
 // recomputed. A whole run asks for STEPS_PER_MESSAGE steps per message (far fewer frames to
 // parse); an append is a few characters, so its steps come as they are computed. Bidirectional
-// models cannot stream (the reverse direction reads from the end): they run in one POST
-// /api/trace. The page's views hang off the hooks.
+// models and models that read right to left (ONNX direction="reverse", Keras go_backwards) cannot
+// stream (they read from the end): they run in one POST /api/trace. The page's views hang off the
+// hooks.
 
 import { ApiError, openTraceStream, postJSON } from "./api.js";
 import { TraceData } from "./trace.js";
@@ -31,7 +32,7 @@ export class TraceRunner {
     this.data = null;
     this.streamed = parsed.payload.text ?? null; // only text sequences are extended by appends
     const states = initial ? { h0: initial.h0, ...(initial.c0 && model.arch === "lstm" ? { c0: initial.c0 } : {}) } : {};
-    if (model.bidirectional) {
+    if (model.bidirectional || model.right_to_left) {
       this.whole(model, parsed, objective, states);
       return;
     }
@@ -78,7 +79,7 @@ export class TraceRunner {
     this.stream = stream;
   }
 
-  /** The whole trace in one POST /api/trace (bidirectional models), through the same hooks. */
+  /** The whole trace in one POST /api/trace (models that read from the end), through the same hooks. */
   async whole(model, parsed, objective, states) {
     const ticket = {};
     this.stream = { ticket, cancel() {}, close() {}, isOpen: () => false };

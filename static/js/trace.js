@@ -52,6 +52,12 @@ export class TraceData {
     this.c0 = null;
   }
 
+  /** Whether the direction on screen reads from the end: a bidirectional model's reverse one, or
+   * the one direction of a model that reads right to left. Its step t starts from step t + 1. */
+  get fromEnd() {
+    return this.direction === "reverse" || Boolean(this.model.right_to_left);
+  }
+
   /** Show the forward or the reverse direction (bidirectional traces); views rebuild after. */
   setDirection(direction) {
     this.direction = this.reverse && direction === "reverse" ? "reverse" : "forward";
@@ -117,9 +123,9 @@ export class TraceData {
   }
 
   /** The last state of the run, as h0 (and c0) for another model: torch's (layers x directions, H)
-   * order; the reverse direction ends at t = 0. */
+   * order; the reverse direction, and a model that reads right to left, end at t = 0. */
   finalStates() {
-    const last = this.steps - 1;
+    const last = this.model.right_to_left ? 0 : this.steps - 1;
     const column = (rows, t) => rows.map((row) => row[t]);
     const h0 = [];
     const c0 = [];
@@ -189,12 +195,13 @@ export class TraceData {
   }
 
   /** The state a step started from: before the first step, h0 / c0 (zeros unless given). The
-   * reverse direction runs from the end: its step t starts from step t + 1. */
+   * reverse direction, and a model that reads right to left, run from the end: their step t
+   * starts from step t + 1. */
   previous(layer, key, t, unit) {
-    const reverse = this.direction === "reverse";
+    const reverse = this.fromEnd;
     const first = reverse ? t === this.steps - 1 : t === 0;
     if (first) {
-      const start = reverse ? null : key === "cell" ? this.c0 : this.h0;
+      const start = this.direction === "reverse" ? null : key === "cell" ? this.c0 : this.h0;
       return start?.[layer * (this.model.bidirectional ? 2 : 1)]?.[unit] ?? 0;
     }
     return this.value(layer, key, reverse ? t + 1 : t - 1, unit);

@@ -12,7 +12,9 @@ import { $, el } from "./dom.js";
 /** "encoder.  GRU · 4 → 6 · 1 layer" for a module the server listed. */
 export function moduleText(m) {
   if (m.error) return `${m.prefix || "(top level)"}  ${m.error}`;
-  const extras = [m.bidirectional ? "bidirectional" : "", m.proj_size ? `proj ${m.proj_size}` : ""].filter(Boolean);
+  const extras = [
+    m.bidirectional ? "bidirectional" : "", m.right_to_left ? "right to left" : "", m.proj_size ? `proj ${m.proj_size}` : "",
+  ].filter(Boolean);
   return [
     m.prefix || "(top level)",
     `${String(m.arch).toUpperCase()} · ${m.input_size} → ${m.hidden_size} · ${m.num_layers} layer${m.num_layers > 1 ? "s" : ""}`,
