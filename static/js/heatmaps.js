@@ -36,6 +36,7 @@ export class HeatmapGrid {
       title: { text: this.units ? "unit (as ordered)" : "unit" }, automargin: true, zeroline: false, showgrid: false,
       type: this.units ? "category" : "linear",
       range: [n - 0.5, -0.5], // the first row at the top
+      ...(!this.units && n <= 10 ? { tick0: 0, dtick: 1 } : {}), // a few units: whole unit ids
     };
   }
 

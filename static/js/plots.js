@@ -50,6 +50,8 @@ export function timeAxis(steps, tokens, maxLabels = 80) {
     axis.tickangle = 0;
     const words = tokens.some((token) => [...token].length > 1);
     axis.title.text = words ? "token (one per timestep)" : "character (one per timestep)";
+  } else if (steps <= 10) {
+    Object.assign(axis, { tick0: 0, dtick: 1 }); // a few steps: whole timesteps, never t = 0.5
   }
   return axis;
 }
