@@ -2,11 +2,12 @@
 // most one every ~100 ms (stretched to 3x the last redraw's cost when redraws are slow, so a long
 // sequence never starves the page), and live typing sent as "append" so the prefix is not
 // recomputed. A whole run asks for STEPS_PER_MESSAGE steps per message (far fewer frames to
-// parse); an append is a few characters, so its steps come as they are computed. Bidirectional
-// models cannot stream (the reverse direction reads from the end): they run in one POST
-// /api/trace. The page's views hang off the hooks.
+// parse); an append is a few characters, so its steps come as they are computed. A bidirectional
+// model streams too, both directions in each step; an append changes its reverse direction at
+// every earlier step, so the server sends the whole sequence again ("started" from 0) and the
+// trace is refilled from there. The page's views hang off the hooks.
 
-import { ApiError, openTraceStream, postJSON } from "./api.js";
+import { openTraceStream } from "./api.js";
 import { TraceData } from "./trace.js";
 
 export const STEPS_PER_MESSAGE = 16;
@@ -31,17 +32,14 @@ export class TraceRunner {
     this.data = null;
     this.streamed = parsed.payload.text ?? null; // only text sequences are extended by appends
     const states = initial ? { h0: initial.h0, ...(initial.c0 && model.arch === "lstm" ? { c0: initial.c0 } : {}) } : {};
-    if (model.bidirectional) {
-      this.whole(model, parsed, objective, states);
-      return;
-    }
     let data = null;
     const begin = { model: model.id, ...parsed.payload, objective, ...states, steps_per_message: STEPS_PER_MESSAGE, format: "f32" };
     const stream = openTraceStream(begin, {
       started: (msg) => {
         if (this.stream !== stream) return;
         if (data) {
-          data.grow(msg.steps); // an append restarted the stream: the same trace, longer
+          data.grow(msg.steps); // an append restarted the stream: the same trace, longer,
+          data.rewind(msg.from); // sent again from msg.from (0 for a bidirectional model)
           return;
         }
         data = new TraceData(model, msg.steps, parsed.tokens, msg.gate_names);
@@ -78,28 +76,6 @@ export class TraceRunner {
     this.stream = stream;
   }
 
-  /** The whole trace in one POST /api/trace (bidirectional models), through the same hooks. */
-  async whole(model, parsed, objective, states) {
-    const ticket = {};
-    this.stream = { ticket, cancel() {}, close() {}, isOpen: () => false };
-    let response;
-    try {
-      response = await postJSON("/api/trace", { model: model.id, ...parsed.payload, objective, ...states });
-    } catch (err) {
-      if (this.stream?.ticket === ticket) this.hooks.error(err instanceof ApiError ? err.message : String(err));
-      return;
-    }
-    if (this.stream?.ticket !== ticket) return; // a newer run replaced this one
-    const data = TraceData.fromResponse(model, response);
-    data.tokens = parsed.tokens;
-    data.h0 = states.h0 ?? null;
-    data.c0 = states.c0 ?? null;
-    this.data = data;
-    this.hooks.start(data);
-    this.flush();
-    this.hooks.done(data, response.loss);
-  }
-
   /**
    * Extend the finished text sequence with what was typed after it. False when that is not
    * possible (the text was edited before its end, or the stream is gone): then run it anew.
@@ -133,7 +109,7 @@ export class TraceRunner {
     this.timer = setTimeout(() => this.flush(false), Math.max(100, 3 * this.cost));
   }
 
-  /** Redraw the views; ``final`` (done, cancelled, a whole trace) always draws everything. */
+  /** Redraw the views; ``final`` (done, cancelled) always draws everything. */
   flush(final = true) {
     clearTimeout(this.timer);
     this.timer = null;
