@@ -254,6 +254,9 @@ def test_a_bidirectional_model_streams_its_reverse_direction(page: Page, server:
     # The reverse direction's step 0 starts from its state at step 1.
     expect(row.locator('td[data-q="cell_prev"]')).to_have_text(shown(ref["reverse"]["cell"][1][2]))
     expect(page.locator("#insp-table thead")).to_contain_text("ct+1")
+    # The equations and the cell diagram say so too: c_t = f_t ⊙ c_{t+1} + i_t ⊙ g_t.
+    expect(page.locator('#equations [data-eq="c"] .eq-sym')).to_have_text("ct = ft ⊙ ct+1 + it ⊙ gt")
+    expect(page.locator('#diagram [data-edge="c_prev"] .edge-name')).to_have_text("ct+1")
 
 
 def test_typing_into_a_bidirectional_model_redraws_every_step(page: Page, server: str) -> None:
