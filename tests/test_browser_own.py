@@ -240,6 +240,7 @@ def test_a_bidirectional_model_streams_its_reverse_direction(page: Page, server:
     expect(field.locator(".hint")).to_have_text("reverse direction: indexed by input position")
     page.locator("#direction-select").select_option("reverse")
     page.wait_for_function("location.hash.includes('dir=reverse')")
+    expect(page.locator("[data-quantity=hidden] .gtitle")).to_have_text("hidden state ht · reverse")
     reverse = ref["reverse"]
     for quantity, values in (
         ("hidden", reverse["hidden"]),
