@@ -1,8 +1,9 @@
 """The page with a practitioner's own model (issue 9), in a real browser against a real server:
 a whole checkpoint (embedding, recurrent module, head) uploaded with its vocabulary, the choice
 among several recurrent modules, token input, the head's top-5 predictions and the logit
-objective, a run started from another run's last state, a bidirectional model's reverse
-direction, and the unit order kept in the URL. Numbers are held to POST /api/trace's.
+objective, a run started from another run's last state, a bidirectional model streamed with its
+reverse direction (and typed into), and the unit order kept in the URL. Numbers are held to POST
+/api/trace's.
 
 The models are made here, tiny, with torch; nothing is downloaded.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -36,6 +38,18 @@ class Whole(nn.Module):
         self.embed = nn.Embedding(len(VOCAB), 4)
         self.rnn = nn.LSTM(4, 8)
         self.head = nn.Linear(8, len(VOCAB))
+
+
+CHARS = list("abc ")
+
+
+class BiText(nn.Module):
+    """An embedding and a two-layer bidirectional GRU: typing into it changes every earlier step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(len(CHARS), 4)
+        self.rnn = nn.GRU(4, 5, num_layers=2, bidirectional=True)
 
 
 class EncoderDecoder(nn.Module):
@@ -181,7 +195,32 @@ def test_a_run_starts_from_the_last_state_of_another(page: Page, server: str) ->
     expect(page.get_by_test_id("status")).to_contain_text(f"= {num(ref['loss'])}")
 
 
-def test_a_bidirectional_model_shows_its_reverse_direction(page: Page, server: str, tmp_path: Path) -> None:
+def watch_trace_traffic(page: Page) -> tuple[list[dict], list[str]]:
+    """The trace stream's JSON messages, both ways, as they go (binary step frames left out), and
+    every POST /api/trace the page makes."""
+    messages: list[dict] = []
+    posts: list[str] = []
+
+    def on_socket(ws: Any) -> None:
+        if ws.url.endswith("/ws/trace"):
+            ws.on("framereceived", lambda p: messages.append(json.loads(p)) if isinstance(p, str) else None)
+            ws.on("framesent", lambda p: messages.append({"sent": json.loads(p)}))
+
+    page.on("websocket", on_socket)
+    page.on(
+        "request", lambda r: posts.append(r.url) if r.method == "POST" and "/api/trace" in r.url else None
+    )
+    return messages, posts
+
+
+def heatmap_z(page: Page, quantity: str) -> torch.Tensor:
+    return torch.tensor(
+        page.evaluate(f"() => document.querySelector('[data-quantity={quantity}] .plot').data[0].z")
+    )
+
+
+def test_a_bidirectional_model_streams_its_reverse_direction(page: Page, server: str, tmp_path: Path) -> None:
+    messages, posts = watch_trace_traffic(page)
     buffer = io.BytesIO()
     torch.manual_seed(1)
     torch.save(EncoderDecoder().state_dict(), buffer)
@@ -192,20 +231,68 @@ def test_a_bidirectional_model_shows_its_reverse_direction(page: Page, server: s
     csv = "\n".join(",".join(str(v) for v in row) for row in rows)
     open_view(page, server, f"model={record['id']}&csv={quote(csv)}")
     ref = api_trace(server, record["id"], inputs=rows)["layers"][0]
+    # It came through the stream, both directions in its steps, not through POST /api/trace.
+    assert next(m for m in messages if m.get("type") == "started")["steps"] == 4 and posts == []
+    want = [[ref["hidden"][t][u] for t in range(4)] for u in range(6)]
+    assert torch.allclose(heatmap_z(page, "hidden"), torch.tensor(want), atol=1e-6)
     field = page.locator("#direction-field")
     expect(field).to_be_visible()
     expect(field.locator(".hint")).to_have_text("reverse direction: indexed by input position")
     page.locator("#direction-select").select_option("reverse")
     page.wait_for_function("location.hash.includes('dir=reverse')")
-    z = page.evaluate("() => document.querySelector('[data-quantity=hidden] .plot').data[0].z")
-    want = [[ref["reverse"]["hidden"][t][u] for t in range(4)] for u in range(6)]
-    assert torch.allclose(torch.tensor(z), torch.tensor(want), atol=1e-6)
+    expect(page.locator("[data-quantity=hidden] .gtitle")).to_have_text("hidden state ht · reverse")
+    reverse = ref["reverse"]
+    for quantity, values in (
+        ("hidden", reverse["hidden"]),
+        ("cell", reverse["cell"]),
+        ("f", reverse["gates"]["f"]),
+    ):
+        want = [[values[t][u] for t in range(4)] for u in range(6)]
+        assert torch.allclose(heatmap_z(page, quantity), torch.tensor(want), atol=1e-6), quantity
     page.keyboard.press("Home")
     row = page.locator('#insp-table tbody tr[data-unit="2"]')
     expect(row.locator('td[data-q="hidden"]')).to_have_text(shown(ref["reverse"]["hidden"][0][2]))
     # The reverse direction's step 0 starts from its state at step 1.
     expect(row.locator('td[data-q="cell_prev"]')).to_have_text(shown(ref["reverse"]["cell"][1][2]))
     expect(page.locator("#insp-table thead")).to_contain_text("ct+1")
+    # The equations and the cell diagram say so too: c_t = f_t ⊙ c_{t+1} + i_t ⊙ g_t.
+    expect(page.locator('#equations [data-eq="c"] .eq-sym')).to_have_text("ct = ft ⊙ ct+1 + it ⊙ gt")
+    expect(page.locator('#diagram [data-edge="c_prev"] .edge-name')).to_have_text("ct+1")
+
+
+def test_typing_into_a_bidirectional_model_redraws_every_step(page: Page, server: str) -> None:
+    """An append changes the reverse direction at every earlier step: the stream sends the whole
+    text again and the page redraws it all, equal to POST /api/trace over the longer text."""
+    messages, posts = watch_trace_traffic(page)
+    torch.manual_seed(2)
+    data = save_safetensors_bytes(BiText())
+    record = httpx.post(
+        f"{server}/api/models",
+        files={"file": ("bitext.safetensors", data)},
+        data={"vocab": json.dumps(CHARS)},
+    ).json()
+    open_view(page, server, f"model={record['id']}&text=ab&dir=reverse")
+    status = page.get_by_test_id("status")
+    expect(status).to_contain_text("2 steps · loss")
+    before = api_trace(server, record["id"], text="ab")["layers"][0]["reverse"]["hidden"]
+    box = page.locator("#input-text")
+    box.press("End")
+    box.press_sequentially("c ab", delay=40)
+    ref = api_trace(server, record["id"], text="abc ab")
+    expect(status).to_contain_text("6 steps · loss")
+    expect(status).to_contain_text(f"= {num(ref['loss'])}")
+    sent = [m["sent"] for m in messages if "sent" in m]
+    assert sent[0]["type"] == "start" and any(m["type"] == "append" for m in sent[1:]), sent
+    started = [m for m in messages if m.get("type") == "started"]
+    assert started[-1]["steps"] == 6 and all(m["from"] == 0 for m in started), started
+    assert posts == []
+    expect(page.locator("#direction-select")).to_have_value("reverse")
+    for layer in (0, 1):
+        page.locator("#layer-select").select_option(str(layer))
+        want = torch.tensor(ref["layers"][layer]["reverse"]["hidden"]).T  # (units, T)
+        assert torch.allclose(heatmap_z(page, "hidden"), want, atol=1e-6), layer
+    # Step 0 of the reverse direction has read the whole text now: it moved.
+    assert not torch.allclose(torch.tensor(before[0]), torch.tensor(ref["layers"][0]["reverse"]["hidden"][0]))
 
 
 def test_units_ordered_by_variance_and_a_subset_live_in_the_url(page: Page, server: str) -> None:

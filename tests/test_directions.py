@@ -100,11 +100,11 @@ def test_initial_states_per_layer_and_direction() -> None:
         trace(module, x, h0=torch.zeros(2, 3))
 
 
-def test_the_stepper_refuses_a_bidirectional_model_and_steps_a_projected_one() -> None:
+def test_the_stepper_refuses_to_step_a_bidirectional_model_and_steps_a_projected_one() -> None:
     from gatescope import Stepper
 
-    with pytest.raises(ValueError, match="bidirectional"):
-        Stepper(nn.GRU(3, 4, bidirectional=True))
+    with pytest.raises(ValueError, match="bidirectional model cannot be stepped one input at a time"):
+        Stepper(nn.GRU(3, 4, bidirectional=True)).step(torch.zeros(3))
     module = build("lstm", {"proj_size": 2})
     x = torch.randn(6, 4)
     tr = trace(module, x)
@@ -112,3 +112,32 @@ def test_the_stepper_refuses_a_bidirectional_model_and_steps_a_projected_one() -
     for t in range(6):
         record = stepper.step(x[t])
         torch.testing.assert_close(record.layers[1].hidden, tr.layers[1].hidden[t], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("kind", "options"), [c for c in CASES if c[1].get("bidirectional")])
+def test_a_bidirectional_stepper_hands_out_whole_sequence_passes(kind: str, options: dict) -> None:
+    """`start_from` on passes over the whole sequence: each record carries both directions at
+    input position t, as the trace has them, and the state ends as torch's h_n (and c_n)."""
+    from gatescope import Stepper
+    from gatescope.engine.trace import forward_passes
+
+    module = build(kind, options)
+    x = torch.randn(6, 4)
+    stepper = Stepper(module)
+    records = stepper.start_from(forward_passes(stepper.spec, x, stepper.hidden, stepper.cell))
+    tr = trace(module, x)
+    assert [r.t for r in records] == list(range(6)) and stepper.t == 6
+    for layer, lt in enumerate(tr.layers):
+        assert lt.reverse is not None
+        forward = [r.layers[layer] for r in records]
+        reverse = [r.reverse[layer] for r in records if r.reverse is not None]
+        for got, want in ((forward, lt), (reverse, lt.reverse)):
+            torch.testing.assert_close(torch.stack([s.hidden for s in got]), want.hidden)
+            for name, gate in want.gates.items():
+                torch.testing.assert_close(torch.stack([s.gates[name] for s in got]), gate)
+    out, state = module(x)
+    torch.testing.assert_close(torch.stack([r.output() for r in records]), out.detach(), rtol=1e-5, atol=1e-6)
+    h_n = state[0] if isinstance(state, tuple) else state
+    torch.testing.assert_close(torch.stack(stepper.hidden), h_n.detach(), rtol=1e-5, atol=1e-6)
+    if isinstance(state, tuple):
+        torch.testing.assert_close(torch.stack(stepper.cell), state[1].detach(), rtol=1e-5, atol=1e-6)

@@ -1,11 +1,19 @@
-"""WS /ws/trace: step messages equal the trace, append continues, cancel stops, errors stay open."""
+"""WS /ws/trace: step messages equal the trace, append continues, cancel stops, errors stay open;
+bidirectional and projected models stream the numbers POST /api/trace gives (issue 9)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
+import pytest
+import torch
 from fastapi.testclient import TestClient
+from safetensors.torch import save
+from torch import nn
+
+from tests.test_wire import decode
 
 MODEL = "random-lstm-iascii-h12-l2-s1"
 
@@ -29,6 +37,7 @@ def test_steps_then_gradients_equal_the_whole_trace(client: TestClient) -> None:
         "type": "started",
         "model": MODEL,
         "steps": len(text),
+        "from": 0,
         "arch": "lstm",
         "gate_names": ["i", "f", "g", "o"],
     }
@@ -61,7 +70,7 @@ def test_append_continues_without_recomputing_the_prefix(client: TestClient) -> 
         ws.send_json({"type": "append", "text": " world"})
         second = receive_until(ws, "done")
     assert [m["t"] for m in second if m["type"] == "step"] == list(range(5, 11))  # only the new steps
-    assert second[0]["steps"] == 11 and second[-1]["steps"] == 11
+    assert second[0]["steps"] == 11 and second[0]["from"] == 5 and second[-1]["steps"] == 11
     steps = [m for m in first + second if m["type"] == "step"]
     hidden = np.float32([m["layers"][1]["hidden"] for m in steps])
     np.testing.assert_allclose(hidden, np.float32(whole["layers"][1]["hidden"]), rtol=1e-5, atol=1e-6)
@@ -175,3 +184,285 @@ def test_the_served_stream_does_not_compress_frames(server: str) -> None:
     negotiated, kinds = asyncio.run(stream())
     assert negotiated is None
     assert kinds == ["started", "step", "step", "step", "done"]
+
+
+# ---- bidirectional and projected models (issue 9) -----------------------------------------------
+
+CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+VOCAB = list("abcde ")
+
+
+class TextModel(nn.Module):
+    """An embedding, a bidirectional LSTM and a head over both directions' outputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(len(VOCAB), 3)
+        self.rnn = nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+        self.head = nn.Linear(8, len(VOCAB))
+
+
+def module_of(kind: str, num_layers: int = 2, **options: Any) -> nn.Module:
+    torch.manual_seed(11)
+    module = CLASSES[kind](3, 5, num_layers=num_layers, **options)
+    with torch.no_grad():
+        for p in module.parameters():  # non-zero biases everywhere, so a wrong direction shows
+            p.uniform_(-0.6, 0.6)
+    return module
+
+
+def upload(client: TestClient, module: nn.Module, vocab: list[str] | None = None) -> str:
+    state = module.state_dict()
+    if not isinstance(module, TextModel):
+        state = {f"rnn.{k}": v for k, v in state.items()}
+    data = save({k: v.contiguous() for k, v in state.items()})
+    fields = {} if vocab is None else {"vocab": json.dumps(vocab)}
+    response = client.post("/api/models", files={"file": ("m.safetensors", data)}, data=fields)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def receive(ws: Any) -> dict[str, Any]:
+    """The next message, JSON text or a binary frame in the wire format (read by test_wire's reader)."""
+    frame = ws.receive()
+    return decode(frame["bytes"]) if frame.get("bytes") is not None else json.loads(frame["text"])
+
+
+def until(ws: Any, kind: str) -> list[dict[str, Any]]:
+    messages = [receive(ws)]
+    while messages[-1]["type"] not in (kind, "error"):
+        messages.append(receive(ws))
+    return messages
+
+
+def streamed(messages: list[dict[str, Any]], layer: int, direction: str, field: str) -> dict[int, np.ndarray]:
+    """One field of one layer and direction ('gates.i', 'hidden', 'cell') per step t, from the
+    'step' and 'steps' messages (later ones win, as on the page)."""
+    rows: dict[int, np.ndarray] = {}
+    for m in messages:
+        if m["type"] not in ("step", "steps"):
+            continue
+        record = m["layers"][layer] if direction == "forward" else m["layers"][layer]["reverse"]
+        value = record["gates"][field[6:]] if field.startswith("gates.") else record[field]
+        if m["type"] == "step":
+            rows[m["t"]] = np.float32(value)
+        else:
+            for k in range(m["count"]):
+                rows[m["t"] + k] = np.float32(value[k])
+    return rows
+
+
+def fields_of(arch: str, cell: bool) -> list[str]:
+    gates = {"lstm": "ifgo", "gru": "rzn", "rnn": ""}[arch]
+    return [f"gates.{g}" for g in gates] + ["hidden"] + (["cell"] if cell else [])
+
+
+def from_post(layer: dict[str, Any], field: str) -> np.ndarray:
+    return np.float32(layer["gates"][field[6:]] if field.startswith("gates.") else layer[field])
+
+
+def assert_steps_equal_post(messages: list[dict[str, Any]], post: dict[str, Any], steps: int) -> None:
+    """Every field of every layer and direction, at every step, equal to POST /api/trace's."""
+    for layer, want in enumerate(post["layers"]):
+        for direction, record in (("forward", want), ("reverse", want["reverse"])):
+            for field in fields_of(post["arch"], record["cell"] is not None):
+                rows = streamed(messages, layer, direction, field)
+                assert sorted(rows) == list(range(steps))
+                got = np.stack([rows[t] for t in range(steps)])
+                np.testing.assert_array_equal(
+                    got, from_post(record, field), err_msg=f"{layer} {direction} {field}"
+                )
+
+
+def assert_done_equals_post(done: dict[str, Any], post: dict[str, Any]) -> None:
+    assert done["type"] == "done" and done["steps"] == post["steps"] and done["loss"] == post["loss"]
+    for got, want in zip(done["layers"], post["layers"], strict=True):
+        for g, w in ((got, want), (got["reverse"], want["reverse"])):
+            np.testing.assert_array_equal(np.float32(g["grad_hidden"]), np.float32(w["grad_hidden"]))
+            if w["grad_cell"] is None:
+                assert g["grad_cell"] is None
+            else:
+                np.testing.assert_array_equal(np.float32(g["grad_cell"]), np.float32(w["grad_cell"]))
+
+
+def assert_matches_torch(messages: list[dict[str, Any]], module: nn.Module, x: torch.Tensor) -> None:
+    """Against torch's own module: the top layer's output (both directions side by side) and every
+    layer's final states h_n (the forward direction's last step, the reverse's step 0)."""
+    out, h_n = module(x)
+    h_n = h_n[0] if isinstance(h_n, tuple) else h_n
+    steps, top = x.shape[0], module.num_layers - 1
+    forward = streamed(messages, top, "forward", "hidden")
+    reverse = streamed(messages, top, "reverse", "hidden")
+    both = np.stack([np.concatenate([forward[t], reverse[t]]) for t in range(steps)])
+    np.testing.assert_allclose(both, out.detach().numpy(), rtol=1e-5, atol=1e-5)
+    for layer in range(module.num_layers):
+        last = streamed(messages, layer, "forward", "hidden")[steps - 1]
+        first = streamed(messages, layer, "reverse", "hidden")[0]
+        np.testing.assert_allclose(last, h_n[2 * layer].detach().numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(first, h_n[2 * layer + 1].detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("fmt", "per_message"), [("json", 1), ("json", 4), ("f32", 1), ("f32", 4)])
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("arch", ["lstm", "gru", "rnn"])
+def test_a_bidirectional_model_streams_the_numbers_post_gives(
+    client: TestClient, arch: str, num_layers: int, fmt: str, per_message: int
+) -> None:
+    module = module_of(arch, num_layers, bidirectional=True)
+    model = upload(client, module)
+    x = torch.randn(9, 3)
+    post = client.post("/api/trace", json={"model": model, "inputs": x.tolist()}).json()
+    with client.websocket_connect("/ws/trace") as ws:
+        start = {"model": model, "inputs": x.tolist(), "format": fmt, "steps_per_message": per_message}
+        ws.send_json({"type": "start", **start})
+        messages = until(ws, "done")
+    assert messages[0] == {
+        "type": "started",
+        "model": model,
+        "steps": 9,
+        "from": 0,
+        "arch": arch,
+        "gate_names": post["gate_names"],
+    }
+    kinds = {m["type"] for m in messages[1:-1]}
+    assert kinds == {"step" if per_message == 1 else "steps"}
+    assert_steps_equal_post(messages, post, 9)
+    assert_done_equals_post(messages[-1], post)
+    assert_matches_torch(messages, module, x)
+
+
+def test_a_bidirectional_projected_lstm_streams_p_wide_hidden_states(client: TestClient) -> None:
+    module = module_of("lstm", 2, bidirectional=True, proj_size=2)
+    model = upload(client, module)
+    x = torch.randn(7, 3)
+    post = client.post("/api/trace", json={"model": model, "inputs": x.tolist()}).json()
+    with client.websocket_connect("/ws/trace") as ws:
+        ws.send_json(
+            {"type": "start", "model": model, "inputs": x.tolist(), "format": "f32", "steps_per_message": 3}
+        )
+        messages = until(ws, "done")
+    first = messages[1]["layers"][1]
+    assert first["hidden"].shape == first["reverse"]["hidden"].shape == (3, 2)  # P
+    assert first["reverse"]["gates"]["f"].shape == first["reverse"]["cell"].shape == (3, 5)  # H
+    assert_steps_equal_post(messages, post, 7)
+    assert_done_equals_post(messages[-1], post)
+    assert_matches_torch(messages, module, x)
+
+
+def test_a_projected_lstm_streams_and_appends(client: TestClient) -> None:
+    """proj_size P, one direction: hidden (P,), gates and cell (H,); appended steps are stepped on."""
+    module = module_of("lstm", 2, proj_size=2)
+    model = upload(client, module)
+    x = torch.randn(8, 3)
+    post = client.post("/api/trace", json={"model": model, "inputs": x.tolist()}).json()
+    with client.websocket_connect("/ws/trace") as ws:
+        ws.send_json({"type": "start", "model": model, "inputs": x[:5].tolist()})
+        first = until(ws, "done")
+        ws.send_json({"type": "append", "inputs": x[5:].tolist()})
+        second = until(ws, "done")
+    assert second[0]["from"] == 5 and [m["t"] for m in second[1:-1]] == [5, 6, 7]
+    step = first[1]["layers"][1]
+    assert len(step["hidden"]) == 2 and len(step["cell"]) == len(step["gates"]["o"]) == 5
+    assert step["reverse"] is None and second[-1]["layers"][1]["reverse"] is None
+    out, _ = module(x)
+    for layer, want in enumerate(post["layers"]):
+        for field in fields_of("lstm", cell=True):
+            rows = streamed(first + second, layer, "forward", field)
+            got = np.stack([rows[t] for t in range(8)])
+            np.testing.assert_allclose(got, from_post(want, field), rtol=1e-5, atol=1e-6)
+    top = streamed(first + second, 1, "forward", "hidden")
+    np.testing.assert_allclose(
+        np.stack([top[t] for t in range(8)]), out.detach().numpy(), rtol=1e-5, atol=1e-5
+    )
+    assert second[-1]["layers"] == [{**layer, "reverse": None} for layer in second[-1]["layers"]]
+    np.testing.assert_allclose(
+        np.float32(second[-1]["layers"][0]["grad_hidden"]),
+        np.float32(post["layers"][0]["grad_hidden"]),
+        rtol=1e-5,
+    )
+
+
+def test_typing_into_a_bidirectional_text_model_resends_the_whole_sequence(client: TestClient) -> None:
+    """An append changes the reverse direction at every earlier step: a new 'started' from 0 and
+    every step again, equal to POST over the whole text, predictions (a head over both
+    directions) included."""
+    torch.manual_seed(5)
+    model = upload(client, TextModel(), VOCAB)
+    whole = client.post("/api/trace", json={"model": model, "text": "abc de"}).json()
+    with client.websocket_connect("/ws/trace") as ws:
+        ws.send_json({"type": "start", "model": model, "text": "abc", "format": "f32"})
+        first = until(ws, "done")
+        ws.send_json({"type": "append", "text": " de"})
+        second = until(ws, "done")
+    assert first[0]["from"] == 0 and first[0]["steps"] == 3
+    assert second[0]["type"] == "started" and second[0]["from"] == 0 and second[0]["steps"] == 6
+    steps = second[1:-1]
+    assert [m["t"] for m in steps] == list(range(6)) and "".join(m["token"] for m in steps) == "abc de"
+    assert_steps_equal_post(second, whole, 6)
+    assert_done_equals_post(second[-1], whole)
+    for m in steps:
+        np.testing.assert_array_equal(m["predictions"]["ids"], whole["predictions"]["ids"][m["t"]])
+        # The head over one step's output rather than all T at once: the same to float32 rounding.
+        np.testing.assert_allclose(
+            m["predictions"]["probs"], whole["predictions"]["probs"][m["t"]], rtol=1e-6
+        )
+    # The prefix's reverse direction was another sequence's: it changed.
+    before = streamed(first, 0, "reverse", "hidden")[0]
+    assert not np.allclose(before, streamed(second, 0, "reverse", "hidden")[0])
+
+
+def test_an_append_while_a_bidirectional_model_streams_restarts_it(client: TestClient) -> None:
+    module = module_of("gru", 1, bidirectional=True)
+    model = upload(client, module)
+    x = torch.randn(2001, 3)
+    with client.websocket_connect("/ws/trace") as ws:
+        ws.send_json({"type": "start", "model": model, "inputs": x[:2000].tolist()})
+        assert receive(ws)["steps"] == 2000
+        assert receive(ws)["t"] == 0
+        ws.send_json({"type": "append", "inputs": x[2000:].tolist()})
+        messages = until(ws, "done")
+    (restart,) = [k for k, m in enumerate(messages) if m["type"] == "started"]
+    assert messages[restart]["from"] == 0 and messages[restart]["steps"] == 2001
+    assert not any(m["type"] == "done" for m in messages[:-1])  # the first run's gradients were dropped
+    after = messages[restart:]
+    post = client.post("/api/trace", json={"model": model, "inputs": x.tolist()}).json()
+    assert_steps_equal_post(after, post, 2001)
+    assert_done_equals_post(after[-1], post)
+
+
+def test_cancel_then_append_on_a_bidirectional_model(client: TestClient) -> None:
+    """After a cancel the sequence is what was sent; an append recomputes it all, plus the new rows."""
+    module = module_of("lstm", 2, bidirectional=True)
+    model = upload(client, module)
+    x = torch.randn(3000, 3)
+    with client.websocket_connect("/ws/trace") as ws:
+        ws.send_json({"type": "start", "model": model, "inputs": x.tolist(), "steps_per_message": 8})
+        receive(ws)
+        assert receive(ws)["t"] == 0
+        ws.send_json({"type": "cancel"})
+        sent = until(ws, "cancelled")[-1]["t"]
+        assert 0 < sent < 3000
+        extra = torch.randn(1, 3)
+        ws.send_json({"type": "append", "inputs": extra.tolist()})
+        messages = until(ws, "done")
+    assert messages[0]["type"] == "started" and messages[0]["from"] == 0 and messages[0]["steps"] == sent + 1
+    rows = torch.cat([x[:sent], extra])
+    post = client.post("/api/trace", json={"model": model, "inputs": rows.tolist()}).json()
+    assert_steps_equal_post(messages, post, sent + 1)
+    assert_done_equals_post(messages[-1], post)
+    assert_matches_torch(messages, module, rows)
+
+
+def test_interventions_on_a_bidirectional_model_get_an_error_frame(client: TestClient) -> None:
+    model = upload(client, module_of("rnn", 1, bidirectional=True))
+    clamp = {"layer": 0, "quantity": "hidden", "units": [0], "steps": [0, 2], "value": 0.0}
+    body = {"model": model, "inputs": [[0.0, 1.0, 2.0]] * 3, "interventions": [clamp]}
+    refused = client.post("/api/trace", json=body)
+    assert refused.status_code == 422
+    with client.websocket_connect("/ws/trace") as ws:
+        ws.send_json({"type": "start", **body})
+        reply = receive(ws)
+        assert reply["type"] == "error" and reply["detail"] == refused.json()["detail"]
+        assert "bidirectional model's reverse direction reads the sequence from the end" in reply["detail"]
+        ws.send_json({"type": "start", **{k: v for k, v in body.items() if k != "interventions"}})
+        assert until(ws, "done")[-1]["type"] == "done"  # the socket stays open

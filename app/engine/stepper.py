@@ -2,6 +2,10 @@
 
 The stepper keeps each layer's (h, c) between calls, so appending input costs one step, never a
 recomputation of the prefix. It computes the same quantities as `trace`, step by step.
+
+A bidirectional model cannot be stepped: its reverse direction reads the sequence from the end,
+so its value at t depends on every later input. Its stepper hands out the steps of passes run over
+the whole sequence (`start_from`), each record carrying both directions at input position t.
 """
 
 from __future__ import annotations
@@ -20,10 +24,18 @@ from gatescope.engine.trace import as_sequence, initial_state, run_layer
 
 @dataclass
 class StepRecord:
-    """One timestep of the whole stack: ``layers[l]`` is layer l's `CellStep`, bottom first."""
+    """One timestep of the whole stack: ``layers[l]`` is layer l's `CellStep`, bottom first; for a
+    bidirectional stack that is the forward direction and ``reverse[l]`` the reverse one at the
+    same input position t (None for a unidirectional stack)."""
 
     t: int
     layers: list[CellStep]
+    reverse: list[CellStep] | None = None
+
+    def output(self) -> Tensor:
+        """The top layer's output at t as torch gives it: (directions * P,)."""
+        top = self.layers[-1].hidden
+        return top if self.reverse is None else torch.cat([top, self.reverse[-1].hidden])
 
 
 class Stepper:
@@ -42,11 +54,6 @@ class Stepper:
         c0: Tensor | None = None,
     ) -> None:
         self.spec = model if isinstance(model, RecurrentSpec) else spec_from_module(model)
-        if self.spec.reverse is not None:
-            raise ValueError(
-                "a bidirectional model cannot be stepped one input at a time: its reverse direction "
-                "reads the sequence from the end. Trace the whole sequence with trace() instead"
-            )
         if self.spec.right_to_left:
             raise ValueError(
                 "a model that reads its input right to left (ONNX direction='reverse', Keras "
@@ -55,13 +62,23 @@ class Stepper:
             )
         if c0 is not None and self.spec.arch != "lstm":
             raise ValueError(f"c0 is only for LSTMs; this is a {self.spec.arch.upper()}")
+        # Per layer and direction, index ``layer * directions + direction`` as torch lays them out.
         self.hidden = initial_state(self.spec, h0, "h0")
         self.cell = initial_state(self.spec, c0, "c0")
         self.t = 0
 
+    def _causal(self) -> None:
+        if self.spec.reverse is not None:
+            raise ValueError(
+                "a bidirectional model cannot be stepped one input at a time: its reverse direction "
+                "reads the sequence from the end. Run forward_passes() over the whole sequence and "
+                "take its steps with start_from(), or trace() it"
+            )
+
     @torch.no_grad()
     def step(self, x_t: object) -> StepRecord:
-        """Advance by one input x_t of shape (input_size,)."""
+        """Advance by one input x_t of shape (input_size,). ValueError for a bidirectional model."""
+        self._causal()
         x = as_sequence(torch.as_tensor(x_t).reshape(1, -1), self.spec.input_size, self.spec.dtype)[0]
         records = []
         for layer, weights in enumerate(self.spec.layers):
@@ -84,21 +101,32 @@ class Stepper:
         return record
 
     def start_from(self, passes: list[list[LayerPass]]) -> list[StepRecord]:
-        """The records of forward passes run over the whole sequence from this stepper's state
-        (`forward_passes`), with the state moved to their end, as if each step had been taken."""
+        """The records of passes run over the whole sequence from this stepper's state
+        (`forward_passes`), with the state moved to their end, as if each step had been taken.
+
+        A bidirectional model's passes are [forward, reverse] per layer; its records carry both,
+        and its state becomes torch's final state (h_n): the forward direction's at the last step,
+        the reverse direction's at t = 0. It cannot be advanced from there (`step` refuses)."""
         steps = passes[0][0].hidden.shape[0]
-        for layer, (p,) in enumerate(passes):
-            self.hidden[layer] = p.hidden[-1].clone()
-            if p.cell is not None:
-                self.cell[layer] = p.cell[-1].clone()
-        records = _records(self.t, [p for (p,) in passes], steps)
+        for layer, directions in enumerate(passes):
+            for d, p in enumerate(directions):
+                row, end = layer * len(directions) + d, -1 if d == 0 else 0
+                self.hidden[row] = p.hidden[end].clone()
+                if p.cell is not None:
+                    self.cell[row] = p.cell[end].clone()
+        records = _records(self.t, [directions[0] for directions in passes], steps)
+        if self.spec.reverse is not None:
+            for record, reverse in zip(records, _records(self.t, [d[1] for d in passes], steps), strict=True):
+                record.reverse = reverse.layers
         self.t += steps
         return records
 
     def advance(self, xs: object) -> list[StepRecord]:
         """Step through every row of ``xs`` (T, input_size) at once, continuing the state, with the
         trace's layer passes (one fused kernel call for an LSTM) instead of T cell calls: the same
-        numbers from far fewer torch calls, each of which may wait for the GIL on a busy server."""
+        numbers from far fewer torch calls, each of which may wait for the GIL on a busy server.
+        ValueError for a bidirectional model."""
+        self._causal()
         seq = as_sequence(xs, self.spec.input_size, self.spec.dtype)
         passes = []
         layer_input = seq

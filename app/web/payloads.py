@@ -14,7 +14,7 @@ import torch
 from fastapi import Response
 from torch import Tensor
 
-from gatescope.engine import LayerTrace, StepRecord, Trace
+from gatescope.engine import CellStep, LayerTrace, StepRecord, Trace
 from gatescope.engine.analysis import top_predictions
 from gatescope.zoo.registry import LoadedModel
 
@@ -68,20 +68,36 @@ def trace_payload(model: LoadedModel, tr: Trace, tokens: list[str] | None) -> di
     }
 
 
+def _gradients(layer: LayerTrace) -> dict[str, Any]:
+    return {"grad_hidden": _array(layer.grad_hidden), "grad_cell": _array(layer.grad_cell)}
+
+
 def gradients_payload(tr: Trace) -> dict[str, Any]:
+    """The stream's 'done': every layer's gradients, ``reverse`` the reverse direction's or None."""
     return {
         "type": "done",
         "steps": tr.steps,
         "loss": tr.loss,
         "layers": [
-            {"grad_hidden": _array(layer.grad_hidden), "grad_cell": _array(layer.grad_cell)}
+            {**_gradients(layer), "reverse": None if layer.reverse is None else _gradients(layer.reverse)}
             for layer in tr.layers
         ],
     }
 
 
+def _cell_step(step: CellStep) -> dict[str, Any]:
+    return {
+        "gates": {name: _array(g) for name, g in step.gates.items()},
+        "hidden": _array(step.hidden),
+        "cell": _array(step.cell),
+    }
+
+
 def step_payload(model: LoadedModel, record: StepRecord, token: str | None) -> dict[str, Any]:
-    predictions = predictions_payload(model, record.layers[-1].hidden.unsqueeze(0))
+    """One step: each layer's gates and states at t, ``reverse`` the reverse direction's at the
+    same input position t (bidirectional models) or None."""
+    predictions = predictions_payload(model, record.output().unsqueeze(0))
+    reverse = record.reverse
     return {
         "type": "step",
         "t": record.t,
@@ -90,13 +106,19 @@ def step_payload(model: LoadedModel, record: StepRecord, token: str | None) -> d
         if predictions is None
         else {"ids": predictions["ids"][0], "probs": predictions["probs"][0]},
         "layers": [
-            {
-                "gates": {name: _array(g) for name, g in layer.gates.items()},
-                "hidden": _array(layer.hidden),
-                "cell": _array(layer.cell),
-            }
-            for layer in record.layers
+            {**_cell_step(step), "reverse": None if reverse is None else _cell_step(reverse[layer])}
+            for layer, step in enumerate(record.layers)
         ],
+    }
+
+
+def _cell_steps(steps: list[CellStep]) -> dict[str, Any]:
+    """Consecutive steps of one layer and direction: each field an (n, H) array (hidden (n, P))."""
+    first = steps[0]
+    return {
+        "gates": {name: array(torch.stack([s.gates[name] for s in steps])) for name in first.gates},
+        "hidden": array(torch.stack([s.hidden for s in steps])),
+        "cell": None if first.cell is None else array(torch.stack([s.cell for s in steps])),  # type: ignore[misc]
     }
 
 
@@ -104,16 +126,10 @@ def steps_payload(model: LoadedModel, records: list[StepRecord], tokens: list[st
     """Several consecutive steps in one message: each field an (n, H) array, rows in step order."""
     layers = []
     for layer in range(len(records[0].layers)):
-        steps = [r.layers[layer] for r in records]
-        first = steps[0]
-        layers.append(
-            {
-                "gates": {name: array(torch.stack([s.gates[name] for s in steps])) for name in first.gates},
-                "hidden": array(torch.stack([s.hidden for s in steps])),
-                "cell": None if first.cell is None else array(torch.stack([s.cell for s in steps])),  # type: ignore[misc]
-            }
-        )
-    top = torch.stack([r.layers[-1].hidden for r in records])
+        forward = _cell_steps([r.layers[layer] for r in records])
+        reverse = [r.reverse[layer] for r in records if r.reverse is not None]
+        layers.append({**forward, "reverse": _cell_steps(reverse) if reverse else None})
+    top = torch.stack([r.output() for r in records])  # (n, directions * P)
     return {
         "type": "steps",
         "t": records[0].t,

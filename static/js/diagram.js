@@ -36,6 +36,14 @@ function label(parent, text, attrs) {
   return node;
 }
 
+/** The layout for the reverse direction of a bidirectional model, which reads the input from the
+ * end: its step t follows step t + 1, so every "t−1" in its names and equations reads "t+1". */
+function fromTheEnd(layout) {
+  const swap = (value) => (typeof value === "string" ? value.replaceAll("t−1", "t+1") : value);
+  const each = (part) => Object.fromEntries(Object.entries(part).map(([k, v]) => [k, swap(v)]));
+  return { ...layout, title: swap(layout.title), edges: layout.edges.map(each), nodes: layout.nodes.map(each) };
+}
+
 export class CellDiagram {
   /** ``container``: an element the SVG goes in; ``caption`` names whose cell it is. */
   constructor(container) {
@@ -54,7 +62,7 @@ export class CellDiagram {
       this.container.replaceChildren();
       return;
     }
-    const layout = make(data.model);
+    const layout = data.direction === "reverse" ? fromTheEnd(make(data.model)) : make(data.model);
     const rows = (key) => data.rows(layer, key) ?? [];
     // Color ranges: gates on [0, 1]; tanh values on [−1, 1]; the unbounded cell state symmetric
     // at its largest |value| in this trace, so its colors compare along the whole sequence.
@@ -88,7 +96,8 @@ export class CellDiagram {
       if (!edge.value) path.setAttribute("class", "static");
       if (edge.label) {
         const [x, y] = edge.label;
-        const name = edge.name ? label(g, edge.name, { x, y, class: "edge-name", "text-anchor": edge.anchor ?? "middle" }) : null;
+        // The name sits 4 px up so its subscript (t−1) clears the value below it.
+        const name = edge.name ? label(g, edge.name, { x, y: y - 4, class: "edge-name", "text-anchor": edge.anchor ?? "middle" }) : null;
         if (edge.value) text = svg("text", { x, y: y + (name ? 15 : 0), class: "edge-value", "text-anchor": edge.anchor ?? "middle" }, g);
       }
       this.parts.push({ kind: "edge", spec: edge, path, tip, text, shown: "" });

@@ -58,11 +58,22 @@ function gateLine(gate, fn, value, bias, resetInside) {
   return line(gate, `${gate}_t = ${ACT[fn]}(${affine(gate, bias, resetInside)})`, null, fmt(value));
 }
 
+/** The reverse direction reads the input from the end: its step t follows step t + 1, so each
+ * "t−1" in the written equations reads "t+1" (text nodes only; the numbers are already its own). */
+function fromTheEnd(nodes) {
+  for (const node of nodes) {
+    const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
+    while (walker.nextNode()) walker.currentNode.nodeValue = walker.currentNode.nodeValue.replaceAll("t−1", "t+1");
+  }
+  return nodes;
+}
+
 /**
  * Equation nodes for ``unit`` of ``layer`` at step ``t``. ``v(key)`` is the trace's value at t,
- * ``prev(key)`` at t − 1 (0 before the first step: the initial state is zero).
+ * ``prev(key)`` at t − 1 (0 before the first step: the initial state is zero), or at t + 1 for
+ * the ``reverse`` direction of a bidirectional model and for a model that reads right to left.
  */
-export function equationNodes(model, layer, t, v, prev) {
+export function equationNodes(model, layer, t, v, prev, reverse = false) {
   const bias = model.bias !== false;
   const nodes = [];
   if (model.arch === "lstm") {
@@ -87,15 +98,20 @@ export function equationNodes(model, layer, t, v, prev) {
     nodes.push(note(`torch.nn.RNN (${act}); with no gates, the gradient through time is scaled by the ` +
       "recurrent Jacobian at every step, which is why it vanishes or explodes."));
   }
-  if (layer > 0) nodes.push(note(`Layer ${layer}: x_t is the hidden state h_t of layer ${layer - 1}.`));
+  if (layer > 0 && model.bidirectional) {
+    nodes.push(note(`Layer ${layer}: x_t is layer ${layer - 1}'s hidden states h_t, both directions side by side.`));
+  } else if (layer > 0) {
+    nodes.push(note(`Layer ${layer}: x_t is the hidden state h_t of layer ${layer - 1}.`));
+  }
   if (model.right_to_left) {
     nodes.push(note("This model reads its input right to left (ONNX direction=\"reverse\", Keras " +
-      "go_backwards): t counts input positions, and the step at t starts from the state it read " +
-      "just before, at t + 1, which these equations call h_{t−1}."));
+      "go_backwards): t counts input positions, and its step t follows step t+1."));
+  } else if (reverse) {
+    nodes.push(note("The reverse direction reads the input from the end: its step t follows step t+1."));
   }
   if (model.framework && model.framework !== "torch" && model.framework_equations) {
     // The file's own notation (Keras or ONNX), as text: its gate names and order beside torch's.
     nodes.push(note(`In ${model.framework === "keras" ? "Keras" : "ONNX"}'s own terms: ${model.framework_equations}`));
   }
-  return nodes;
+  return reverse || model.right_to_left ? fromTheEnd(nodes) : nodes;
 }

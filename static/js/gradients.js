@@ -24,7 +24,8 @@ export class GradientPlot {
     this.data = data;
     const traces = [];
     data.layers.forEach((layer, l) => {
-      const suffix = data.layers.length > 1 ? ` (layer ${l})` : "";
+      const which = [data.layers.length > 1 ? `layer ${l}` : "", data.direction === "reverse" ? "reverse" : ""].filter(Boolean);
+      const suffix = which.length ? ` (${which.join(", ")})` : "";
       traces.push({
         type: "scatter", mode: "lines", name: subscripts(`‖dL/dh_t‖${suffix}`),
         y: positive(layer.gradNorm.hidden), line: { color: COLORS[l % 4], width: 2.5 },

@@ -77,7 +77,8 @@ export class HeatmapGrid {
         hovertemplate: `${q.label}<sub>t</sub> = %{z:.4f}<br>t = %{x}, unit %{y}<extra></extra>`,
         hoverongaps: false,
       };
-      const layerNote = data.layers.length > 1 ? ` · layer ${layer}` : "";
+      const reverse = data.direction === "reverse"; // a bidirectional model's other direction
+      const layerNote = (data.layers.length > 1 ? ` · layer ${layer}` : "") + (reverse ? " · reverse" : "");
       const layout = {
         title: title(`${q.title}${layerNote}`),
         font: baseFont(),
@@ -86,7 +87,7 @@ export class HeatmapGrid {
         xaxis: timeAxis(data.capacity, data.tokens),
         yaxis: this.yAxis(),
       };
-      Plotly.newPlot(div, [trace], layout, plotConfig(`gatescope-${data.model.id}-${q.key}-layer${layer}`));
+      Plotly.newPlot(div, [trace], layout, plotConfig(`gatescope-${data.model.id}-${q.key}-layer${layer}${reverse ? "-reverse" : ""}`));
       this.selectedUnit = unit;
       const cursor = new CursorOverlay(div, { band: true });
       cursor.setT(t);

@@ -129,7 +129,7 @@ export class Inspector {
     const heading = el("div", "eq-head", `Unit ${unit}${data.layers.length > 1 ? `, layer ${l}` : ""}, step ${t}:`);
     const v = (key) => data.value(l, key, t, unit);
     const prev = (key) => data.previous(l, key, t, unit);
-    this.equations.replaceChildren(heading, ...equationNodes(data.model, l, t, v, prev));
+    this.equations.replaceChildren(heading, ...equationNodes(data.model, l, t, v, prev, data.direction === "reverse"));
   }
 
   /** Bring row ``u`` up to the current step, touching only the cells that change. */

@@ -2,10 +2,11 @@
 // most one every ~100 ms (stretched to 3x the last redraw's cost when redraws are slow, so a long
 // sequence never starves the page), and live typing sent as "append" so the prefix is not
 // recomputed. A whole run asks for STEPS_PER_MESSAGE steps per message (far fewer frames to
-// parse); an append is a few characters, so its steps come as they are computed. Bidirectional
-// models and models that read right to left (ONNX direction="reverse", Keras go_backwards) cannot
-// stream (they read from the end): they run in one POST /api/trace. The page's views hang off the
-// hooks.
+// parse); an append is a few characters, so its steps come as they are computed. A bidirectional
+// model streams too, both directions in each step; an append changes its reverse direction at
+// every earlier step, so the server sends the whole sequence again ("started" from 0) and the
+// trace is refilled from there. A model that reads only right to left (ONNX direction="reverse",
+// Keras go_backwards) runs in one POST /api/trace. The page's views hang off the hooks.
 
 import { ApiError, openTraceStream, postJSON } from "./api.js";
 import { TraceData } from "./trace.js";
@@ -32,7 +33,7 @@ export class TraceRunner {
     this.data = null;
     this.streamed = parsed.payload.text ?? null; // only text sequences are extended by appends
     const states = initial ? { h0: initial.h0, ...(initial.c0 && model.arch === "lstm" ? { c0: initial.c0 } : {}) } : {};
-    if (model.bidirectional || model.right_to_left) {
+    if (model.right_to_left) {
       this.whole(model, parsed, objective, states);
       return;
     }
@@ -42,7 +43,8 @@ export class TraceRunner {
       started: (msg) => {
         if (this.stream !== stream) return;
         if (data) {
-          data.grow(msg.steps); // an append restarted the stream: the same trace, longer
+          data.grow(msg.steps); // an append restarted the stream: the same trace, longer,
+          data.rewind(msg.from); // sent again from msg.from (0 for a bidirectional model)
           return;
         }
         data = new TraceData(model, msg.steps, parsed.tokens, msg.gate_names);
@@ -79,7 +81,7 @@ export class TraceRunner {
     this.stream = stream;
   }
 
-  /** The whole trace in one POST /api/trace (models that read from the end), through the same hooks. */
+  /** The whole trace in one POST /api/trace (models that read right to left), through the same hooks. */
   async whole(model, parsed, objective, states) {
     const ticket = {};
     this.stream = { ticket, cancel() {}, close() {}, isOpen: () => false };
@@ -142,7 +144,7 @@ export class TraceRunner {
     this.timer = setTimeout(() => this.flush(false), Math.max(100, 3 * this.cost));
   }
 
-  /** Redraw the views; ``final`` (done, cancelled, a whole trace) always draws everything. */
+  /** Redraw the views; ``final`` (done, cancelled) always draws everything. */
   flush(final = true) {
     clearTimeout(this.timer);
     this.timer = null;

@@ -1,5 +1,6 @@
 // One trace held in the page: every quantity of every layer as units x time rows (what a Plotly
-// heatmap takes as z), filled step by step from the stream or at once from POST /api/trace.
+// heatmap takes as z), filled step by step from the stream or at once from POST /api/trace. A
+// bidirectional model's reverse direction is held beside the forward one, indexed by input position.
 // Rows are Float32Arrays (4 bytes a value: a 2 x 512-unit LSTM over 1,000 steps holds 12 million
 // values); steps not yet received are NaN, which plots show blank while the stream fills them in.
 
@@ -44,8 +45,9 @@ export class TraceData {
     this.gateNames = gateNames;
     this.quantities = quantitiesFor(model.arch, this.gateNames, model.nonlinearity);
     this.layers = Array.from({ length: model.num_layers }, () => this.emptyLayer(capacity));
-    this.forward = this.layers; // bidirectional models (POST /api/trace only): reverse holds the other
-    this.reverse = null; // direction, indexed by input position; setDirection() picks which one shows
+    this.forward = this.layers; // bidirectional models: reverse holds the other direction, indexed
+    // by input position; setDirection() picks which one `layers` (what the views draw) is.
+    this.reverse = model.bidirectional ? Array.from({ length: model.num_layers }, () => this.emptyLayer(capacity)) : null;
     this.direction = "forward";
     this.predictions = []; // per step: {ids, probs} (the head's top 5), or undefined
     this.h0 = null; // the initial states the run started from (null: zeros), (layers, H) each
@@ -80,25 +82,39 @@ export class TraceData {
     return layer;
   }
 
+  /** Both directions' layers (the forward ones only, for a unidirectional model). */
+  allLayers() {
+    return this.reverse ? [...this.forward, ...this.reverse] : this.forward;
+  }
+
   /** Make room for more steps (text appended while typing). */
   grow(capacity) {
     if (capacity <= this.capacity) return;
-    const extra = capacity - this.capacity;
-    for (const layer of this.layers) {
+    for (const layer of this.allLayers()) {
       for (const rows of Object.values(layer.q)) rows.forEach((row, u) => (rows[u] = longer(row, capacity)));
     }
     this.capacity = capacity;
     this.complete = false;
   }
 
-  /** One stream "step" message: {t, layers: [{gates, hidden, cell}], predictions}. */
+  /** The stream sends again from step ``t`` (an append to a bidirectional model changes its
+   * reverse direction everywhere): the steps from t on are no longer this sequence's, so blank. */
+  rewind(t) {
+    if (t >= this.steps) return;
+    for (const layer of this.allLayers()) {
+      for (const rows of Object.values(layer.q)) rows.forEach((row) => row.fill(NaN, t));
+    }
+    this.predictions.length = Math.min(this.predictions.length, t);
+    this.steps = t;
+    this.complete = false;
+  }
+
+  /** One stream "step" message: {t, layers: [{gates, hidden, cell, reverse}], predictions}. */
   setStep(t, layers, predictions = null) {
     if (t >= this.capacity) this.grow(t + 1);
     layers.forEach((msg, l) => {
-      const q = this.layers[l].q;
-      for (const [name, vector] of Object.entries(msg.gates)) fill(q[name], t, vector);
-      fill(q.hidden, t, msg.hidden);
-      if (msg.cell) fill(q.cell, t, msg.cell);
+      setAt(this.forward[l].q, t, msg);
+      if (msg.reverse && this.reverse) setAt(this.reverse[l].q, t, msg.reverse);
     });
     if (predictions) this.predictions[t] = predictions;
     this.steps = Math.max(this.steps, t + 1);
@@ -109,11 +125,9 @@ export class TraceData {
     const { t, count } = msg;
     if (t + count > this.capacity) this.grow(t + count);
     msg.layers.forEach((layer, l) => {
-      const q = this.layers[l].q;
       for (let k = 0; k < count; k += 1) {
-        for (const [name, rows] of Object.entries(layer.gates)) fill(q[name], t + k, rows[k]);
-        fill(q.hidden, t + k, layer.hidden[k]);
-        if (layer.cell) fill(q.cell, t + k, layer.cell[k]);
+        setAt(this.forward[l].q, t + k, layer, k);
+        if (layer.reverse && this.reverse) setAt(this.reverse[l].q, t + k, layer.reverse, k);
       }
     });
     if (msg.predictions) {
@@ -141,15 +155,19 @@ export class TraceData {
     return { h0, c0: c0.length ? c0 : null };
   }
 
-  /** The stream's "done" message (or a full trace): gradients over the whole sequence. */
+  /** The stream's "done" message (or a full trace): gradients over the whole sequence, each
+   * layer's ``reverse`` the reverse direction's (bidirectional models). */
   setGradients(loss, layers) {
     this.loss = loss;
-    layers.forEach((msg, l) => {
-      const layer = this.layers[l];
+    const put = (layer, msg) => {
       layer.grad_hidden = msg.grad_hidden;
       layer.grad_cell = msg.grad_cell ?? null;
       layer.gradNorm.hidden = msg.grad_hidden.map(norm);
       layer.gradNorm.cell = msg.grad_cell ? msg.grad_cell.map(norm) : null;
+    };
+    layers.forEach((msg, l) => {
+      put(this.forward[l], msg);
+      if (msg.reverse && this.reverse) put(this.reverse[l], msg.reverse);
     });
     this.complete = true;
   }
@@ -163,23 +181,17 @@ export class TraceData {
       q.hidden = transpose(msg.hidden, msg.hidden[0]?.length ?? data.units);
       if (msg.cell) q.cell = transpose(msg.cell, data.units);
     };
-    response.layers.forEach((msg, l) => fillLayer(data.layers[l], msg));
-    if (response.layers.some((msg) => msg.reverse)) {
-      data.reverse = response.layers.map((msg) => {
-        const layer = data.emptyLayer(response.steps);
-        fillLayer(layer, msg.reverse);
-        return layer;
-      });
+    if (!data.reverse && response.layers.some((msg) => msg.reverse)) {
+      data.reverse = response.layers.map(() => data.emptyLayer(response.steps)); // a record without the flag
     }
+    response.layers.forEach((msg, l) => {
+      fillLayer(data.forward[l], msg);
+      if (msg.reverse && data.reverse) fillLayer(data.reverse[l], msg.reverse);
+    });
     const p = response.predictions;
     if (p) data.predictions = p.ids.map((ids, t) => ({ ids, probs: p.probs[t] }));
     data.steps = response.steps;
     data.setGradients(response.loss, response.layers);
-    if (data.reverse) {
-      data.layers = data.reverse;
-      data.setGradients(response.loss, response.layers.map((msg) => msg.reverse));
-      data.layers = data.forward;
-    }
     return data;
   }
 
@@ -232,4 +244,13 @@ export class TraceData {
 
 function fill(rows, t, vector) {
   for (let u = 0; u < vector.length; u += 1) rows[u][t] = vector[u];
+}
+
+/** One direction of one layer at step t, from a "step" record ({gates, hidden, cell}) or, with
+ * ``k``, row k of a "steps" record (each field n rows). */
+function setAt(q, t, msg, k = null) {
+  const at = (value) => (k === null ? value : value[k]);
+  for (const [name, value] of Object.entries(msg.gates)) fill(q[name], t, at(value));
+  fill(q.hidden, t, at(msg.hidden));
+  if (msg.cell) fill(q.cell, t, at(msg.cell));
 }

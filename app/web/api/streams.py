@@ -6,29 +6,48 @@ Client -> server (JSON text frames; `gatescope.web.schemas` has their schemas):
      "interventions"?: [{"layer", "quantity", "units", "steps": [a, b], "value"}]}
                                                            clamps, as POST /api/trace takes them
     {"type": "append", "inputs": [[...]] | "text": "..."}   continue the same sequence (live typing):
-                                                           only the new steps are computed
+                                                           only the new steps are computed (but see
+                                                           bidirectional models below)
     {"type": "cancel"}                                     stop the steps still to come
 Server -> client:
-    {"type": "started", "model": id, "steps": T, "arch": a, "gate_names": [...],
+    {"type": "started", "model": id, "steps": T, "from": t0, "arch": a, "gate_names": [...],
      "interventions"?: [...]}                               the clamps as applied, if any
-                                                           T = steps the sequence will have
+                                                           T = steps the sequence will have, t0 = the
+                                                           first step about to be sent: 0 for a start,
+                                                           the old length for an append
     {"type": "step", "t": t, "token": ch | null, "predictions": {"ids", "probs"} | null,
-     "layers": [{"gates": {name: [H]}, "hidden": [H], "cell": [H] | null}]}
+     "layers": [{"gates": {name: [H]}, "hidden": [H], "cell": [H] | null, "reverse": {...} | null}]}
+                                                           "reverse": the reverse direction's gates,
+                                                           hidden and cell at input position t
+                                                           (bidirectional models), else null
     {"type": "steps", "t": first t, "count": n, "tokens": [...] | null, ...}
                                                            with "steps_per_message": n > 1 in the
                                                            start: n steps per message, every field
                                                            an n-row list (far fewer messages)
     {"type": "done", "steps": T, "loss": L,
-     "layers": [{"grad_hidden": T x H, "grad_cell": T x H | null}]}
+     "layers": [{"grad_hidden": T x H, "grad_cell": T x H | null, "reverse": {...} | null}]}
                                                            (gradients need the whole sequence: they come last)
     {"type": "cancelled", "t": steps computed so far}
     {"type": "error", "detail": "what was wrong"}          the connection stays open
 With "format": "f32" in the start, the step, steps and done messages come as binary frames in the
 compact wire format (gatescope.web.wire); the others stay JSON text.
+
 A start message is validated whole (model, input, objective, variant) before its first step is
 computed. A frame that is not one of the messages above (not JSON, an unknown type or field, a
 wrong value) gets an error frame. A new "start" while a sequence is streaming replaces it.
 Closing the socket stops all work.
+
+Bidirectional models (and LSTMs with projections, whose hidden is P wide, gates and cell H) stream
+too, with the same numbers as POST /api/trace. Their reverse direction reads the sequence from the
+end, so no step can be sent before the whole input is read: at the start every layer's both
+directions run over the whole sequence, bottom layer first (layer l's forward direction reads both
+directions' outputs of layer l-1, so it waits for the whole of layer l-1's reverse), and then the
+steps go out as for any model. An append changes the reverse direction at every earlier step, so
+it recomputes the whole sequence and sends it again: a new "started" with "from": 0, then every
+step (a client typing sees the whole view update; it need not know the model is bidirectional).
+After a cancel the sequence is the steps sent, as for any model (their reverse direction was read
+from the longer input; the next append recomputes it). Interventions on a bidirectional model are
+refused, as POST /api/trace refuses them.
 """
 
 from __future__ import annotations
@@ -133,6 +152,20 @@ class StreamSession:
         if tokens is not None:
             self.tokens = (self.tokens or []) + tokens
         self.rows.extend(x)
+        if self.bidirectional:
+            self.restart()
+
+    @property
+    def bidirectional(self) -> bool:
+        return self.stepper.spec.reverse is not None
+
+    def restart(self) -> None:
+        """Compute the whole sequence again from its initial state: what a bidirectional model
+        needs after an append, since its reverse direction at every earlier step has changed."""
+        self.stepper = Stepper(self.stepper.spec, self.h0, self.c0)
+        self.ready.clear()
+        self.passes = None
+        self.pending_done = None
 
     def started(self) -> dict[str, Any]:
         spec = self.stepper.spec
@@ -140,6 +173,7 @@ class StreamSession:
             "type": "started",
             "model": self.model.id,
             "steps": len(self.rows),
+            "from": self.sent,
             "arch": spec.arch,
             "gate_names": list(spec.gate_names),
         }
@@ -171,13 +205,18 @@ class StreamSession:
     def step_chunk(self, count: int) -> list[StepRecord]:
         """The next ``count`` steps. A fresh sequence runs the trace's forward passes over all of it
         at once (fewest kernel calls) and hands its steps out from `ready`; the gradients then reuse
-        those passes (`done_frame`), so the forward pass runs once. Appended steps are stepped."""
+        those passes (`done_frame`), so the forward pass runs once. Appended steps are stepped,
+        except a bidirectional model's: an append restarts it (`restart`), so it always runs here.
+
+        `forward_passes` runs layer by layer, both directions of a layer before the layer above:
+        layer l's forward direction reads layer l-1's reverse output at every step, which is known
+        only once that reverse pass has read the whole sequence."""
         if self.stepper.t == 0 and not self.interventions and not self.ready:
             x = torch.stack(self.rows)
             self.passes = forward_passes(self.stepper.spec, x, self.stepper.hidden, self.stepper.cell)
             self.ready.extend(self.stepper.start_from(self.passes))
             if self.background is not None:
-                self.pending_done = self.background.submit(self.done_frame)
+                self.pending_done = self.background.submit(self.done_frame, self.passes)
         if self.ready:
             return [self.ready.popleft() for _ in range(min(count, len(self.ready)))]
         self.passes = None  # the sequence grew: gradients need a new forward pass
@@ -187,7 +226,10 @@ class StreamSession:
     def truncate(self) -> None:
         """Cancel: the sequence is what was sent; the state goes back to where it stopped."""
         sent = self.sent
-        if self.ready and self.passes is not None:
+        if self.bidirectional:
+            # Its steps were computed over the whole sequence; an append recomputes from the start.
+            self.stepper.t = sent
+        elif self.ready and self.passes is not None:
             for layer, (p,) in enumerate(self.passes):
                 if sent > 0:
                     self.stepper.hidden[layer] = p.hidden[sent - 1].clone()
@@ -204,9 +246,11 @@ class StreamSession:
         if self.tokens is not None:
             del self.tokens[sent:]
 
-    def done_frame(self) -> str | bytes:
-        """The 'done' message with the gradients, encoded off the event loop."""
-        return encode(self.gradients(), self.binary)
+    def done_frame(self, passes: list[list[LayerPass]] | None = None) -> str | bytes:
+        """The 'done' message with the gradients, encoded off the event loop: of ``passes`` (run
+        over the first rows; the background hands them in, as the stream thread may replace
+        `passes` meanwhile), else of the sequence as it stands."""
+        return encode(self.gradients(passes), self.binary)
 
     def passes_current(self) -> bool:
         """Whether the forward passes cover the whole sequence as it stands (no append since)."""
@@ -220,12 +264,16 @@ class StreamSession:
             return pending.result()  # re-raises its ValueError, if the objective refused
         return self.done_frame()
 
-    def gradients(self) -> dict[str, Any]:
-        x = torch.stack(self.rows)
-        objective = objective_from_request(self.model, self.objective, x, self.tokens)
+    def gradients(self, passes: list[list[LayerPass]] | None = None) -> dict[str, Any]:
         spec = self.stepper.spec
-        if self.passes is not None and self.passes_current():
-            return gradients_payload(backward_trace(spec, self.passes, objective))
+        if passes is None and self.passes is not None and self.passes_current():
+            passes = self.passes
+        steps = len(self.rows) if passes is None else passes[0][0].hidden.shape[0]
+        x = torch.stack(self.rows[:steps])
+        tokens = None if self.tokens is None else self.tokens[:steps]
+        objective = objective_from_request(self.model, self.objective, x, tokens)
+        if passes is not None:
+            return gradients_payload(backward_trace(spec, passes, objective))
         return gradients_payload(trace_spec(spec, x, self.h0, self.c0, objective, self.interventions))
 
 
@@ -358,6 +406,9 @@ async def _run(
                     session.append(message, settings.max_steps)
                 except ValueError as exc:
                     await _error(websocket, str(exc))
+                else:
+                    if session.bidirectional:  # it restarted: every step is sent again
+                        await _send(websocket, session.started())
             else:
                 return True, message  # a new start replaces this sequence
     return False, None
