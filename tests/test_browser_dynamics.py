@@ -273,7 +273,7 @@ def test_projection_draws_the_fixed_points_and_the_compare_models_paths(page: Pa
     page.get_by_label("compare axes").select_option("own")
     page.wait_for_function("location.hash.includes('pjax=own')")
     expect(page.locator("#pj-others .plot")).to_have_count(2)
-    expect(caption).to_contain_text("drawn on its own PCs below, as asked")
+    expect(caption).to_contain_text("is drawn on its own PCs below, as asked")
     page.wait_for_function("document.getElementById('pj-2d').data.length === 4")  # 1 path, 2 fixed, 1 cursor
 
 

@@ -217,8 +217,8 @@ export class ProjectionView extends LabView {
       purge(this.space);
       this.space.textContent = "3-D needs at least 3 hidden units.";
     } else {
-      // Short titles in 3-D: the long ones collide with the tick labels at the corners.
-      const axis3 = (k) => ({ title: { text: shortTitle(k, ratios) } });
+      // Short titles and few ticks in 3-D: more collide at the corners.
+      const axis3 = (k) => ({ title: { text: shortTitle(k, ratios) }, nticks: 5 });
       const traces3 = [
         ...shared.map((p, k) => pathTrace({ ...p, name: plotText(p.name) }, 3, styles.get(p.model), { colorbar: k === 0 })),
         ...(found ? fixedPointTraces(found, data, 3) : []),
@@ -307,7 +307,7 @@ function caption({ data, mine, shared, own, refused, found, search, usable }) {
   }
   for (const p of own) {
     const reason = p.hidden_size === data.mean.length
-      ? "drawn on its own PCs below, as asked (Axes)"
+      ? "is drawn on its own PCs below, as asked (Axes)"
       : `has ${p.hidden_size} hidden units, not ${data.mean.length}: its units are other axes, so its path is drawn on its own PCs below`;
     parts.push(`${p.name} ${reason}, colored by the same steps and with the same cursor.`);
   }
