@@ -176,7 +176,8 @@ def test_projection_in_2d_and_3d_with_the_cursor(page: Page, server: str) -> Non
 
 PROJECTED = (
     "document.getElementById('{div}').data.map((t) => ({{name: t.name, meta: t.meta ?? null, type: t.type, "
-    "x: t.x, y: t.y, z: t.z ?? null, symbol: t.marker.symbol, customdata: t.customdata ?? null}}))"
+    "x: t.x, y: t.y, z: t.z ?? null, symbol: t.marker.symbol, customdata: t.customdata ?? null, "
+    "text: t.text}}))"
 )
 
 
@@ -227,6 +228,9 @@ def test_projection_draws_the_fixed_points_and_the_compare_models_paths(page: Pa
                 assert np.array(trace[axis]) == pytest.approx(want[:, i], abs=1e-6)
         for trace, idx, symbol in ((traces[2], stable, "circle"), (traces[3], unstable, "circle-open")):
             assert trace["customdata"] == idx and trace["symbol"] == symbol
+            for k, hover in zip(idx, trace["text"], strict=True):
+                tau = found["points"][k]["time_constants"][0]
+                assert "time constants: " + (shown(tau, 2) if tau is not None else "") in hover
             for i, axis in enumerate(axes):
                 assert np.array(trace[axis]) == pytest.approx(fixed[idx, i], abs=1e-5)
         for trace, want in zip(traces[4:], paths.values(), strict=True):
