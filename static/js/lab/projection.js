@@ -228,7 +228,11 @@ export class ProjectionView extends LabView {
       await Plotly.react(this.space, traces3, {
         title: title(`… and on 3 (% of variance; drag to turn)`), font, height: legend ? 540 : 480,
         margin: { l: 0, r: 0, t: 52, b: 0 },
-        scene: { xaxis: axis3(0), yaxis: axis3(1), zaxis: axis3(2), aspectmode: "cube" }, showlegend: false,
+        // The camera a little farther than Plotly's (1.25, 1.25, 1.25), so the axis titles at the
+        // bottom corners stay inside the plot.
+        scene: { xaxis: axis3(0), yaxis: axis3(1), zaxis: axis3(2), aspectmode: "cube",
+          camera: { eye: { x: 1.5, y: 1.5, z: 1.15 } } },
+        showlegend: false, uirevision: "turned", // a redraw keeps the reader's turn
       }, plotConfig("gatescope-lab-projection-3d"));
     }
     await this.drawOwn(own, styles, t, data.steps);
