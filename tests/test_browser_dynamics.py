@@ -202,6 +202,113 @@ def test_projection_in_2d_and_3d_with_the_cursor(page: Page, server: str) -> Non
     page.wait_for_function(f"Math.abs(document.getElementById('pj-3d').data[1].z[0] - {pts[6, 2]}) < 1e-6")
 
 
+PROJECTED = (
+    "document.getElementById('{div}').data.map((t) => ({{name: t.name, meta: t.meta ?? null, type: t.type, "
+    "x: t.x, y: t.y, z: t.z ?? null, symbol: t.marker.symbol, customdata: t.customdata ?? null, "
+    "text: t.text}}))"
+)
+
+
+def test_projection_draws_the_fixed_points_and_the_compare_models_paths(page: Page, server: str) -> None:
+    """A same-size GRU shares the LSTM's PCA, a 5-unit RNN gets its own PCs; the fixed points of
+    the constant input are on the shared axes; the cursor moves every path's cursor point, by a
+    restyle (no new request). Every coordinate is held to the API's numbers, projected here."""
+    text = "the cat sat on the mat"
+    gru, rnn = "random-gru-iascii-h8-l1-s1", "random-rnn-iascii-h5-l1-s2"
+    hash_ = f"model={TEXT_LSTM}&compare={gru},{rnn}&text={quote(text)}&t=5&pjfp=1&fpx=e&fpc=12"
+    open_lab(page, server, hash_, "projection")
+    others = [
+        {"model": gru, "layer": 0, "axes": "shared"},
+        {"model": rnn, "layer": 0, "axes": "own", "components": 2},
+    ]
+    ref = post(
+        server, "/api/analysis/projection", model=TEXT_LSTM, text=text, layer=0, components=3, others=others
+    )
+    found = post(
+        server,
+        "/api/analysis/fixed-points",
+        model=TEXT_LSTM,
+        text="e",
+        layer=0,
+        count=12,
+        seed=0,
+        trajectory={"text": text},
+    )
+    shared, own = ref["paths"]
+    paths = {f"path:{TEXT_LSTM}": np.array(ref["points"]), f"path:{gru}": np.array(shared["points"])}
+    hidden = np.array([p["hidden"] for p in found["points"]])
+    fixed = (hidden - np.array(ref["mean"])) @ np.array(ref["components"]).T  # (points, 3)
+    stable = [k for k, p in enumerate(found["points"]) if p["stable"]]
+    unstable = [k for k, p in enumerate(found["points"]) if not p["stable"]]
+    for div, dims in (("pj-2d", 2), ("pj-3d", 3)):
+        traces = page.evaluate(PROJECTED.format(div=div))
+        # Two paths, the stable and the unstable fixed points, and a cursor on each path.
+        assert [t["meta"] or t["name"] for t in traces] == [
+            *paths,
+            "stable fixed point",
+            "unstable fixed point",
+            f"cursor:{TEXT_LSTM}",
+            f"cursor:{gru}",
+        ]
+        axes = "xyz"[:dims]
+        for trace, want in zip(traces[:2], paths.values(), strict=True):
+            for i, axis in enumerate(axes):
+                assert np.array(trace[axis]) == pytest.approx(want[:, i], abs=1e-6)
+        for trace, idx, symbol in ((traces[2], stable, "circle"), (traces[3], unstable, "circle-open")):
+            assert trace["customdata"] == idx and trace["symbol"] == symbol
+            for k, hover in zip(idx, trace["text"], strict=True):
+                tau = found["points"][k]["time_constants"][0]
+                assert "time constants: " + (shown(tau, 2) if tau is not None else "") in hover
+            for i, axis in enumerate(axes):
+                assert np.array(trace[axis]) == pytest.approx(fixed[idx, i], abs=1e-5)
+        for trace, want in zip(traces[4:], paths.values(), strict=True):
+            assert [trace[a][0] for a in axes] == pytest.approx(want[5, :dims], abs=1e-6)
+    # The RNN (5 units, not 8) on its own PCs, in a small plot of its own.
+    small = page.locator(f'#pj-others [data-model="{rnn}"]')
+    expect(small).to_have_count(1)
+    expect(page.locator("#pj-others .plot")).to_have_count(1)
+    mine = page.evaluate(
+        f"document.querySelector('#pj-others [data-model=\"{rnn}\"]').data.map((t) => [t.x, t.y])"
+    )
+    assert len(mine) == 2
+    np.testing.assert_allclose(np.transpose(mine[0]), own["points"], atol=1e-6)
+    np.testing.assert_allclose(np.transpose(mine[1]), np.array(own["points"])[5:6], atol=1e-6)
+    expect(small.locator(".g-xtitle")).to_have_text(f"PC1 ({100 * own['explained_variance_ratio'][0]:.1f}%)")
+    caption = page.get_by_test_id("pj-caption")
+    expect(caption).to_contain_text("Shared axes: one PCA fitted on the hidden states of")
+    expect(caption).to_contain_text("has 5 hidden units, not 8: its units are other axes")
+    expect(caption).to_contain_text(f"{len(stable)} stable (filled), {len(unstable)} unstable (open)")
+    ratio = ref["explained_variance_ratio"]
+    expect(page.locator("#pj-2d .g-xtitle")).to_have_text(f"PC1 ({100 * ratio[0]:.1f}% of variance)")
+
+    # The cursor moves every path's cursor point, in all three plots, without asking again.
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/api/" in r.url else None)
+    page.locator("#step-slider").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_test_id("step-label")).to_have_text("t = 6 · ‘t’")
+    for div, trace, want in (
+        ("pj-2d", 4, paths[f"path:{TEXT_LSTM}"][6]),
+        ("pj-2d", 5, paths[f"path:{gru}"][6]),
+        ("pj-3d", 5, paths[f"path:{gru}"][6]),
+    ):
+        page.wait_for_function(
+            f"Math.abs(document.getElementById('{div}').data[{trace}].x[0] - {want[0]}) < 1e-6 && "
+            f"Math.abs(document.getElementById('{div}').data[{trace}].y[0] - {want[1]}) < 1e-6"
+        )
+    page.wait_for_function(
+        f"Math.abs(document.querySelector('#pj-others .plot').data[1].x[0] - {own['points'][6][0]}) < 1e-6"
+    )
+    assert asked == []
+
+    # Each model on its own PCs (Axes): the GRU leaves the shared plot for a small one.
+    page.get_by_label("compare axes").select_option("own")
+    page.wait_for_function("location.hash.includes('pjax=own')")
+    expect(page.locator("#pj-others .plot")).to_have_count(2)
+    expect(caption).to_contain_text("is drawn on its own PCs below, as asked")
+    page.wait_for_function("document.getElementById('pj-2d').data.length === 4")  # 1 path, 2 fixed, 1 cursor
+
+
 def test_attribution_on_the_text_and_its_completeness(page: Page, server: str) -> None:
     text = "count (the) 'quotes'"
     obj = {"layer": 0, "unit": 3, "step": 15}

@@ -14,7 +14,7 @@ from torch import nn
 from gatescope.engine import spec_from_module
 from gatescope.engine.attribution import attribute
 from gatescope.engine.fixedpoints import fixed_points
-from gatescope.engine.projection import project
+from gatescope.engine.projection import project, project_paths
 from gatescope.engine.units import correlations, feature_values, unit_scores
 from tests.reference import reference_step, reference_trace, reference_weights
 
@@ -106,6 +106,24 @@ def test_projection_against_numpy_svd() -> None:
         np.testing.assert_allclose(got.mean.numpy(), mean, atol=1e-12)
     with pytest.raises(ValueError, match="components must be between 1 and"):
         project(states[:2], 3)
+
+
+def test_paths_share_one_pca_fitted_on_all_of_them() -> None:
+    """Two models' paths (equal widths) on one PCA of both, held to numpy's SVD of the stack."""
+    a = torch.randn(30, 5, dtype=torch.float64) @ torch.randn(5, 5, dtype=torch.float64)
+    b = torch.randn(12, 5, dtype=torch.float64) + 2
+    got = project_paths([a, b], 2)
+    stack = np.concatenate([a.numpy(), b.numpy()])
+    mean = stack.mean(0)
+    _, s, vt = np.linalg.svd(stack - mean, full_matrices=False)
+    signs = np.sign(np.sum(got[0].components.numpy() * vt[:2], axis=1))
+    for path, states in zip(got, (a, b), strict=True):
+        np.testing.assert_allclose(path.points.numpy(), (states.numpy() - mean) @ vt[:2].T * signs, atol=1e-9)
+        np.testing.assert_allclose(
+            path.explained_variance_ratio.numpy(), (s**2 / (s**2).sum())[:2], atol=1e-12
+        )
+    with pytest.raises(ValueError, match=r"one width; these have widths \[4, 5\]"):
+        project_paths([a, torch.randn(9, 4)], 2)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])

@@ -63,6 +63,94 @@ def test_projection_route(client: TestClient) -> None:
     assert fitted["fit_steps"] == len(other) and np.array(fitted["points"]).shape == (len(text), 2)
 
 
+def states_of(client: TestClient, model_id: str, text: str, layer: int) -> np.ndarray:
+    """A model's hidden states on ``text`` from the float64 unrolled reference (tests/reference.py)."""
+    model = loaded(client, model_id)
+    x = torch.nn.functional.one_hot(torch.tensor([model.vocab.index(c) for c in text]), len(model.vocab))
+    return reference_trace(model.module, x.float(), lambda hs: hs[-1][-1].sum())["layers"][layer][
+        "hidden"
+    ].numpy()
+
+
+def pca_of(stack: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Explicit PCA by numpy's SVD: (mean, components k x H, explained variance ratio)."""
+    mean = stack.mean(0)
+    _, s, vt = np.linalg.svd(stack - mean, full_matrices=False)
+    return mean, vt[:k], (s**2 / (s**2).sum())[:k]
+
+
+def test_projection_of_other_models_on_shared_and_own_axes(client: TestClient) -> None:
+    """A same-size GRU joins the LSTM's PCA (one SVD of both models' states, numpy's); a smaller
+    RNN gets a PCA of its own states."""
+    text = "the cat sat on the mat, (twice)"
+    gru, rnn = "random-gru-iascii-h16-l1-s3", "random-rnn-iascii-h5-l1-s2"
+    others = [{"model": gru, "axes": "shared"}, {"model": rnn, "axes": "own", "components": 2}]
+    body = {"model": TEXT_LSTM, "text": text, "layer": 1, "components": 3, "others": others}
+    got = client.post("/api/analysis/projection", json=body)
+    assert got.status_code == 200, got.text
+    result = got.json()
+    lstm_states, gru_states = states_of(client, TEXT_LSTM, text, 1), states_of(client, gru, text, 0)
+    mean, vt, ratio = pca_of(np.concatenate([lstm_states, gru_states]), 3)
+    signs = np.sign(np.sum(np.array(result["components"]) * vt, 1))
+    assert np.all(np.abs(signs) == 1)
+    np.testing.assert_allclose(result["mean"], mean, atol=1e-5)
+    np.testing.assert_allclose(result["explained_variance_ratio"], ratio, atol=1e-5)
+    np.testing.assert_allclose(result["points"], (lstm_states - mean) @ vt.T * signs, atol=1e-4)
+    assert result["fit_steps"] == 2 * len(text)
+    shared, own = result["paths"]
+    assert (shared["model"], shared["axes"], shared["layer"], shared["hidden_size"]) == (gru, "shared", 0, 16)
+    assert shared["components"] == result["components"] and shared["mean"] == result["mean"]
+    np.testing.assert_allclose(shared["points"], (gru_states - mean) @ vt.T * signs, atol=1e-4)
+    rnn_states = states_of(client, rnn, text, 0)
+    mean, vt, ratio = pca_of(rnn_states, 2)
+    signs = np.sign(np.sum(np.array(own["components"]) * vt, 1))
+    assert (own["axes"], own["hidden_size"], own["fit_steps"], own["steps"]) == (
+        "own",
+        5,
+        len(text),
+        len(text),
+    )
+    np.testing.assert_allclose(own["explained_variance_ratio"], ratio, atol=1e-5)
+    np.testing.assert_allclose(own["points"], (rnn_states - mean) @ vt.T * signs, atol=1e-4)
+    # Fitted on other inputs: every shared model's states on them, both models projected.
+    other = "a dog ran home"
+    fitted = client.post(
+        "/api/analysis/projection", json=body | {"fit": [{"text": other}], "others": others[:1]}
+    ).json()
+    mean, vt, _ = pca_of(
+        np.concatenate([states_of(client, TEXT_LSTM, other, 1), states_of(client, gru, other, 0)]), 3
+    )
+    signs = np.sign(np.sum(np.array(fitted["components"]) * vt, 1))
+    assert fitted["fit_steps"] == 2 * len(other) == fitted["paths"][0]["fit_steps"]
+    np.testing.assert_allclose(fitted["paths"][0]["points"], (gru_states - mean) @ vt.T * signs, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("other", "status", "message"),
+    [
+        (
+            {"model": "random-rnn-iascii-h5-l1-s2", "axes": "shared"},
+            422,
+            "others[0] ('random-rnn-iascii-h5-l1-s2'): axes 'shared' needs the same hidden size: it has 5",
+        ),
+        (
+            {"model": "random-rnn-iascii-h2-l1-s2"},
+            422,
+            "others[0] ('random-rnn-iascii-h2-l1-s2'): components",
+        ),
+        ({"model": "random-gru-i3-h16-l1-s0", "axes": "shared"}, 422, "takes numbers, not text"),
+        ({"model": "random-gru-iascii-h16-l1-s0", "layer": 1}, 422, "layer 1 out of range"),
+        ({"model": "no-such-model"}, 404, "unknown model 'no-such-model'"),
+        ({"model": "random-gru-iascii-h16-l1-s0", "axes": "joint"}, 422, "others.0.axes"),
+    ],
+)
+def test_bad_projection_others_are_named(client: TestClient, other: dict, status: int, message: str) -> None:  # type: ignore[type-arg]
+    body = {"model": TEXT_LSTM, "text": "hello there", "components": 3, "others": [other]}
+    response = client.post("/api/analysis/projection", json=body)
+    assert response.status_code == status, response.text
+    assert message in str(response.json()["detail"])
+
+
 def test_attribution_route(client: TestClient) -> None:
     inputs = torch.randn(8, 3)
     body = {"model": GRU, "inputs": inputs.tolist(), "objective": {"layer": 1, "unit": 2, "step": 5}}

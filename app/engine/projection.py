@@ -46,10 +46,22 @@ def pca(states: Tensor, components: int) -> tuple[Tensor, Tensor, Tensor]:
     return vh, ratio, mean
 
 
+def project_paths(paths: Sequence[Tensor], components: int, fit: Sequence[Tensor] = ()) -> list[Projection]:
+    """Project every path ((T_i, H) each) on one PCA fitted on ``fit`` (several (N_j, H), stacked
+    along time) or, when ``fit`` is empty, on the paths themselves: several models' or inputs'
+    states on shared axes. ValueError unless every state has the same width H (hidden units of
+    different models are different axes only when the widths differ; equal widths still are,
+    which is why the caller decides which paths share a picture)."""
+    basis = list(fit) or list(paths)
+    widths = sorted({int(s.shape[-1]) for s in [*paths, *basis]})
+    if len(widths) > 1:
+        raise ValueError(f"paths on shared axes need states of one width; these have widths {widths}")
+    vh, ratio, mean = pca(torch.cat([b.double() for b in basis]), components)  # vh (k, H), mean (H,)
+    return [Projection((p.double() - mean) @ vh.T, ratio, vh, mean) for p in paths]  # each (T_i, k)
+
+
 def project(states: Tensor, components: int, fit: Sequence[Tensor] = ()) -> Projection:
     """Project ``states`` (T, H) on the principal components of ``fit`` (several (T_i, H), stacked
     along time) or, when ``fit`` is empty, of ``states`` themselves. Fitting on a fixed set keeps
     the axes still while the projected input changes, so several paths can share one picture."""
-    basis = torch.cat([f.double() for f in fit]) if fit else states.double()
-    vh, ratio, mean = pca(basis, components)
-    return Projection((states.double() - mean) @ vh.T, ratio, vh, mean)
+    return project_paths([states], components, fit)[0]

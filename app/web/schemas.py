@@ -112,11 +112,28 @@ class FixedPointsRequest(ModelInput):
     tolerance: float = Field(1e-3, gt=0, le=1, description="points closer than this (relative) are one")
 
 
+class ProjectedModel(Strict):
+    """Another model run on the same input, its path drawn beside (or with) this model's."""
+
+    model: str = Field(description="a model id that reads the same input (same vocabulary or input_size)")
+    gru_variant: GruVariantName | None = Field(None, description=GRU_VARIANT_HELP)
+    layer: int = Field(0, description="negative counts from the top")
+    axes: Literal["shared", "own"] = Field(
+        "own",
+        description="'shared': its states join this model's in one PCA (same hidden size only), so "
+        "both paths are on the same axes; 'own': a PCA of its own states",
+    )
+    components: Literal[2, 3] | None = Field(None, description="'own' axes only; default: the request's")
+
+
 class ProjectionRequest(ModelInput):
     layer: int = Field(0, description="negative counts from the top")
     components: Literal[2, 3] = 2
     fit: list[SequenceInput] | None = Field(
         None, max_length=16, description="inputs to fit the components on (default: this input)"
+    )
+    others: list[ProjectedModel] = Field(
+        [], max_length=4, description="more models on the same input, each answered as one of 'paths'"
     )
 
 

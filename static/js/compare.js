@@ -7,6 +7,7 @@ import { rangeFor } from "./colors.js";
 import { $, el } from "./dom.js";
 import { count, fmt, num, sci } from "./format.js";
 import { Latest } from "./latest.js";
+import { compatible } from "./models.js";
 import { CursorOverlay, wrapPlot } from "./cursor.js";
 import { norm } from "./numbers.js";
 import { baseFont, plotConfig, purge, timeAxis, title } from "./plots.js";
@@ -15,13 +16,6 @@ import { CellDiagram } from "./diagram.js";
 import { GateCompare } from "./gatecompare.js";
 
 const Plotly = window.Plotly;
-
-/** Models that read the same input as ``primary``: the same characters, or the same input width. */
-export function compatible(models, primary) {
-  const vocab = (m) => (m.vocab ? [...m.vocab].sort().join("") : null);
-  return models.filter((m) => m.id !== primary.id &&
-    (primary.vocab ? vocab(m) === vocab(primary) : !m.vocab && m.input_size === primary.input_size));
-}
 
 /** How many character labels fit under a plot in ``col`` (about 16 px each). */
 function labelRoom(col) {

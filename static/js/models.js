@@ -39,6 +39,14 @@ export function fetchModel(id) {
   return getJSON(`/api/models/${encodeURIComponent(id)}`);
 }
 
+/** Models that read the same input as ``primary``: the same characters, or the same input width
+ * (the main page's compare and the lab's compare paths). */
+export function compatible(models, primary) {
+  const vocab = (m) => (m.vocab ? [...m.vocab].sort().join("") : null);
+  return models.filter((m) => m.id !== primary.id &&
+    (primary.vocab ? vocab(m) === vocab(primary) : !m.vocab && m.input_size === primary.input_size));
+}
+
 /** The model a newcomer sees first: a shipped LSTM (gates to watch), on text if there is one. */
 export function firstModel(models) {
   const builtin = models.filter((m) => m.source === "builtin");

@@ -44,9 +44,7 @@ export function timeAxis(steps, tokens, maxLabels = 80) {
     const stride = Math.max(1, Math.ceil(steps / Math.max(1, maxLabels)));
     const shown = tokens.slice(0, steps).map((_, t) => t).filter((t) => t % stride === 0);
     axis.tickvals = shown;
-    // Plotly reads tick text as its own HTML subset ("<s>" would strike through): escape tokens.
-    const escape = (text) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-    axis.ticktext = shown.map((t) => escape(tokenLabel(tokens[t])));
+    axis.ticktext = shown.map((t) => plotText(tokenLabel(tokens[t])));
     axis.tickangle = 0;
     const words = tokens.some((token) => [...token].length > 1);
     axis.title.text = words ? "token (one per timestep)" : "character (one per timestep)";
@@ -54,6 +52,12 @@ export function timeAxis(steps, tokens, maxLabels = 80) {
     Object.assign(axis, { tick0: 0, dtick: 1 }); // a few steps: whole timesteps, never t = 0.5
   }
   return axis;
+}
+
+/** User text (a token, a model's name) for Plotly's text, which reads its own HTML subset ("<s>"
+ * would strike through): escaped, so it shows as typed. */
+export function plotText(text) {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
 /** "gate i_t" -> "gate i<sub>t</sub>" for Plotly's text (our own strings only, never user text). */

@@ -7,14 +7,19 @@ serialize. Interventions are part of POST /api/trace and the trace stream.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from fastapi import APIRouter, Response
 
+from gatescope.engine import RecurrentSpec
 from gatescope.engine.attribution import attribute
 from gatescope.engine.fixedpoints import fixed_points
 from gatescope.engine.gradflow import forward_layers, resolve_layer
-from gatescope.engine.projection import project
+from gatescope.engine.projection import Projection, project, project_paths
 from gatescope.engine.text import one_hot, text_tokens, token_ids
 from gatescope.engine.units import feature_values, unit_scores
 from gatescope.web.api.common import header, model_input
@@ -24,6 +29,7 @@ from gatescope.web.payloads import array, json_response
 from gatescope.web.schemas import (
     AttributionRequest,
     FixedPointsRequest,
+    ProjectedModel,
     ProjectionRequest,
     SequenceInput,
     UnitsRequest,
@@ -87,27 +93,116 @@ def post_fixed_points(body: FixedPointsRequest, registry: RegistryDep, settings:
     )
 
 
+@dataclass(frozen=True)
+class _Run:
+    """One model's states on the input, and the states its PCA is fitted on."""
+
+    layer: int
+    states: torch.Tensor  # (T, H)
+    fit: list[torch.Tensor]  # each (T_i, H): the fit inputs' states, or [states]
+
+
+def _run(
+    model: LoadedModel,
+    spec: RecurrentSpec,
+    x: torch.Tensor,
+    layer: int,
+    fit: list[SequenceInput],
+    max_steps: int,
+) -> _Run:
+    layer = resolve_layer(spec, layer)
+    states = forward_layers(spec, x, layer)[0][layer].hidden
+    fitted = [
+        forward_layers(spec, sequence_from_request(model, f, max_steps)[0], layer)[0][layer].hidden
+        for f in fit
+    ]
+    return _Run(layer, states, fitted or [states])
+
+
+@contextmanager
+def _naming(k: int, other: ProjectedModel) -> Iterator[None]:
+    """A ValueError about others[k] says which entry and model it is about."""
+    try:
+        yield
+    except ValueError as exc:
+        raise ValueError(f"others[{k}] ({other.model!r}): {exc}") from None
+
+
+def _other_run(
+    k: int, other: ProjectedModel, model: LoadedModel, body: ProjectionRequest, hidden: int, max_steps: int
+) -> _Run:
+    """others[k]'s run on the request's input."""
+    with _naming(k, other):
+        spec = model.spec_for(other.gru_variant)
+        if other.axes == "shared" and spec.hidden_size != hidden:
+            raise ValueError(
+                f"axes 'shared' needs the same hidden size: it has {spec.hidden_size} units and "
+                f"{body.model!r} has {hidden}; ask for axes 'own' (its own principal components)"
+            )
+        x, _ = sequence_from_request(model, body, max_steps)
+        return _run(model, spec, x, other.layer, body.fit or [], max_steps)
+
+
+def _projected(result: Projection) -> dict[str, Any]:
+    return {
+        "points": array(result.points),
+        "explained_variance_ratio": array(result.explained_variance_ratio),
+        "components": array(result.components),
+        "mean": array(result.mean),
+    }
+
+
 @router.post("/projection", response_class=Response)
 def post_projection(body: ProjectionRequest, registry: RegistryDep, settings: SettingsDep) -> Response:
     """The layer's hidden states over the input projected on their first ``components`` principal
     components (fitted on the ``fit`` inputs' states when given, else on this input's):
-    ``points`` T x k, ``explained_variance_ratio`` k, ``components`` k x H, ``mean`` H."""
+    ``points`` T x k, ``explained_variance_ratio`` k, ``components`` k x H, ``mean`` H.
+
+    ``others``: more models on the same input, answered in order as ``paths`` (each with its
+    model, layer, hidden_size, axes and the four fields above). A model with axes 'shared' (same
+    hidden size) joins this one's PCA: the components are fitted on all their states together
+    (``fit_steps`` counts them) and every shared path, this model's too, is projected on them. A
+    model with axes 'own' gets a PCA of its own states, in coordinates of its own."""
     model, spec, x, tokens = model_input(body, registry, settings)
+    models = [find_model(registry, other.model) for other in body.others]
     with user_errors():
-        layer = resolve_layer(spec, body.layer)
-        states = forward_layers(spec, x, layer)[0][layer].hidden
-        fit_inputs = [sequence_from_request(model, f, settings.max_steps)[0] for f in body.fit or []]
-        fit = [forward_layers(spec, f, layer)[0][layer].hidden for f in fit_inputs]
-        result = project(states, body.components, fit)
+        runs = [_run(model, spec, x, body.layer, body.fit or [], settings.max_steps)]
+        runs += [
+            _other_run(k, other, m, body, spec.hidden_size, settings.max_steps)
+            for k, (other, m) in enumerate(zip(body.others, models, strict=True))
+        ]
+        group = [0] + [k + 1 for k, other in enumerate(body.others) if other.axes == "shared"]
+        fit = [f for i in group for f in runs[i].fit]
+        shared = dict(
+            zip(group, project_paths([runs[i].states for i in group], body.components, fit), strict=True)
+        )
+        own: dict[int, Projection] = {}
+        for k, other in enumerate(body.others):
+            if other.axes == "own":
+                with _naming(k, other):
+                    own[k + 1] = project(
+                        runs[k + 1].states, other.components or body.components, runs[k + 1].fit
+                    )
+    paths = [
+        {
+            "model": m.id,
+            "arch": m.spec.arch,
+            "layer": runs[k + 1].layer,
+            "hidden_size": m.spec.hidden_size,
+            "axes": other.axes,
+            "steps": int(runs[k + 1].states.shape[0]),
+            "fit_steps": sum(int(f.shape[0]) for f in (fit if other.axes == "shared" else runs[k + 1].fit)),
+            **_projected(shared[k + 1] if other.axes == "shared" else own[k + 1]),
+        }
+        for k, (other, m) in enumerate(zip(body.others, models, strict=True))
+    ]
     return json_response(
         {
             **header(model, spec, x, tokens),
-            "layer": layer,
-            "fit_steps": sum(int(f.shape[0]) for f in fit) if fit else int(x.shape[0]),
-            "points": array(result.points),
-            "explained_variance_ratio": array(result.explained_variance_ratio),
-            "components": array(result.components),
-            "mean": array(result.mean),
+            "layer": runs[0].layer,
+            "fit_steps": sum(int(f.shape[0]) for f in fit),
+            **_projected(shared[0]),
+            "paths": paths,
         }
     )
 

@@ -11,7 +11,7 @@ import { $, countOptions, showMessage } from "../dom.js";
 import { tokenNote } from "../format.js";
 import { InputError, InputPanel } from "../input.js";
 import { applyLimits } from "../limits.js";
-import { ModelPicker, fetchModel, firstModel } from "../models.js";
+import { ModelPicker, compatible, fetchModel, firstModel } from "../models.js";
 import { clamp } from "../numbers.js";
 import { reloadOnNewHash } from "../urlstate.js";
 import { AttributionView } from "./attribution.js";
@@ -44,6 +44,15 @@ const lab = {
   /** The lab's own URL keys (lab/state.js), as a read-only copy. */
   get knobs() {
     return Object.freeze({ ...state.lab });
+  },
+  /** Every model the picker knows (records of GET /api/models and those added since). */
+  get models() {
+    return picker.models;
+  },
+  /** The compare models (compare= in the URL, shared with the main page) that read this model's input. */
+  get compare() {
+    const options = this.model ? compatible(picker.models, this.model) : [];
+    return state.main.compare.map((id) => options.find((m) => m.id === id)).filter(Boolean);
   },
   get variant() {
     return this.model?.arch === "gru" ? state.lab.variant : "torch";
@@ -93,6 +102,12 @@ const intents = {
     Object.assign(state.lab, patch);
     save();
     if (recompute) refreshSoon(after);
+  },
+  /** Compare this model with ``ids`` (at most two; the main page's compare= too). */
+  setCompare(ids) {
+    state.main.compare = [...new Set(ids.filter(Boolean))].slice(0, 2);
+    save();
+    refreshSoon();
   },
   /** Move the step cursor to ``t``. */
   setStep(t) {
@@ -257,7 +272,10 @@ function chooseModel(model, fresh) {
   input.setModel(model);
   const s = state.main;
   s.model = model.id; // so a reload or a shared link opens this model, as on the main page
-  if (fresh) Object.assign(s, { preset: null, text: null, csv: null, t: null, unit: 0, layer: 0 });
+  if (fresh) {
+    Object.assign(s, { preset: null, text: null, csv: null, t: null, unit: 0, layer: 0 });
+    s.compare = s.compare.filter((id) => compatible(picker.models, model).some((m) => m.id === id));
+  }
   input.show(s);
   $("layer-select").replaceChildren(...countOptions(model.num_layers));
   $("layer-select").closest("label").hidden = model.num_layers < 2;
@@ -301,6 +319,11 @@ async function boot() {
     model = await fetchModel(wanted).catch(() => null);
     if (model) picker.add(model);
     else showError(`The model “${wanted}” is not on this server; showing another one.`);
+  }
+  for (const id of state.main.compare) {
+    if (picker.get(id)) continue; // a random model's id rebuilds it; an unknown one is left out
+    const other = await fetchModel(id).catch(() => null);
+    if (other) picker.add(other);
   }
   const fresh = !model;
   model ??= firstModel(models);

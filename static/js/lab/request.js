@@ -87,9 +87,10 @@ export class LabView {
 
   /**
    * The same round for several requests ([[url, body], ...]) answered together: draw() gets the
-   * answers as an array, in order (or the one answer, with ``one``).
+   * answers as an array, in order (or the one answer, with ``one``). ``post(url, body)`` sends
+   * each (default postJSON; fixedsearch.js's remembers fixed-point answers).
    */
-  async fetchAllAndDraw(requests, { busy, suffix, failed, alongside, one = false } = {}) {
+  async fetchAllAndDraw(requests, { busy, suffix, failed, alongside, one = false, post = postJSON } = {}) {
     const key = JSON.stringify(requests);
     if (key === this.lastKey) return;
     this.lastKey = key;
@@ -98,7 +99,7 @@ export class LabView {
     const besides = alongside?.();
     let data;
     try {
-      const answers = await this.latest.settle(Promise.all(requests.map(([url, body]) => postJSON(url, body))));
+      const answers = await this.latest.settle(Promise.all(requests.map(([url, body]) => post(url, body))));
       data = answers && one ? answers[0] : answers;
     } catch (err) {
       this.lastKey = null;

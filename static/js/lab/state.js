@@ -6,6 +6,7 @@
 //   cost=<I>,<H>,<layers>,<steps>,<batch>  ps=<start>  pe=<end>  th=<threshold>
 //   iv=<layer>,<quantity>,<unit unit ...>,<a>,<b>,<value>;... (clamps)  ivs=<quantity shown>
 //   fpx=<constant input>  fpc=<count>  fps=<seed>  atm=gxi|ig  ats=<nodes>
+//   pjfp=1 (the projection draws the fixed points)  pjax=own (compare paths each on their own PCs)
 //   uf=<feature>  urx=<regex>  uq=<quantity>  us=input|task
 // The lab's values stay the strings its form fields hold.
 
@@ -39,6 +40,8 @@ export const LAB_STATE = new UrlState([
   key("fpx", ""),
   key("fpc", "32"),
   key("fps", "0"),
+  key("pjfp", ""),
+  key("pjax", "shared", { parse: (axes) => (["shared", "own"].includes(axes) ? axes : undefined) }),
   key("atm", "ig"),
   key("ats", "16"),
   key("uf", "quotes"),
