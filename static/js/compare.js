@@ -9,6 +9,7 @@ import { count, fmt, num, sci } from "./format.js";
 import { Latest } from "./latest.js";
 import { compatible } from "./models.js";
 import { CursorOverlay, wrapPlot } from "./cursor.js";
+import { logTicks } from "./lab/logaxis.js";
 import { norm } from "./numbers.js";
 import { baseFont, plotConfig, purge, timeAxis, title } from "./plots.js";
 import { TraceData } from "./trace.js";
@@ -138,7 +139,10 @@ export class CompareView {
     }], {
       title: title("‖dL/dh_t‖, log scale"), font, height: 230, margin: { l: 64, r: 10, t: 40, b: 48 },
       xaxis: timeAxis(data.steps, data.tokens, labelRoom(col)),
-      yaxis: { type: "log", automargin: true, title: { text: "gradient norm" }, exponentformat: "power", nticks: 5 },
+      yaxis: {
+        type: "log", automargin: true, title: { text: "gradient norm" }, exponentformat: "power",
+        ...logTicks(norms.filter((v) => v !== null)),
+      },
       showlegend: false,
     }, plotConfig(`gatescope-${model.id}-gradients`));
     const cursors = [new CursorOverlay(heat), new CursorOverlay(grad)];

@@ -2,6 +2,7 @@
 // toward early steps, the vanishing gradient, shows as a straight slope.
 
 import { CursorOverlay } from "./cursor.js";
+import { logTicks } from "./lab/logaxis.js";
 import { baseFont, plotConfig, purge, subscripts, timeAxis, title } from "./plots.js";
 
 const Plotly = window.Plotly;
@@ -45,7 +46,7 @@ export class GradientPlot {
       height: this.height,
       margin: { l: 76, r: 16, t: 48, b: 48 },
       xaxis: timeAxis(data.capacity, data.tokens),
-      yaxis: { type: "log", automargin: true, title: { text: "gradient norm (log)" }, exponentformat: "power", nticks: 6 },
+      yaxis: { type: "log", automargin: true, title: { text: "gradient norm (log)" }, exponentformat: "power" },
       // Right of the plot area: below it the legend sat on the x axis title.
       legend: { x: 1.02, xanchor: "left", y: 1, yanchor: "top" },
       annotations: data.complete ? [] : [waiting()],
@@ -66,9 +67,13 @@ export class GradientPlot {
       if (data.arch === "lstm") ys.push(positive(layer.gradNorm.cell));
     });
     Plotly.restyle(this.div, { y: ys });
+    const ticks = logTicks(ys.flat().filter((v) => v !== null));
     Plotly.relayout(this.div, {
       xaxis: timeAxis(data.capacity, data.tokens),
       "yaxis.autorange": true,
+      "yaxis.tickmode": ticks.tickmode ?? "auto",
+      "yaxis.tickvals": ticks.tickvals ?? null,
+      "yaxis.ticktext": ticks.ticktext ?? null,
       annotations: data.complete ? [] : [waiting()],
     });
   }

@@ -51,3 +51,32 @@ export function extent(arrays) {
   }
   return [lo, hi];
 }
+
+const MANTISSAS_FEW_DECADES = [1, 2, 5];
+
+/**
+ * Settings for a Plotly log axis over positive ``values``: a few labelled ticks, never every digit
+ * of a decade (Plotly's own choice on a short range crowds the axis). Up to 2 decades: 1, 2 and 5
+ * times powers of ten; more: powers of ten, every one, two, five … decades. Empty when there is
+ * nothing positive to show (Plotly's own ticks then).
+ */
+export function logTicks(values) {
+  const [lo, hi] = extent([values.filter((v) => v > 0)]);
+  if (!(lo > 0) || !Number.isFinite(hi)) return {};
+  const a = Math.floor(Math.log10(lo));
+  const b = Math.ceil(Math.log10(hi));
+  const mantissas = b - a <= 2 ? MANTISSAS_FEW_DECADES : [1];
+  const step = NICE.find((s) => (b - a) / s <= 6) ?? Math.ceil((b - a) / 6);
+  const tickvals = [];
+  const ticktext = [];
+  for (let k = Math.floor(a / step) * step; k <= b; k += step) {
+    for (const m of mantissas) {
+      const v = m * 10 ** k;
+      if (v < lo / 1.05 || v > hi * 1.05) continue;
+      tickvals.push(v);
+      ticktext.push(m === 1 ? powerOfTen(k) : `${m}·${powerOfTen(k)}`);
+    }
+  }
+  // A range inside one 1-2-5 gap would show no tick: let Plotly choose then.
+  return tickvals.length >= 2 ? { tickmode: "array", tickvals, ticktext } : { tickmode: "auto" };
+}
