@@ -353,7 +353,9 @@ async def trace_stream(websocket: WebSocket, registry: RegistryDep, settings: Se
                 continue
             try:
                 if isinstance(message, StartMessage):
-                    session = StreamSession.start(registry, settings, message)
+                    # Checking a start builds tensors: on the stream thread, so that a class's 50
+                    # starts arriving together never hold the event loop that answers everyone.
+                    session = await _compute(websocket, StreamSession.start, registry, settings, message)
                     session.background = websocket.app.state.gradient_executor
                 elif session is None:
                     raise ValueError("nothing to append to: send a 'start' message first")
