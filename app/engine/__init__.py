@@ -16,6 +16,7 @@ from gatescope.engine.spec import (
     spec_from_module,
     with_gru_variant,
 )
+from gatescope.engine.stack import RecurrentStack
 from gatescope.engine.stepper import Stepper, StepRecord, iter_steps
 from gatescope.engine.trace import LayerTrace, Objective, Trace, UnitObjective, trace, trace_spec
 
@@ -28,6 +29,7 @@ __all__ = [
     "LayerWeights",
     "Objective",
     "RecurrentSpec",
+    "RecurrentStack",
     "StepRecord",
     "Stepper",
     "Trace",
