@@ -109,10 +109,14 @@ def test_initial_states_are_given_per_layer() -> None:
     stepper = Stepper(stack, h0=[h.tolist() for h in h0], c0=c0)
     last = [stepper.step(x_t) for x_t in x][-1]
     torch.testing.assert_close(last.layers[1].hidden, tr.layers[1].hidden[-1], rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match=r"cannot be one tensor: give a list of 2 rows .* widths 24, 16"):
+    with pytest.raises(ValueError, match=r"h0 row 0 must have 24 numbers \(layer 0's width\), got 16"):
         trace(stack, x, h0=torch.zeros(2, 16))
+    with pytest.raises(ValueError, match=r"c0 must have 2 rows \(one per layer\), of widths 24, 16; got 3"):
+        trace(stack, x, c0=[torch.zeros(24), torch.zeros(16), torch.zeros(16)])
     with pytest.raises(ValueError, match=r"h0 row 1 must have 16 numbers \(layer 1's width\), got 24"):
         trace(stack, x, h0=[torch.zeros(24), torch.zeros(24)])
+    with pytest.raises(ValueError, match="h0 contains NaN or inf"):
+        trace(stack, x, h0=[torch.zeros(24), torch.full((16,), float("nan"))])
 
 
 def test_single_numbers_of_a_mixed_stack_are_per_layer_or_refused() -> None:

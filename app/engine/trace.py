@@ -179,12 +179,15 @@ def initial_state(spec: RecurrentSpec, state: InitialState | None, name: str) ->
 
     Layers of different sizes take their rows as a list instead, row ``layer * directions + d``
     of that layer's width (H_l for c0, P_l or H_l for h0); a uniform stack takes that form too.
+    ValueError naming the row and the width it needs.
     """
     rows = spec.num_layers * spec.directions
     sizes = spec.hidden_sizes if name == "c0" else spec.state_sizes
     widths = [size for size in sizes for _ in range(spec.directions)]  # one per row
     if state is None:
         return [torch.zeros(size, dtype=spec.dtype) for size in widths]
+    if len(set(widths)) > 1 and isinstance(state, Tensor):  # rows of one width cannot fit every layer
+        state = list(state[:, 0] if state.dim() == 3 and state.shape[1] == 1 else state)
     if isinstance(state, (list, tuple)):
         if len(state) != rows:
             raise ValueError(
@@ -201,15 +204,9 @@ def initial_state(spec: RecurrentSpec, state: InitialState | None, name: str) ->
                     f"width), got {value.shape[0]}"
                 )
             values.append(value)
-        value = torch.cat(values) if values else torch.zeros(0)
-        if not torch.isfinite(value).all():
+        if not all(torch.isfinite(v).all() for v in values):
             raise ValueError(f"{name} contains NaN or inf")
         return [v.contiguous() for v in values]
-    if len(set(widths)) > 1:
-        raise ValueError(
-            f"this stack's layers differ in size, so {name} cannot be one tensor: give a list of "
-            f"{rows} rows (row layer * directions + direction) of widths {', '.join(map(str, widths))}"
-        )
     size = widths[0]
     value = torch.as_tensor(state).to(spec.dtype)
     if value.dim() == 3 and value.shape[1] == 1:
