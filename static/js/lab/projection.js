@@ -5,6 +5,7 @@
 import { SEQUENTIAL } from "../colors.js";
 import { $ } from "../dom.js";
 import { tokenLabel } from "../format.js";
+import { unitsIn } from "../sizes.js";
 import { baseFont, plotConfig, title } from "../plots.js";
 import { LabView } from "./request.js";
 
@@ -59,7 +60,7 @@ export class ProjectionView extends LabView {
   async refresh() {
     const lab = this.lab;
     if (!lab.model || !lab.input) return;
-    const components = lab.model.hidden_size >= 3 ? 3 : 2;
+    const components = unitsIn(lab.model, lab.layer) >= 3 ? 3 : 2;
     const body = lab.body({ layer: lab.layer, components });
     if (JSON.stringify([["/api/analysis/projection", body]]) === this.lastKey) {
       if (this.data) await this.moveCursor();
