@@ -336,7 +336,8 @@ def test_keras_stack_of_different_sizes_streams_and_is_intervened_on(
         np.testing.assert_allclose(
             streamed, np.float32(whole["layers"][layer]["hidden"]), rtol=1e-5, atol=1e-6
         )
-        assert message["layers"][layer]["grad_hidden"] == whole["layers"][layer]["grad_hidden"]
+        grads = [np.float32(m["layers"][layer]["grad_hidden"]) for m in (message, whole)]
+        np.testing.assert_allclose(*grads, rtol=1e-5, atol=1e-9)  # two runs: last-bit differences
     for objective, said in (
         ({"layer": 1, "unit": 16, "step": 0}, "layer 1 has 16"),
         ({"layer": 0, "unit": 24, "step": 0}, "layer 0 has 24"),
