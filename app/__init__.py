@@ -4,6 +4,7 @@
     tr = gatescope.trace(nn.LSTM(8, 16), torch.randn(50, 8))   # every gate, state and dL/dh_t
     stepper = gatescope.Stepper(nn.GRU(4, 8))                  # one input at a time
     gatescope.show(nn.LSTM(3, 16), torch.randn(40, 3))         # the page, inline in Jupyter
+    stack = gatescope.RecurrentStack("lstm", 8, [24, 16])      # layers of different sizes
 
 The package's rooms: `gatescope.engine` (pure tensor code), `gatescope.web` (the app, its
 routes and payloads), `gatescope.zoo` (models: registry, checkpoints, readers, training, tasks),
@@ -13,6 +14,7 @@ routes and payloads), `gatescope.zoo` (models: registry, checkpoints, readers, t
 
 from gatescope.engine import (
     LayerTrace,
+    RecurrentStack,
     Stepper,
     StepRecord,
     Trace,
@@ -26,6 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "LayerTrace",
+    "RecurrentStack",
     "StepRecord",
     "Stepper",
     "Trace",

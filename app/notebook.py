@@ -133,7 +133,8 @@ def show(
     height: int = 900,
     port: int | None = None,
 ) -> Any:
-    """Show gatescope's page for ``module`` (an ``nn.LSTM``, ``nn.GRU`` or ``nn.RNN``) inline.
+    """Show gatescope's page for ``module`` (an ``nn.LSTM``, ``nn.GRU`` or ``nn.RNN``, or a
+    ``RecurrentStack`` whose layers differ in size) inline.
 
     Args:
         module: the recurrent module; its weights are copied now, later training does not change
@@ -200,7 +201,8 @@ def _vocab_list(vocab: object) -> list[str] | None:
 
 def _default_name(spec: RecurrentSpec) -> str:
     layers = spec.num_layers
-    return f"Notebook {spec.arch.upper()}, H={spec.hidden_size}, {layers} layer{'s' * (layers > 1)}"
+    sizes = "→".join(map(str, spec.hidden_sizes)) if spec.mixed else str(spec.hidden_size)
+    return f"Notebook {spec.arch.upper()}, H={sizes}, {layers} layer{'s' * (layers > 1)}"
 
 
 def _checked_text(text: object, vocab: list[str] | None, max_steps: int) -> str:

@@ -11,6 +11,19 @@ from torch import Tensor, nn
 Weights = tuple[Tensor, Tensor, Tensor, Tensor]
 
 
+def kind_of(module: nn.Module) -> str:
+    """ "lstm", "gru" or "rnn": a torch module's class, or a gatescope RecurrentStack's ``arch``."""
+    return str(getattr(module, "arch", None) or type(module).__name__.lower())
+
+
+def layer_sizes(module: nn.Module, layer: int) -> tuple[int, int]:
+    """(H, P) of one layer, read from its own weights (a stack's layers may differ in size):
+    weight_hh_l{layer} is (G*H, P), P = H unless an LSTM's projection weight_hr (P, H) is there."""
+    params = dict(module.named_parameters())
+    w_hh, w_hr = params[f"weight_hh_l{layer}"], params.get(f"weight_hr_l{layer}")
+    return (int(w_hh.shape[1] if w_hr is None else w_hr.shape[1]), int(w_hh.shape[1]))
+
+
 def reference_weights(module: nn.Module, layer: int) -> Weights:
     """(w_ih, w_hh, b_ih, b_hh) of one layer in float64; zero biases for ``bias=False``."""
     p = {name: v.detach().double() for name, v in module.named_parameters()}
@@ -71,8 +84,8 @@ def reference_trace(
     W_hn, z keeping the old state: h = z h + (1 - z) n), ``"chung"`` Chung et al. (2014)'s and the
     seed's (h = (1 - z) h + z n); both compute n = tanh(W_in x + b_in + W_hn (r h) + b_hn).
     """
-    kind = type(module).__name__.lower()
-    size, n_layers = module.hidden_size, module.num_layers
+    kind = kind_of(module)
+    n_layers = module.num_layers
     nonlinearity = getattr(module, "nonlinearity", "tanh")
     # x requires grad so that every state does, and retain_grad can record dL/dh_t.
     x_leaf = x.detach().double().requires_grad_(True)
@@ -82,6 +95,7 @@ def reference_trace(
     gates: list[dict[str, list[Tensor]]] = []
     for layer in range(n_layers):
         weights = reference_weights(module, layer)
+        size = layer_sizes(module, layer)[0]
         h = torch.zeros(size, dtype=torch.float64) if h0 is None else h0[layer].double()
         c = torch.zeros(size, dtype=torch.float64) if c0 is None else c0[layer].double()
         layer_h, layer_c, layer_g = [], [], {}
@@ -146,15 +160,14 @@ def reference_directions(
     h_t = W_hr (o ⊙ tanh c_t) for an LSTM with proj_size P; the reverse direction reads x from
     the end; layer l > 0 reads both directions' outputs side by side.
     """
-    kind = type(module).__name__.lower()
+    kind = kind_of(module)
     directions = 2 if module.bidirectional else 1
     nonlinearity = getattr(module, "nonlinearity", "tanh")
     params = {name: v.detach().double() for name, v in module.named_parameters()}
-    size = module.hidden_size
-    state = getattr(module, "proj_size", 0) or size
     layer_input = [x_t for x_t in x.detach().double().requires_grad_(True)]
     records: list[list[dict]] = []
     for layer in range(module.num_layers):
+        size, state = layer_sizes(module, layer)
         per_direction = []
         for d in range(directions):
             suffix = f"_l{layer}" + ("_reverse" if d else "")
@@ -234,13 +247,13 @@ def reference_intervened(
     LSTM's projection). Per layer: hidden, cell, gates, grad_hidden, grad_cell (at the clamped
     nodes, by retain_grad), and grad_input and loss in layer 0's dict. ``objective`` receives the
     top layer's hidden states (T, P)."""
-    kind = type(module).__name__.lower()
+    kind = kind_of(module)
     params = {name: v.detach().double() for name, v in module.named_parameters()}
-    size, state = module.hidden_size, getattr(module, "proj_size", 0) or module.hidden_size
     x_leaf = x.detach().double().requires_grad_(True)
     layer_input = list(x_leaf)
     records = []
     for layer in range(module.num_layers):
+        size, state = layer_sizes(module, layer)
         mine = [c for c in clamps if c[0] == layer]
 
         def clamp(name: str, value: Tensor, t: int, mine: list[Clamp] = mine) -> Tensor:

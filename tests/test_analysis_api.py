@@ -257,3 +257,41 @@ def test_stream_runs_the_textbook_gru_too(client: TestClient) -> None:
         ws.send_json({"type": "start", "model": TEXT_LSTM, "text": "ab", "gru_variant": "cho"})
         error = ws.receive_json()
         assert error["type"] == "error" and "GRU models only" in error["detail"]
+
+
+def test_each_analysis_takes_a_stack_of_different_sizes_layer_by_layer(client: TestClient) -> None:
+    """Layers of 24 and 16 units: each answer is sized by its own layer, the numbers are the
+    reference's, and a unit only the wider layer has is refused in the narrower one by name."""
+    from safetensors.torch import save
+
+    from gatescope import RecurrentStack
+
+    torch.manual_seed(2)
+    stack = RecurrentStack("lstm", 3, [24, 16])
+    data = save({k: v.contiguous() for k, v in stack.state_dict().items()})
+    model = client.post("/api/models", files={"file": ("stack.safetensors", data)}).json()["id"]
+    x = torch.randn(12, 3)
+    body = {"model": model, "inputs": x.tolist()}
+
+    def post(path: str, **fields: object) -> dict:  # type: ignore[type-arg]
+        response = client.post(f"/api/analysis/{path}", json={**body, **fields})
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    ref = reference_trace(stack, x, lambda hs: hs[1][4][15])
+    terms = post("equations", layer=1, unit=15, step=4)["terms"]["lstm"]
+    assert terms["h"] == pytest.approx(float(ref["layers"][1]["hidden"][4, 15]), abs=1e-6)
+    assert terms["c_prev"] == pytest.approx(float(ref["layers"][1]["cell"][3, 15]), abs=1e-6)
+    norms = post("connectivity", layer=0, unit=23, step=8)["norms"]
+    ref = reference_trace(stack, x, lambda hs: hs[0][8][23])
+    np.testing.assert_allclose(norms, ref["grad_input"].norm(dim=1).numpy(), rtol=1e-4, atol=1e-9)
+    for path, fields, said in (
+        ("connectivity", {"layer": 1, "unit": 16, "step": 8}, "layer 1 has 16"),
+        ("equations", {"layer": 1, "unit": 20, "step": 4}, "layer 1 has 16 units"),
+    ):
+        response = client.post(f"/api/analysis/{path}", json={**body, **fields})
+        assert response.status_code == 422 and said in response.json()["detail"], response.text
+    points = post("fixed-points", layer=1, inputs=[x[0].tolist()], trajectory={"inputs": x.tolist()}, count=8)
+    assert {(len(p["hidden"]), len(p["cell"])) for p in points["points"]} == {(16, 16)}
+    projection = post("projection", layer=1)
+    assert np.asarray(projection["components"]).shape == (2, 16)

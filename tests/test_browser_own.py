@@ -365,3 +365,44 @@ def save_safetensors_bytes(module: nn.Module) -> bytes:
     from safetensors.torch import save
 
     return save({k: v.contiguous() for k, v in module.state_dict().items()})
+
+
+def test_a_stack_of_different_sizes_shows_each_layers_own_units(page: Page, server: str) -> None:
+    """Layers of 6 and 3 units (as a Keras LSTM(6) -> LSTM(3) is read): each layer's heatmaps
+    have its own row count, the inspector lists its own units, and the unit selection is clamped
+    to the layer on screen. Values are POST /api/trace's."""
+    from gatescope import RecurrentStack
+
+    torch.manual_seed(4)
+    data = save_safetensors_bytes(RecurrentStack("lstm", 3, [6, 3]))
+    record = httpx.post(f"{server}/api/models", files={"file": ("stack.safetensors", data)}).json()
+    assert (record["hidden_size"], record["hidden_sizes"], record["num_layers"]) == (None, [6, 3], 2)
+    rows = [[0.5, -1, 0.25], [1, 0, -0.5], [0, 2, 1], [-0.3, 0.4, 0.9]]
+    csv = "\n".join(",".join(str(v) for v in row) for row in rows)
+    ref = api_trace(server, record["id"], inputs=rows)
+    open_view(page, server, f"model={record['id']}&csv={quote(csv)}&t=2&unit=5")
+    expect(page.get_by_test_id("model-info")).to_contain_text("LSTM · 3 → 6 → 3 · 2 layers")
+    heights = (
+        "() => [...document.querySelectorAll('#heatmaps .js-plotly-plot')].map((d) => d.data[0].z.length)"
+    )
+    inspector_units = "rows => rows.map(r => Number(r.dataset.unit))"
+    assert set(page.evaluate(heights)) == {6}
+    row = page.locator('#insp-table tbody tr[data-unit="5"]')
+    row.scroll_into_view_if_needed()
+    expect(row).to_have_class("selected")
+    expect(row.locator('td[data-q="hidden"]')).to_have_text(shown(ref["layers"][0]["hidden"][2][5]))
+
+    page.locator("#layer-select").select_option("1")
+    expect(page.locator("#unit-input")).to_have_value("2")  # unit 5 is not in a 3-unit layer
+    expect(page.locator("#unit-input")).to_have_attribute("max", "2")
+    assert set(page.evaluate(heights)) == {3}
+    units = page.locator("#insp-table tbody tr").evaluate_all(inspector_units)
+    assert units == [0, 1, 2]
+    row = page.locator('#insp-table tbody tr[data-unit="2"]')
+    row.scroll_into_view_if_needed()
+    expect(row).to_have_class("selected")
+    expect(row.locator('td[data-q="hidden"]')).to_have_text(shown(ref["layers"][1]["hidden"][2][2]))
+    expect(row.locator('td[data-q="cell"]')).to_have_text(shown(ref["layers"][1]["cell"][2][2]))
+    assert "layer=1" in page.evaluate("() => location.hash") and "unit=2" in page.evaluate(
+        "() => location.hash"
+    )

@@ -11,12 +11,12 @@ import pytest
 import torch
 from torch import nn
 
-from gatescope.engine import spec_from_module
+from gatescope.engine import RecurrentStack, spec_from_module
 from gatescope.engine.attribution import attribute
 from gatescope.engine.fixedpoints import fixed_points
 from gatescope.engine.projection import project, project_paths
 from gatescope.engine.units import correlations, feature_values, unit_scores
-from tests.reference import reference_step, reference_trace, reference_weights
+from tests.reference import layer_sizes, reference_step, reference_trace, reference_weights
 
 
 def test_rnn_without_recurrence_has_one_fixed_point_at_tanh_of_its_input() -> None:
@@ -33,16 +33,26 @@ def test_rnn_without_recurrence_has_one_fixed_point_at_tanh_of_its_input() -> No
     assert torch.all(points[0].eigenvalues.abs() < 1e-12)  # dF/dh = diag(1 - h²) W_hh = 0
 
 
+def offsets(mod: nn.Module, kind: str, layers: int) -> list[int]:
+    """Where each layer's share of the state starts: H_l, or 2 H_l for an LSTM."""
+    out = [0]
+    for layer in range(layers):
+        size = layer_sizes(mod, layer)[0]
+        out.append(out[-1] + (2 * size if kind == "lstm" else size))
+    return out
+
+
 def reference_map(mod: nn.Module, kind: str, layers: int, x: torch.Tensor) -> object:
-    """F on the stack's state [h_0; c_0; ...] with the reference cell, float64, numpy in and out."""
-    size = mod.hidden_size
-    width = 2 * size if kind == "lstm" else size
+    """F on the stack's state [h_0; c_0; ...] with the reference cell, float64, numpy in and out
+    (a stack's layers may differ in size: each one's share is read from its own weights)."""
     weights = [reference_weights(mod, layer) for layer in range(layers)]
+    starts = offsets(mod, kind, layers)
 
     def step(s: np.ndarray) -> np.ndarray:
         state, out, inp = torch.from_numpy(s), [], x.double()
         for layer in range(layers):
-            part = state[layer * width : (layer + 1) * width]
+            size = layer_sizes(mod, layer)[0]
+            part = state[starts[layer] : starts[layer + 1]]
             h, c = (
                 (part[:size], part[size:])
                 if kind == "lstm"
@@ -60,12 +70,18 @@ def sorted_eigs(values: np.ndarray) -> np.ndarray:
     return values[np.lexsort((np.round(values.imag, 5), np.round(np.abs(values), 5)))]
 
 
-@pytest.mark.parametrize(("kind", "layers"), [("lstm", 1), ("gru", 2), ("rnn", 1)])
+@pytest.mark.parametrize(
+    ("kind", "sizes"), [("lstm", [4]), ("gru", [4, 4]), ("rnn", [4]), ("lstm", [5, 3]), ("gru", [3, 5])]
+)
 def test_fixed_points_are_fixed_and_their_eigenvalues_match_finite_differences(
-    kind: str, layers: int
+    kind: str, sizes: list[int]
 ) -> None:
     torch.manual_seed(4)
-    mod = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[kind](2, 4, num_layers=layers)
+    layers = len(sizes)
+    if len(set(sizes)) == 1:
+        mod: nn.Module = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[kind](2, 4, num_layers=layers)
+    else:  # layers of different sizes, as a Keras stack has them
+        mod = RecurrentStack(kind, 2, sizes)
     with torch.no_grad():
         mod.weight_hh_l0.mul_(3.0)  # stronger recurrence: more than one fixed point, some unstable
     x = torch.tensor([0.5, -0.2])
@@ -84,9 +100,8 @@ def test_fixed_points_are_fixed_and_their_eigenvalues_match_finite_differences(
         moduli = np.abs(p.eigenvalues.numpy())
         assert np.allclose(p.time_constants, -1 / np.log(moduli))
     assert points[0].speed < 1e-10
-    width = 2 * 4 if kind == "lstm" else 4
-    own = points[0].state[(layers - 1) * width :]
-    torch.testing.assert_close(points[0].hidden, own[:4])
+    own = points[0].state[offsets(mod, kind, layers)[layers - 1] :]
+    torch.testing.assert_close(points[0].hidden, own[: sizes[-1]])
 
 
 def test_projection_against_numpy_svd() -> None:

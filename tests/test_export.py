@@ -194,3 +194,34 @@ def test_objectives_read_as_the_page_writes_them() -> None:
     assert (logit.logit, logit.step) == ("a,b", 7)  # type: ignore[union-attr]
     unit = parse_objective("unit:0,3,5")
     assert (unit.layer, unit.unit, unit.step) == (0, 3, 5)  # type: ignore[union-attr]
+
+
+def test_a_stack_of_different_sizes_exports_with_its_own_unit_range(client: TestClient) -> None:
+    """Layers of 6 and 3 units: the unit key is checked against the layer shown, and a start
+    state from another such run is one row per layer of that layer's width."""
+    import torch
+    from safetensors.torch import save
+
+    from gatescope import RecurrentStack
+
+    ids = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        stack = RecurrentStack("gru", 3, [6, 3])
+        data = save({k: v.contiguous() for k, v in stack.state_dict().items()})
+        ids.append(client.post("/api/models", files={"file": (f"s{seed}.safetensors", data)}).json()["id"])
+    csv = "1,0,-1\n0.5,0.5,0\n-1,2,0.25"
+    inputs = [[1, 0, -1], [0.5, 0.5, 0], [-1, 2, 0.25]]
+    view = {"model": ids[0], "csv": csv, "layer": 1, "unit": 2, "from": ids[1], "fromin": csv}
+    saved = embedded(client.get("/export.html", params=view).text)
+    source = client.post("/api/trace", json={"model": ids[1], "inputs": inputs}).json()["layers"]
+    h0 = [layer["hidden"][-1] for layer in source]
+    assert [len(row) for row in saved["states"]["h0"]] == [6, 3]
+    for got_row, want_row in zip(saved["states"]["h0"], h0, strict=True):
+        torch.testing.assert_close(torch.tensor(got_row), torch.tensor(want_row))
+    ref = client.post("/api/trace", json={"model": ids[0], "inputs": inputs, "h0": h0}).json()
+    for got, want in zip(saved["trace"]["layers"], ref["layers"], strict=True):  # two runs of one trace
+        torch.testing.assert_close(torch.tensor(got["hidden"]), torch.tensor(want["hidden"]))
+    response = client.get("/export.html", params={**view, "unit": 3})
+    assert response.status_code == 422 and "unit: 3 is out of range" in response.json()["detail"]
+    assert client.get("/export.html", params={**view, "layer": 0, "unit": 5}).status_code == 200

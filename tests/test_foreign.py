@@ -27,6 +27,7 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from gatescope.zoo.registry import ModelRegistry  # noqa: E402
+from tests.reference import assert_close_relative, reference_directions, reference_trace  # noqa: E402
 
 TOL = 1e-4
 # Keras' torch backend converts through np.array(x) without NumPy 2's copy keyword.
@@ -160,6 +161,32 @@ KERAS_CASES = {
     "bidirectional-gru-cho-form": lambda: sequential(
         keras.layers.Bidirectional(keras.layers.GRU(3, return_sequences=True, reset_after=False))
     ),
+    # Stacks whose layers differ in size, traced as one multi-layer model (issue 12).
+    "lstm-24-16-sizes": lambda: sequential(
+        keras.layers.LSTM(24, return_sequences=True), keras.layers.LSTM(16), keras.layers.Dense(2)
+    ),
+    "gru-sizes-embedding": lambda: sequential(
+        keras.layers.Embedding(11, 4),
+        keras.layers.GRU(7, return_sequences=True),
+        keras.layers.GRU(3, return_sequences=True),
+        keras.layers.GRU(5, return_sequences=True),
+        keras.layers.Dense(11, activation="softmax"),
+        shape=(None,),
+        dtype="int32",
+    ),
+    "simplernn-sizes-cho-free": lambda: sequential(
+        keras.layers.SimpleRNN(6, activation="relu", return_sequences=True),
+        keras.layers.SimpleRNN(2, activation="relu", return_sequences=True),
+    ),
+    "gru-cho-form-sizes": lambda: sequential(
+        keras.layers.GRU(6, return_sequences=True, reset_after=False),
+        keras.layers.GRU(4, return_sequences=True, reset_after=False),
+    ),
+    "bidirectional-lstm-sizes": lambda: sequential(
+        keras.layers.Bidirectional(keras.layers.LSTM(5, return_sequences=True)),
+        keras.layers.Bidirectional(keras.layers.LSTM(3, return_sequences=True)),
+        keras.layers.Dense(3, activation="sigmoid"),
+    ),
 }
 
 
@@ -196,6 +223,132 @@ def test_keras_gru_reset_after_false_is_stored_as_cho(client: TestClient, tmp_pa
     assert client.post("/api/trace", json={**body, "gru_variant": "torch"}).json()["gru_variant"] == "torch"
 
 
+@pytest.mark.parametrize("case", ["lstm-24-16-sizes", "gru-cho-form-sizes", "bidirectional-lstm-sizes"])
+def test_keras_stack_of_different_sizes_gradients_match_the_unrolled_reference(
+    client: TestClient, tmp_path: Path, case: str
+) -> None:
+    """The stack's traced states are Keras' own (check_keras, layer by layer); its gradients are
+    autograd's on the unrolled float64 reference over the weights as read: for L = 0.5 ||h_n||²,
+    and (one direction) for a unit that only the wider lower layer has."""
+    model = KERAS_CASES[case]()
+    x = numbers(seed=3)
+    record = check_keras(client, model, x, tmp_path, ".keras")
+    recurrent = [layer for layer in model.layers if _is_recurrent(layer)]
+    sizes = [getattr(layer, "forward_layer", layer).units for layer in recurrent]
+    assert (record["hidden_size"], record["hidden_sizes"], record["num_layers"]) == (None, sizes, 2)
+    assert record["state_sizes"] == sizes
+    module = client.app.state.registry.get(record["id"]).module
+    seq = torch.from_numpy(x)
+
+    def traced_with(objective: Any) -> dict[str, Any]:
+        body = {"model": record["id"], "inputs": x.tolist(), "objective": objective}
+        response = client.post("/api/trace", json=body)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    if record["bidirectional"]:
+        top = sizes[-1]
+        want = reference_directions(
+            module, seq, lambda out: 0.5 * out[-1, :top].pow(2).sum() + 0.5 * out[0, top:].pow(2).sum()
+        )
+        tr = traced_with("hidden_norm")
+        assert tr["loss"] == pytest.approx(want[0][0]["loss"], rel=1e-4)
+        for layer, per_direction in enumerate(want):
+            parts = [tr["layers"][layer], tr["layers"][layer]["reverse"]]
+            for got, expected in zip(parts, per_direction, strict=True):
+                assert_close_relative(torch.tensor(got["grad_hidden"]), expected["grad_hidden"])
+                assert_close_relative(torch.tensor(got["grad_cell"]), expected["grad_cell"])
+        return
+    variant = record["gru_variant"] or "torch"
+    unit = sizes[0] - 1  # a unit only the wider bottom layer has
+    for objective, loss in (
+        ("hidden_norm", lambda hs: 0.5 * hs[-1][-1].pow(2).sum()),
+        ({"layer": 0, "unit": unit, "step": 4}, lambda hs: hs[0][4][unit]),
+    ):
+        tr = traced_with(objective)
+        ref = reference_trace(module, seq, loss, gru_variant=variant)
+        assert tr["loss"] == pytest.approx(ref["loss"], rel=1e-4, abs=1e-7)
+        for got, want_layer in zip(tr["layers"], ref["layers"], strict=True):
+            assert_close_relative(torch.tensor(got["grad_hidden"]), want_layer["grad_hidden"])
+            if want_layer["grad_cell"] is not None:
+                assert_close_relative(torch.tensor(got["grad_cell"]), want_layer["grad_cell"])
+
+
+def test_keras_stack_of_different_sizes_takes_initial_states_per_layer(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """h0 and c0 of a 24 -> 16 stack are one row per layer of that layer's width; Keras, given
+    the same initial states, computes the same states. One rectangular tensor is refused."""
+    model = KERAS_CASES["lstm-24-16-sizes"]()
+    record = upload_keras(client, model, tmp_path)
+    x = numbers(steps=6)
+    rng = np.random.default_rng(4)
+    h0 = [rng.normal(size=24).astype("float32"), rng.normal(size=16).astype("float32")]
+    c0 = [rng.normal(size=24).astype("float32"), rng.normal(size=16).astype("float32")]
+    body = {
+        "model": record["id"],
+        "inputs": x.tolist(),
+        "h0": [h.tolist() for h in h0],
+        "c0": [c.tolist() for c in c0],
+    }
+    tr = client.post("/api/trace", json=body)
+    assert tr.status_code == 200, tr.text
+    lower, upper = model.layers[0], model.layers[1]
+    want_lower = lower(x[None], initial_state=[h0[0][None], c0[0][None]])
+    upper_seq = keras.layers.LSTM(16, return_sequences=True)
+    upper_seq.build((None, None, 24))
+    upper_seq.set_weights(upper.get_weights())
+    want_upper = upper_seq(want_lower, initial_state=[h0[1][None], c0[1][None]])
+    for layer, want in enumerate((want_lower, want_upper)):
+        expected = keras.ops.convert_to_numpy(want)[0]
+        np.testing.assert_allclose(tr.json()["layers"][layer]["hidden"], expected, atol=TOL, rtol=0)
+    square = client.post("/api/trace", json={**body, "h0": [[0.0] * 16, [0.0] * 16]})
+    assert square.status_code == 422
+    assert "h0 row 0 must have 24 numbers (layer 0's width), got 16" in square.json()["detail"]
+
+
+def test_keras_stack_of_different_sizes_streams_and_is_intervened_on(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """The stream steps a 24 -> 16 stack as the trace computes it, with a unit objective and a
+    clamp in the narrower layer; unit ranges are each layer's own."""
+    record = upload_keras(client, KERAS_CASES["lstm-24-16-sizes"](), tmp_path)
+    x = numbers(steps=7).tolist()
+    start = {
+        "model": record["id"],
+        "inputs": x,
+        "objective": {"layer": 0, "unit": 23, "step": 5},
+        "interventions": [{"layer": 1, "quantity": "hidden", "units": [15], "steps": [1, 4], "value": 0.5}],
+    }
+    whole = client.post("/api/trace", json=start).json()
+    assert [len(row) for row in whole["layers"][1]["hidden"]] == [16] * 7
+    assert [row[15] for row in whole["layers"][1]["hidden"][1:4]] == [0.5] * 3
+    with client.websocket_connect("/ws/trace") as ws:
+        ws.send_json({"type": "start", **start})
+        messages = []
+        while (message := ws.receive_json())["type"] not in ("done", "error"):
+            messages.append(message)
+    assert message["type"] == "done", message
+    steps = [m for m in messages if m["type"] == "step"]
+    for layer, width in ((0, 24), (1, 16)):
+        streamed = np.float32([m["layers"][layer]["hidden"] for m in steps])
+        assert streamed.shape == (7, width)
+        np.testing.assert_allclose(
+            streamed, np.float32(whole["layers"][layer]["hidden"]), rtol=1e-5, atol=1e-6
+        )
+        grads = [np.float32(m["layers"][layer]["grad_hidden"]) for m in (message, whole)]
+        np.testing.assert_allclose(*grads, rtol=1e-5, atol=1e-9)  # two runs: last-bit differences
+    for objective, said in (
+        ({"layer": 1, "unit": 16, "step": 0}, "layer 1 has 16"),
+        ({"layer": 0, "unit": 24, "step": 0}, "layer 0 has 24"),
+    ):
+        bad = client.post("/api/trace", json={**start, "interventions": None, "objective": objective})
+        assert bad.status_code == 422 and said in bad.json()["detail"], bad.text
+    clamp = {"layer": 1, "quantity": "cell", "units": [20], "steps": [0, 2], "value": 0.0}
+    bad = client.post("/api/trace", json={**start, "interventions": [clamp]})
+    assert bad.status_code == 422 and "cell has units 0..15 in layer 1" in bad.json()["detail"], bad.text
+
+
 def test_keras_mask_zero_and_return_sequences_are_said(client: TestClient, tmp_path: Path) -> None:
     model = sequential(
         keras.layers.Embedding(7, 3, mask_zero=True), keras.layers.LSTM(4), shape=(None,), dtype="int32"
@@ -215,13 +368,12 @@ def test_keras_mask_zero_and_return_sequences_are_said(client: TestClient, tmp_p
             [keras.layers.LSTM(4, return_sequences=True), keras.layers.LSTM(4, go_backwards=True)],
             "directions",
         ),
-        ([keras.layers.LSTM(6, return_sequences=True), keras.layers.LSTM(4)], "different sizes (6, 4"),
         ([keras.layers.LSTM(4, return_sequences=True), keras.layers.GRU(4)], "differ in kinds"),
         ([keras.layers.LSTM(4), keras.layers.Dense(3, activation="relu")], "activation='relu'"),
         ([keras.layers.Bidirectional(keras.layers.LSTM(4), merge_mode="sum")], "merge_mode='sum'"),
         ([keras.layers.Conv1D(2, 2), keras.layers.LSTM(4)], "is a Conv1D"),
     ],
-    ids=["hard_sigmoid", "relu-gru", "go_backwards", "sizes", "kinds", "dense-relu", "merge", "conv"],
+    ids=["hard_sigmoid", "relu-gru", "go_backwards", "kinds", "dense-relu", "merge", "conv"],
 )
 def test_keras_settings_gatescope_does_not_compute_are_refused(
     client: TestClient, tmp_path: Path, layers: list[Any], named: str

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from gatescope.engine import spec_from_module, trace, with_gru_variant
+from gatescope.engine import RecurrentStack, spec_from_module, trace, with_gru_variant
 from gatescope.engine.gradflow import (
     gradient_slope,
     hidden_gradient_log10_norms,
@@ -17,7 +17,7 @@ from gatescope.engine.gradflow import (
     with_forget_bias,
     with_recurrent_radius,
 )
-from tests.reference import reference_step, reference_weights
+from tests.reference import layer_sizes, reference_step, reference_weights
 
 CASES = ["lstm", "gru", "gru_cho", "gru_chung", "rnn", "rnn_relu"]
 
@@ -45,7 +45,7 @@ def reference_states(module: nn.Module, kind: str, variant: str, x: Tensor, laye
     nonlinearity = getattr(module, "nonlinearity", "tanh")
     for current in range(layer + 1):
         weights = reference_weights(module, current)
-        h = c = torch.zeros(module.hidden_size, dtype=torch.float64)
+        h = c = torch.zeros(layer_sizes(module, current)[0], dtype=torch.float64)
         hs, cs = [], []
         for x_t in inputs:
             h, c, _ = reference_step(kind, weights, x_t, h, c, nonlinearity, variant)
@@ -96,6 +96,20 @@ def test_jacobian_of_an_upper_layer_holds_its_input() -> None:
     x = torch.randn(10, 4)
     got = recurrent_jacobian_log10_norms(spec_of(module, variant), x, layer=1)
     assert_log10_close(got, reference_jacobian_log10(module, kind, variant, x, 1))
+
+
+@pytest.mark.parametrize("case", ["lstm", "gru_cho", "rnn"])
+def test_jacobian_of_each_layer_of_a_mixed_size_stack(case: str) -> None:
+    """Layers of 5 and then 3 units (a Keras-style stack): each layer's Jacobian is H_l x H_l."""
+    module, kind, variant = make(case, seed=4)
+    torch.manual_seed(5)
+    upper = type(module)(5, 3)
+    stack = RecurrentStack.from_modules([module, upper])
+    x = torch.randn(10, 4)
+    for layer, size in ((0, 5), (1, 3)):
+        got = recurrent_jacobian_log10_norms(spec_of(stack, variant), x, layer=layer)
+        assert got[-1] == pytest.approx(math.log10(math.sqrt(size)))  # the identity, H_l x H_l
+        assert_log10_close(got, reference_jacobian_log10(stack, kind, variant, x, layer))
 
 
 def reference_clipped_log10(

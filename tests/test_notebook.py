@@ -17,6 +17,7 @@ from torch import nn
 
 import gatescope
 from gatescope import notebook
+from gatescope.engine import trace_spec
 from gatescope.settings import Settings
 
 NOTEBOOK = Path(__file__).parent / "notebooks" / "show.ipynb"
@@ -95,6 +96,20 @@ def test_show_registers_a_snapshot_and_links_its_input(server: notebook.Backgrou
     order = ["builtin", "trained", "upload", "notebook", "random"]
     sources = [m["source"] for m in server.registry.list()]
     assert "notebook" in sources and sources == sorted(sources, key=order.index)
+
+
+def test_show_takes_a_stack_of_different_sizes(server: notebook.BackgroundServer) -> None:
+    """A RecurrentStack (layers of 6 and 4 units) is shown as one model, each layer its own size;
+    its trace through the server is the chain of torch modules'."""
+    torch.manual_seed(1)
+    lower, upper = nn.GRU(3, 6), nn.GRU(6, 4)
+    x = torch.randn(5, 3)
+    frame = gatescope.show(gatescope.RecurrentStack.from_modules([lower, upper]), x)
+    model = server.registry.get(fragment(frame.src)["model"])
+    assert model.record["name"] == "Notebook GRU, H=6→4, 2 layers"
+    assert (model.record["hidden_size"], model.record["hidden_sizes"]) == (None, [6, 4])
+    hidden = trace_spec(model.spec, x).layers[1].hidden
+    torch.testing.assert_close(hidden, upper(lower(x)[0])[0].detach(), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(

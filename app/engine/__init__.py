@@ -17,6 +17,7 @@ from gatescope.engine.spec import (
     with_gru_variant,
     with_right_to_left,
 )
+from gatescope.engine.stack import RecurrentStack
 from gatescope.engine.stepper import Stepper, StepRecord, iter_steps
 from gatescope.engine.trace import LayerTrace, Objective, Trace, UnitObjective, trace, trace_spec
 
@@ -29,6 +30,7 @@ __all__ = [
     "LayerWeights",
     "Objective",
     "RecurrentSpec",
+    "RecurrentStack",
     "StepRecord",
     "Stepper",
     "Trace",

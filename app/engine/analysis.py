@@ -195,9 +195,10 @@ def equation_terms(
     (W_hn (r ⊙ h_{t-1}) + b_hn)[unit].
     """
     layer = resolve_layer(spec, layer)
-    size = spec.hidden_size
+    size = spec.hidden_sizes[layer]  # this layer's H (a stack's layers may differ)
     if not -size <= unit < size:
-        raise ValueError(f"unit {unit} out of range: hidden_size is {size}")
+        which = f"layer {layer} has {size} units" if spec.mixed else f"hidden_size is {size}"
+        raise ValueError(f"unit {unit} out of range: {which}")
     passes, h_init, c_init = forward_layers(spec, x, layer)
     steps = passes[layer].hidden.shape[0]
     if not -steps <= step < steps:

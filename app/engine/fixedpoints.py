@@ -64,22 +64,27 @@ def _double(spec: RecurrentSpec) -> RecurrentSpec:
     return replace(spec, layers=tuple(cast(w) for w in spec.layers))
 
 
-def state_width(spec: RecurrentSpec) -> int:
-    """One layer's share of s: H, or 2H for an LSTM."""
-    return 2 * spec.hidden_size if spec.arch == "lstm" else spec.hidden_size
+def state_offsets(spec: RecurrentSpec) -> list[int]:
+    """Where each layer's share of s starts, and (last) where the whole stack's ends: a layer's
+    share is H_l, or 2 H_l for an LSTM (layers may differ in size)."""
+    offsets = [0]
+    for size in spec.hidden_sizes:
+        offsets.append(offsets[-1] + (2 * size if spec.arch == "lstm" else size))
+    return offsets
 
 
 def step_map(spec: RecurrentSpec, layer: int, x: Tensor) -> StepMap:
     """F: the state of layers 0..layer (..., S) to the state one step later under input x (I,),
     in float64. Any leading dimensions batch."""
     spec = _double(spec)
-    size, width = spec.hidden_size, state_width(spec)
+    offsets = state_offsets(spec)
     x = x.double()
 
     def step(s: Tensor) -> Tensor:
         out, inp = [], x
         for below in range(layer + 1):
-            part = s[..., below * width : (below + 1) * width]
+            size = spec.hidden_sizes[below]
+            part = s[..., offsets[below] : offsets[below + 1]]
             h, c = (part[..., :size], part[..., size:]) if spec.arch == "lstm" else (part, None)
             w = spec.layers[below]
             _, h, c = cell_step(spec, w, input_part(w, inp), h, c)
@@ -175,10 +180,10 @@ def fixed_points(
     eigenvalues = torch.linalg.eigvals(jacobians(step, points))  # (K, S)
     order = torch.argsort(eigenvalues.abs(), dim=1, descending=True)
     eigenvalues = torch.gather(eigenvalues, 1, order)
-    size, width = spec.hidden_size, state_width(spec)
+    size, offsets = spec.hidden_sizes[layer], state_offsets(spec)
     out = []
     for k, j in enumerate(kept):
-        own = points[k, layer * width : (layer + 1) * width]
+        own = points[k, offsets[layer] : offsets[layer + 1]]
         cell = own[size:] if spec.arch == "lstm" else None
         out.append(FixedPoint(points[k], own[:size], cell, float(speeds[j]), eigenvalues[k]))
     return out

@@ -72,7 +72,7 @@ def resolve_layer(spec: RecurrentSpec, layer: int) -> int:
 
 def backstep(spec: RecurrentSpec, w: LayerWeights, p: LayerPass, h0: Tensor, c0: Tensor) -> Backstep:
     """The batched one-step backward map of this layer's recurrence (see the module docstring)."""
-    size = spec.hidden_size
+    size = w.hidden_size  # this layer's H (a stack's layers may differ)
     hidden = p.hidden
     h_prev = torch.cat([h0.view(1, size), hidden[:-1]])  # (T, H)
     w_hh = w.w_hh  # (G*H, H)
@@ -258,7 +258,7 @@ def gradient_flow(
     step, hidden = _layer_backstep(spec, x, layer, h0, c0)
     steps = hidden.shape[0]
     empty = torch.empty(0, dtype=torch.float64)
-    size = spec.hidden_size
+    size = hidden.shape[1]  # this layer's H
     with torch.no_grad():
         # One batch of cotangents: the identity (rows of dh_T/dh_t), then h_T (dL/dh_t), then
         # h_T again for the clipped copy. One backstep per t serves all of them.
@@ -304,11 +304,10 @@ def with_recurrent_radius(spec: RecurrentSpec, radius: float) -> RecurrentSpec:
     """
     if not (math.isfinite(radius) and radius > 0):
         raise ValueError(f"the spectral radius must be a positive number, got {radius}")
-    size = spec.hidden_size
     layers = []
     for w in spec.layers:
         blocks = []
-        for block in torch.split(w.w_hh, size):  # (H, H) per gate
+        for block in torch.split(w.w_hh, w.hidden_size):  # (H_l, H_l) per gate
             rho = spectral_radius(block)
             if rho == 0:
                 raise ValueError("a recurrent weight block is nilpotent (spectral radius 0): cannot rescale")
@@ -331,6 +330,6 @@ def with_forget_bias(spec: RecurrentSpec, value: float) -> RecurrentSpec:
     for w in spec.layers:
         assert w.b_ih is not None and w.b_hh is not None
         b_ih, b_hh = w.b_ih.clone(), w.b_hh.clone()
-        set_forget_bias_(b_ih, b_hh, spec.hidden_size, value)
+        set_forget_bias_(b_ih, b_hh, w.hidden_size, value)
         layers.append(replace(w, b_ih=b_ih, b_hh=b_hh))
     return replace(spec, layers=tuple(layers))

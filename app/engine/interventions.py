@@ -35,7 +35,14 @@ from gatescope.engine.cells import CellStep
 from gatescope.engine.layers import LayerPass
 from gatescope.engine.spec import LayerWeights, RecurrentSpec
 from gatescope.engine.stepper import Stepper, StepRecord
-from gatescope.engine.trace import LayerTrace, Objective, Trace, as_sequence, objective_gradients
+from gatescope.engine.trace import (
+    InitialState,
+    LayerTrace,
+    Objective,
+    Trace,
+    as_sequence,
+    objective_gradients,
+)
 
 #: clamp(name, value) -> value with this step's clamps of ``name`` applied
 Clamp = Callable[[str, Tensor], Tensor]
@@ -82,13 +89,15 @@ def check_interventions(
                 f"{where}.quantity: {iv.quantity!r} is not one of this {spec.arch.upper()}'s "
                 f"quantities: {', '.join(map(repr, allowed))}"
             )
-        size = spec.state_size if iv.quantity == "hidden" else spec.hidden_size
+        layer = spec.layers[iv.layer]  # layers may differ in size
+        size = layer.state_size if iv.quantity == "hidden" else layer.hidden_size
         if not iv.units:
             raise ValueError(f"{where}.units: give at least one unit")
         bad = [u for u in iv.units if not 0 <= u < size]
         if bad:
             raise ValueError(
                 f"{where}.units: {bad[0]} is out of range; {iv.quantity} has units 0..{size - 1}"
+                + (f" in layer {iv.layer % spec.num_layers}" if spec.mixed else "")
             )
         start, end = iv.steps
         if not 0 <= start < end <= steps:
@@ -109,7 +118,8 @@ class Clamps:
     def __init__(self, spec: RecurrentSpec, interventions: Sequence[Intervention]) -> None:
         self._by_layer: dict[int, list[tuple[Intervention, Tensor, Tensor]]] = {}
         for iv in interventions:
-            size = spec.state_size if iv.quantity == "hidden" else spec.hidden_size
+            layer = spec.layers[iv.layer]
+            size = layer.state_size if iv.quantity == "hidden" else layer.hidden_size
             mask = torch.zeros(size, dtype=torch.bool)
             mask[list(iv.units)] = True
             value = torch.tensor(iv.value, dtype=spec.dtype)
@@ -139,7 +149,7 @@ def cell_step(
     """One step of torch's cell (or Cho's GRU) from xw = W_ih x_t + b_ih (..., G*H) and the
     previous h (..., P) and c (..., H), with ``clamp`` applied where the module docstring says.
     Any leading dimensions batch. Returns (gates, h_t, c_t or None)."""
-    size = spec.hidden_size
+    size = w.hidden_size
     rows = w.w_hh if spec.gru_variant != "cho" or spec.arch != "gru" else w.w_hh[: 2 * size]
     hw = h @ rows.T  # (..., G*H), or (..., 2H) for Cho's GRU
     if w.b_hh is not None:
@@ -278,8 +288,8 @@ class ClampedStepper(Stepper):
         self,
         model: RecurrentSpec,
         interventions: Sequence[Intervention],
-        h0: Tensor | None = None,
-        c0: Tensor | None = None,
+        h0: InitialState | None = None,
+        c0: InitialState | None = None,
     ) -> None:
         super().__init__(model, h0, c0)
         self.clamps = Clamps(self.spec, interventions)

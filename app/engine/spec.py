@@ -42,6 +42,16 @@ class LayerWeights:
     b_hh: Tensor | None
     w_hr: Tensor | None = None
 
+    @property
+    def hidden_size(self) -> int:
+        """H of this layer: the width of its gates (and an LSTM's cell)."""
+        return int(self.w_hh.shape[1] if self.w_hr is None else self.w_hr.shape[1])
+
+    @property
+    def state_size(self) -> int:
+        """The width of this layer's h_t in one direction: P when projected, else H."""
+        return int(self.w_hh.shape[1])
+
 
 @dataclass(frozen=True)
 class RecurrentSpec:
@@ -53,11 +63,15 @@ class RecurrentSpec:
     (ONNX ``direction="reverse"``, Keras ``go_backwards=True``). torch has no such module; the
     engine runs ``layers`` as it runs a bidirectional stack's reverse direction, every tensor
     still indexed by input position t, and its final state is the state at t = 0.
+
+    Layers may differ in size (a Keras LSTM(24) under an LSTM(16)): layer l has its own H_l, read
+    from its weights (w_hh is (G*H_l, P_l)), and reads I_l = directions * P_{l-1} inputs.
+    `hidden_sizes` and `state_sizes` give them per layer; `hidden_size` and `state_size` are the
+    one value of a uniform stack (a torch module's) and a ValueError for a mixed one.
     """
 
     arch: Arch
     input_size: int
-    hidden_size: int
     layers: tuple[LayerWeights, ...]
     nonlinearity: Literal["tanh", "relu"] = "tanh"  # only the plain RNN uses it
     gru_variant: GruVariant = "torch"  # only the GRU uses it; see `with_gru_variant`
@@ -80,6 +94,39 @@ class RecurrentSpec:
         return 1 if self.reverse is None else 2
 
     @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        """H_l per layer: the width of layer l's gates and cell."""
+        return tuple(w.hidden_size for w in self.layers)
+
+    @property
+    def state_sizes(self) -> tuple[int, ...]:
+        """The width of layer l's h_t in one direction: P_l when projected, else H_l."""
+        return tuple(w.state_size for w in self.layers)
+
+    @property
+    def output_sizes(self) -> tuple[int, ...]:
+        """The width of layer l's output (what the layer above reads): directions * P_l."""
+        return tuple(self.directions * size for size in self.state_sizes)
+
+    @property
+    def mixed(self) -> bool:
+        """Whether the layers differ in size (no single torch module holds such a stack)."""
+        return len(set(self.hidden_sizes)) > 1 or len(set(self.state_sizes)) > 1
+
+    def _one(self, sizes: tuple[int, ...], what: str) -> int:
+        if len(set(sizes)) > 1:
+            raise ValueError(
+                f"this stack's layers have different {what}s ({', '.join(map(str, sizes))}): "
+                f"there is no single {what}; use the per-layer {what}s"
+            )
+        return sizes[0]
+
+    @property
+    def hidden_size(self) -> int:
+        """H of a uniform stack; ValueError for layers of different sizes (see `hidden_sizes`)."""
+        return self._one(self.hidden_sizes, "hidden_size")
+
+    @property
     def proj_size(self) -> int:
         """P of an LSTM with projections (torch's proj_size), else 0."""
         w_hr = self.layers[0].w_hr
@@ -87,8 +134,9 @@ class RecurrentSpec:
 
     @property
     def state_size(self) -> int:
-        """The width of h_t in one direction: proj_size when projected, else hidden_size."""
-        return self.proj_size or self.hidden_size
+        """The width of h_t in one direction of a uniform stack: proj_size when projected, else
+        hidden_size. ValueError for layers of different sizes (see `state_sizes`)."""
+        return self._one(self.state_sizes, "state_size")
 
     def directions_of(self, layer: int) -> list[LayerWeights]:
         """Layer ``layer``'s weights per direction: [forward] or [forward, reverse]."""
@@ -131,17 +179,25 @@ def with_right_to_left(spec: RecurrentSpec, right_to_left: bool) -> RecurrentSpe
 
 def spec_from_module(module: nn.Module) -> RecurrentSpec:
     """Read an unmodified ``nn.LSTM``, ``nn.GRU`` or ``nn.RNN`` into a `RecurrentSpec`, any
-    ``num_layers``, ``bias``, ``bidirectional`` and (LSTM) ``proj_size``. ValueError for anything
-    else, saying what it got.
+    ``num_layers``, ``bias``, ``bidirectional`` and (LSTM) ``proj_size``, or a `RecurrentStack`
+    (layers of different sizes). ValueError for anything else, saying what it got.
     """
-    if isinstance(module, nn.LSTM):
-        arch: Arch = "lstm"
+    from gatescope.engine.stack import RecurrentStack  # it builds torch modules from this module
+
+    arch: Arch
+    if isinstance(module, RecurrentStack):
+        arch = module.arch
+    elif isinstance(module, nn.LSTM):
+        arch = "lstm"
     elif isinstance(module, nn.GRU):
         arch = "gru"
     elif isinstance(module, nn.RNN):
         arch = "rnn"
     else:
-        raise ValueError(f"expected a torch.nn.LSTM, nn.GRU or nn.RNN module, got {type(module).__name__}")
+        raise ValueError(
+            "expected a torch.nn.LSTM, nn.GRU or nn.RNN module (or a gatescope RecurrentStack), "
+            f"got {type(module).__name__}"
+        )
     nonlinearity: Literal["tanh", "relu"] = "tanh"
     if arch == "rnn":
         if module.nonlinearity not in ("tanh", "relu"):
@@ -164,7 +220,6 @@ def spec_from_module(module: nn.Module) -> RecurrentSpec:
     return RecurrentSpec(
         arch=arch,
         input_size=module.input_size,
-        hidden_size=module.hidden_size,
         layers=direction(""),
         nonlinearity=nonlinearity,
         reverse=direction("_reverse") if module.bidirectional else None,

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from gatescope.engine.cells import CellStep, gru_cell, lstm_cell, reset_before_gru_cell, rnn_cell
 from gatescope.engine.layers import LayerPass
 from gatescope.engine.spec import RecurrentSpec, spec_from_module
-from gatescope.engine.trace import as_sequence, initial_state, run_layer
+from gatescope.engine.trace import InitialState, as_sequence, initial_state, run_layer
 
 
 @dataclass
@@ -50,8 +50,8 @@ class Stepper:
     def __init__(
         self,
         model: nn.Module | RecurrentSpec,
-        h0: Tensor | None = None,
-        c0: Tensor | None = None,
+        h0: InitialState | None = None,
+        c0: InitialState | None = None,
     ) -> None:
         self.spec = model if isinstance(model, RecurrentSpec) else spec_from_module(model)
         if self.spec.right_to_left:
@@ -165,8 +165,8 @@ def _records(t0: int, passes: list[LayerPass], steps: int) -> list[StepRecord]:
 def iter_steps(
     module: nn.Module | RecurrentSpec,
     x: object,
-    h0: Tensor | None = None,
-    c0: Tensor | None = None,
+    h0: InitialState | None = None,
+    c0: InitialState | None = None,
 ) -> Iterator[StepRecord]:
     """Generator form: ``for record in iter_steps(module, x): ...``."""
     return Stepper(module, h0, c0).run(x)

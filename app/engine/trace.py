@@ -25,7 +25,7 @@ from gatescope.engine.textbook import reset_before_gru_layer
 if TYPE_CHECKING:
     from gatescope.engine.interventions import Intervention
 
-#: A callable objective maps the top layer's hidden states (T, H) to a scalar tensor.
+#: A callable objective maps the top layer's output (T, directions * P_top) to a scalar tensor.
 ObjectiveFn = Callable[[Tensor], Tensor]
 
 
@@ -40,13 +40,17 @@ class UnitObjective:
     unit: int
     step: int = -1
 
-    def check(self, num_layers: int, hidden_size: int, steps: int) -> None:
-        """ValueError if the layer, unit or step is outside a model of these sizes and a sequence
-        of ``steps`` steps (negative values count from the end)."""
+    def check(self, sizes: Sequence[int], steps: int) -> None:
+        """ValueError if the layer, unit or step is outside a model whose layer l has ``sizes[l]``
+        units (layers may differ in size) and a sequence of ``steps`` steps (negative values count
+        from the end)."""
+        num_layers = len(sizes)
         if not -num_layers <= self.layer < num_layers:
             raise ValueError(f"objective layer {self.layer} out of range: model has {num_layers}")
-        if not -hidden_size <= self.unit < hidden_size:
-            raise ValueError(f"objective unit {self.unit} out of range: hidden_size is {hidden_size}")
+        size = sizes[self.layer]
+        if not -size <= self.unit < size:
+            which = f"layer {self.layer % num_layers} has" if len(set(sizes)) > 1 else "hidden_size is"
+            raise ValueError(f"objective unit {self.unit} out of range: {which} {size}")
         if not -steps <= self.step < steps:
             raise ValueError(f"objective step {self.step} out of range: sequence has {steps}")
 
@@ -56,8 +60,8 @@ Objective = str | UnitObjective | ObjectiveFn
 
 @dataclass
 class LayerTrace:
-    """One layer's record over the sequence, indexed by input position t; every tensor is (T, H),
-    except ``hidden`` and ``grad_hidden``, (T, P) for an LSTM with projections (proj_size P).
+    """One layer's record over the sequence, indexed by input position t; every tensor is (T, H_l)
+    (this layer's H), except ``hidden`` and ``grad_hidden``, (T, P) for an LSTM with projections.
 
     For a bidirectional stack this is the forward direction and ``reverse`` the reverse one
     (its tensors indexed by input position too, so its h_0 is its *last* state); None otherwise.
@@ -163,14 +167,47 @@ def as_sequence(x: object, input_size: int, dtype: torch.dtype) -> Tensor:
     return seq.contiguous()
 
 
-def initial_state(spec: RecurrentSpec, state: Tensor | None, name: str) -> list[Tensor]:
+#: An initial state as the engine takes it: a (rows[, 1], width) tensor, or for a stack whose layers
+#: differ in size one 1-d tensor (or list of numbers) per row, row ``layer * directions + d``.
+InitialState = Tensor | Sequence[Tensor] | Sequence[Sequence[float]]
+
+
+def initial_state(spec: RecurrentSpec, state: InitialState | None, name: str) -> list[Tensor]:
     """Initial states per layer and direction, index ``layer * directions + direction`` as torch
     lays them out, from None (zeros) or a (num_layers * directions[, 1], width) tensor; width is
-    the state size for h0 and the hidden size for c0 (they differ for LSTMs with projections)."""
+    the state size for h0 and the hidden size for c0 (they differ for LSTMs with projections).
+
+    Layers of different sizes take their rows as a list instead, row ``layer * directions + d``
+    of that layer's width (H_l for c0, P_l or H_l for h0); a uniform stack takes that form too.
+    ValueError naming the row and the width it needs.
+    """
     rows = spec.num_layers * spec.directions
-    size = spec.hidden_size if name == "c0" else spec.state_size
+    sizes = spec.hidden_sizes if name == "c0" else spec.state_sizes
+    widths = [size for size in sizes for _ in range(spec.directions)]  # one per row
     if state is None:
-        return [torch.zeros(size, dtype=spec.dtype) for _ in range(rows)]
+        return [torch.zeros(size, dtype=spec.dtype) for size in widths]
+    if len(set(widths)) > 1 and isinstance(state, Tensor):  # rows of one width cannot fit every layer
+        state = list(state[:, 0] if state.dim() == 3 and state.shape[1] == 1 else state)
+    if isinstance(state, (list, tuple)):
+        if len(state) != rows:
+            raise ValueError(
+                f"{name} must have {rows} rows (one per layer"
+                + (" and direction" if spec.directions == 2 else "")
+                + f"), of widths {', '.join(map(str, widths))}; got {len(state)}"
+            )
+        values = []
+        for row, (item, width) in enumerate(zip(state, widths, strict=True)):
+            value = torch.as_tensor(item).to(spec.dtype).reshape(-1)
+            if value.shape[0] != width:
+                raise ValueError(
+                    f"{name} row {row} must have {width} numbers (layer {row // spec.directions}'s "
+                    f"width), got {value.shape[0]}"
+                )
+            values.append(value)
+        if not all(torch.isfinite(v).all() for v in values):
+            raise ValueError(f"{name} contains NaN or inf")
+        return [v.contiguous() for v in values]
+    size = widths[0]
     value = torch.as_tensor(state).to(spec.dtype)
     if value.dim() == 3 and value.shape[1] == 1:
         value = value[:, 0]
@@ -273,7 +310,7 @@ def objective_gradients(
             loss += 0.5 * float(top[0, width:].double().pow(2).sum())
         return loss, direct
     if isinstance(objective, UnitObjective):
-        objective.check(len(outputs), top.shape[1], top.shape[0])
+        objective.check([out.shape[1] for out in outputs], top.shape[0])
         direct[objective.layer][objective.step, objective.unit] = 1.0
         return float(outputs[objective.layer][objective.step, objective.unit]), direct
     if callable(objective):
@@ -296,8 +333,8 @@ def objective_gradients(
 def trace_spec(
     spec: RecurrentSpec,
     x: object,
-    h0: Tensor | None = None,
-    c0: Tensor | None = None,
+    h0: InitialState | None = None,
+    c0: InitialState | None = None,
     objective: Objective = "hidden_norm",
     interventions: Sequence[Intervention] | None = None,
 ) -> Trace:
@@ -343,13 +380,14 @@ def backward_trace(spec: RecurrentSpec, passes: list[list[LayerPass]], objective
 def trace(
     module: nn.Module,
     x: object,
-    h0: Tensor | None = None,
-    c0: Tensor | None = None,
+    h0: InitialState | None = None,
+    c0: InitialState | None = None,
     objective: Objective = "hidden_norm",
     gru_variant: str = "torch",
     interventions: Sequence[Intervention] | None = None,
 ) -> Trace:
-    """Trace ``module`` (an ``nn.LSTM``, ``nn.GRU`` or ``nn.RNN``) over one sequence.
+    """Trace ``module`` (an ``nn.LSTM``, ``nn.GRU`` or ``nn.RNN``, or a `RecurrentStack` of layers
+    of different sizes) over one sequence.
 
     Args:
         module: an unmodified torch recurrent module, any ``num_layers``, ``bias`` on or off,
@@ -357,7 +395,9 @@ def trace(
             (``tr.layers[l].reverse`` is the reverse direction) and LSTM ``proj_size``.
         x: (T, input_size), or a batch of one.
         h0, c0: optional initial states, (num_layers * directions, P) or (..., 1, P) as torch
-            takes them, P the state size (proj_size or H); c0, LSTM only, is (..., H).
+            takes them, P the state size (proj_size or H); c0, LSTM only, is (..., H). A stack
+            whose layers differ in size takes a list of rows instead, row ``layer * directions
+            + direction`` of that layer's width (any stack accepts this form).
         objective: ``"hidden_norm"`` (L = 0.5 ||h_n||² of the top layer, h_n torch's final state
             in each direction), a `UnitObjective` (its unit indexes the layer's output, both
             directions side by side), or a callable from the top layer's output (T, directions

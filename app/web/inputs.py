@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from gatescope.engine import Intervention, Objective, UnitObjective
 from gatescope.engine.text import check_tokens, one_hot, text_tokens, token_ids
-from gatescope.engine.trace import as_sequence
+from gatescope.engine.trace import InitialState, as_sequence
 from gatescope.web.schemas import (
     LogitObjectiveBody,
     ObjectiveBody,
@@ -54,19 +54,19 @@ def sequence_from_request(
     return model.embedding[token_ids(tokens, model.vocab)], tokens
 
 
-def initial_states(body: TraceRequest) -> tuple[Tensor | None, Tensor | None]:
-    """The request's h0 and c0 as tensors (the engine checks their shapes and values)."""
+def initial_states(body: TraceRequest) -> tuple[InitialState | None, InitialState | None]:
+    """The request's h0 and c0 for the engine (which checks their shapes and values): a tensor
+    when the rows have one length, else one row per layer and direction (a stack whose layers
+    differ in size takes row l with layer l's width)."""
 
-    def tensor(rows: list[list[float]] | None, name: str) -> Tensor | None:
+    def rows_of(rows: list[list[float]] | None) -> InitialState | None:
         if rows is None:
             return None
         if len({len(row) for row in rows}) > 1:
-            raise ValueError(
-                f"{name} must have rows of equal length (one row of hidden_size numbers per layer)"
-            )
+            return [torch.tensor(row, dtype=torch.float32) for row in rows]
         return torch.tensor(rows, dtype=torch.float32)
 
-    return tensor(body.h0, "h0"), tensor(body.c0, "c0")
+    return rows_of(body.h0), rows_of(body.c0)
 
 
 def interventions_from_request(body: TraceRequest) -> list[Intervention] | None:

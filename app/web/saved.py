@@ -159,7 +159,9 @@ def start_states(
 
 def check_view(model: LoadedModel, view: ViewQuery, steps: int) -> None:
     """The view keys that must fit the model and the trace: ValueError naming the first that does not."""
-    limits = (("layer", view.layer, model.spec.num_layers), ("unit", view.unit, model.spec.hidden_size))
+    spec = model.spec
+    units = spec.hidden_sizes[view.layer] if view.layer < spec.num_layers else max(spec.hidden_sizes)
+    limits = (("layer", view.layer, spec.num_layers), ("unit", view.unit, units))
     for name, value, size in (*limits, ("t", view.t or 0, steps)):
         if value >= size:
             raise ValueError(f"{name}: {value} is out of range; {model.id!r} has 0 ... {size - 1}")

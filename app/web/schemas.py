@@ -90,10 +90,14 @@ class TraceRequest(ModelInput):
         "then every array's float32 bytes), for real sizes",
     )
     h0: list[list[float]] | None = Field(
-        None, description="initial hidden state, num_layers rows of hidden_size numbers (default zeros)"
+        None,
+        description="initial hidden state, one row per layer (and direction), row l of layer l's "
+        "state size (its hidden_sizes entry, or proj_size); default zeros",
     )
     c0: list[list[float]] | None = Field(
-        None, description="LSTM only: initial cell state, num_layers rows of hidden_size numbers"
+        None,
+        description="LSTM only: initial cell state, one row per layer (and direction), row l of "
+        "layer l's hidden size",
     )
 
 

@@ -9,6 +9,9 @@ read the one before), in this order:
 
     [InputLayer] [Embedding] LSTM | GRU | SimpleRNN | Bidirectional(...) ... [Dense]
 
+The recurrent layers are one kind, but their sizes may differ (LSTM(24) -> LSTM(16)): layer l's
+weights then have their own H_l, and the stack is traced as one model (`RecurrentStack`).
+
 with Dropout, SpatialDropout1D, GaussianNoise (identities at inference) and Masking anywhere.
 Keras keeps its weights transposed from torch's, in its own gate order:
 
@@ -353,8 +356,8 @@ def _expect(arrays: list[np.ndarray[Any, Any]], count: int, name: str) -> list[n
 
 
 def _check_stack(stack: list[_Recurrent]) -> None:
-    """ValueError unless torch can hold the stack as one module (one kind, direction count,
-    activation, GRU form and size for every layer)."""
+    """ValueError unless the engine can trace the stack as one model (one kind, direction count,
+    activation and GRU form for every layer; sizes may differ, as a `RecurrentStack`'s)."""
     first = stack[0]
     for what, values in (
         ("kinds", [r.arch.upper() for r in stack]),
@@ -365,15 +368,8 @@ def _check_stack(stack: list[_Recurrent]) -> None:
         if len(set(values)) > 1:
             raise ValueError(
                 f"the recurrent layers differ in {what} ({', '.join(map(str, values))}): gatescope "
-                "traces a stack as one torch module, whose layers share them"
+                "traces a stack as one model, whose layers share them (their sizes may differ)"
             )
-    sizes = [r.units for r in stack]
-    if len(set(sizes)) > 1:
-        raise ValueError(
-            f"the recurrent layers have different sizes ({', '.join(map(str, sizes))} units): "
-            "gatescope's engine traces a stack with one hidden size for every layer, so this model "
-            "is refused"
-        )
     reads = _reading_directions(stack)
     if len(set(reads)) > 1:
         shown = ", ".join(
@@ -482,7 +478,8 @@ def _assemble(
         model.vocab_size = int(embedding.shape[0])
     if head is not None:
         arrays, name, activation = head
-        width = first.units * len(first.weights)
+        top = stack[-1]
+        width = top.units * len(top.weights)  # the head reads the top layer
         if arrays[0].ndim != 2 or arrays[0].shape[0] != width:
             raise ValueError(f"Dense {name!r} has kernel {arrays[0].shape}; it must read {width} inputs")
         state[f"{HEAD}.weight"] = as_tensor(arrays[0].T, f"Dense {name!r}")

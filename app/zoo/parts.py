@@ -77,7 +77,8 @@ def describe_modules(state_dict: Mapping[str, Tensor], nonlinearity: str = "tanh
                 "prefix": prefix,
                 "arch": spec.arch,
                 "input_size": spec.input_size,
-                "hidden_size": spec.hidden_size,
+                "hidden_size": None if spec.mixed else spec.hidden_size,
+                "hidden_sizes": list(spec.hidden_sizes),
                 "num_layers": spec.num_layers,
                 "bidirectional": spec.reverse is not None,
                 "proj_size": spec.proj_size,
@@ -222,7 +223,7 @@ def whole_model(
         output_vocab_size: int | None = len(vocab)
     else:
         output_vocab_size = None if output_vocab is None else len(output_vocab)
-    width = spec.directions * spec.state_size
+    width = spec.output_sizes[-1]  # the top layer's output, which the head reads
     head_module, head_key = find_head(
         state_dict, prefix, output_vocab_size, width, head, embedding_key, required=output_vocab is not None
     )

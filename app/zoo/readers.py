@@ -6,6 +6,7 @@ anything else (a pickle that carries code raises instead of running it).
 
 The architecture and sizes are inferred from the state_dict's shapes (torch.nn's own names):
 weight_ih_l{k}: (G*H, I_k), weight_hh_l{k}: (G*H, H), with G = 4 (LSTM), 3 (GRU), 1 (RNN).
+Layers whose H differ (a Keras stack such as LSTM(24) -> LSTM(16)) become a `RecurrentStack`.
 Keys may sit under a prefix, as in ``encoder.rnn.weight_ih_l0`` from a larger model.
 """
 
@@ -21,6 +22,7 @@ from torch import Tensor, nn
 
 from gatescope.engine.build import build_module
 from gatescope.engine.spec import GATE_MULTIPLIER
+from gatescope.engine.stack import RecurrentStack
 
 _RNN_KEY = re.compile(
     r"^(?P<prefix>.*?)(?P<name>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(?P<layer>\d+)(?P<reverse>_reverse)?$"
@@ -105,10 +107,24 @@ def _pick_prefix(state_dict: Mapping[str, Tensor], prefix: str | None) -> str:
     return prefix
 
 
+def _layer_sizes(own: Mapping[str, Tensor], num_layers: int, gates: int) -> list[int]:
+    """H_l of every layer, from weight_hh_l{l}'s rows (G*H_l); the layers of a torch module all
+    have one size, a Keras stack's may differ. A missing or malformed weight is left for the
+    shape check against the built module to name."""
+    sizes: list[int] = []
+    for layer in range(num_layers):
+        w_hh = own.get(f"weight_hh_l{layer}")
+        if w_hh is None or w_hh.dim() != 2 or w_hh.shape[0] % gates or w_hh.shape[0] == 0:
+            return [sizes[0] if sizes else 0] * num_layers
+        sizes.append(w_hh.shape[0] // gates)
+    return sizes
+
+
 def module_from_state_dict(
     state_dict: Mapping[str, Tensor], prefix: str | None = None, nonlinearity: str = "tanh"
 ) -> nn.Module:
-    """Build the nn.LSTM / nn.GRU / nn.RNN that ``state_dict`` belongs to and load it.
+    """Build the nn.LSTM / nn.GRU / nn.RNN that ``state_dict`` belongs to and load it; when its
+    layers differ in size (weight_hh_l{l} is (G*H_l, H_l)), a `RecurrentStack` of those sizes.
 
     ``prefix`` picks one recurrent module when the state_dict holds several; ``nonlinearity``
     is the plain RNN's (it cannot be read from the weights). Raises ValueError otherwise.
@@ -138,16 +154,27 @@ def module_from_state_dict(
         raise ValueError(
             f"weight_hr (a projection) belongs to LSTMs only; these weights are a {arch.upper()}'s"
         )
-    module = build_module(
-        arch,
-        w_ih.shape[1],
-        hidden_size,
-        num_layers,
-        nonlinearity,
-        "bias_ih_l0" in own,
-        bidirectional=any(key.endswith("_reverse") for key in own),
-        proj_size=proj_size,
-    )
+    bidirectional = any(key.endswith("_reverse") for key in own)
+    sizes = _layer_sizes(own, num_layers, gates)
+    module: nn.Module
+    if len(set(sizes)) > 1:  # layers of different sizes (a Keras stack): no nn.LSTM holds them
+        if proj_size:
+            raise ValueError(
+                f"the layers have different sizes ({', '.join(map(str, sizes))}) and projections "
+                "(weight_hr): gatescope reads one or the other, not both"
+            )
+        module = RecurrentStack(arch, w_ih.shape[1], sizes, "bias_ih_l0" in own, bidirectional, nonlinearity)
+    else:
+        module = build_module(
+            arch,
+            w_ih.shape[1],
+            hidden_size,
+            num_layers,
+            nonlinearity,
+            "bias_ih_l0" in own,
+            bidirectional=bidirectional,
+            proj_size=proj_size,
+        )
     expected = {name: p.shape for name, p in module.named_parameters()}
     missing = sorted(set(expected) - set(own))
     extra = sorted(set(own) - set(expected))

@@ -80,7 +80,11 @@ def make_record(model_id: str, name: str, module: nn.Module, source: str, **extr
         "name": name,
         "arch": spec.arch,
         "input_size": spec.input_size,
-        "hidden_size": spec.hidden_size,
+        # A stack whose layers differ in size (a Keras LSTM(24) -> LSTM(16)) has no one hidden_size:
+        # None, and hidden_sizes / state_sizes give each layer's (for every model, one per layer).
+        "hidden_size": None if spec.mixed else spec.hidden_size,
+        "hidden_sizes": list(spec.hidden_sizes),
+        "state_sizes": list(spec.state_sizes),
         "num_layers": spec.num_layers,
         "nonlinearity": spec.nonlinearity,
         "bias": spec.bias,
@@ -180,6 +184,7 @@ class ModelRegistry:
         return self._add(LoadedModel(spec.id, spec_from_module(module), record, vocab=vocab, module=module))
 
     def _check_sizes(self, input_size: int | None, hidden_size: int, num_layers: int) -> None:
+        """ValueError for sizes over the settings' limits (``hidden_size``: the largest layer's)."""
         s = self.settings
         if input_size is not None and not 1 <= input_size <= s.max_input_size:
             raise ValueError(f"input_size must be between 1 and {s.max_input_size}, got {input_size}")
@@ -211,7 +216,7 @@ class ModelRegistry:
         module = copy.deepcopy(module).cpu()
         vocab = None if vocab is None else list(vocab)
         spec = spec_from_module(module)
-        self._check_sizes(spec.input_size, spec.hidden_size, spec.num_layers)
+        self._check_sizes(spec.input_size, max(spec.hidden_sizes), spec.num_layers)
         if vocab is not None and (
             len(vocab) != spec.input_size
             or len(set(vocab)) != len(vocab)
@@ -298,7 +303,7 @@ class ModelRegistry:
             head,
         )
         spec = spec_from_module(whole.module)
-        self._check_sizes(spec.input_size, spec.hidden_size, spec.num_layers)
+        self._check_sizes(spec.input_size, max(spec.hidden_sizes), spec.num_layers)
         tensors = {k: v.contiguous() for k, v in whole.module.state_dict().items()}
         if whole.embedding is not None:
             tensors[EMBEDDING_KEY] = whole.embedding.contiguous()

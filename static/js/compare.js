@@ -8,6 +8,7 @@ import { $, el } from "./dom.js";
 import { count, fmt, num, sci } from "./format.js";
 import { Latest } from "./latest.js";
 import { compatible } from "./models.js";
+import { sizeText } from "./sizes.js";
 import { CursorOverlay, wrapPlot } from "./cursor.js";
 import { logTicks } from "./lab/logaxis.js";
 import { norm } from "./numbers.js";
@@ -97,7 +98,7 @@ export class CompareView {
     const meta = el("p", "compare-meta");
     meta.append(
       el("span", "arch", model.arch.toUpperCase()),
-      ` · ${model.hidden_size} units · ${model.num_layers} layer${model.num_layers > 1 ? "s" : ""} · `,
+      ` · ${sizeText(model)} units · ${model.num_layers} layer${model.num_layers > 1 ? "s" : ""} · `,
       el("strong", "params", `${count(model.params)} parameters`),
     );
     col.append(meta);
@@ -130,7 +131,7 @@ export class CompareView {
       title: title(`hidden state h_t${data.layers.length > 1 ? ` (top layer ${top})` : ""}`),
       font, height: 230, margin: { l: 56, r: 10, t: 40, b: 48 },
       xaxis: timeAxis(data.steps, data.tokens, labelRoom(col)),
-      yaxis: { title: { text: "unit" }, automargin: true, range: [data.units - 0.5, -0.5], showgrid: false, zeroline: false },
+      yaxis: { title: { text: "unit" }, automargin: true, range: [rows.length - 0.5, -0.5], showgrid: false, zeroline: false },
     }, plotConfig(`gatescope-${model.id}-hidden`));
     const norms = data.layers[top].gradNorm.hidden.map((v) => (v > 0 ? v : null));
     Plotly.newPlot(grad, [{
@@ -158,7 +159,7 @@ export class CompareView {
       const hNorm = norm(c.data.rows(c.top, "hidden").map((row) => row[tt]));
       const gradNorm = c.data.layers[c.top].gradNorm.hidden[tt];
       c.readout.textContent = `at t = ${tt}: ‖hₜ‖ = ${fmt(hNorm)}, ‖dL/dhₜ‖ = ${sci(gradNorm)}, loss ${num(c.data.loss)}`;
-      c.diagram.update(tt, Math.min(this.unit, c.data.units - 1));
+      c.diagram.update(tt, Math.min(this.unit, c.data.unitsOf(c.top) - 1));
     }
     this.gates.setCursor(t);
   }
@@ -167,7 +168,7 @@ export class CompareView {
   setUnit(unit) {
     this.unit = unit;
     for (const c of this.columns) {
-      if (c.data) c.diagram.update(Math.min(this.t ?? 0, c.data.steps - 1), Math.min(unit, c.data.units - 1));
+      if (c.data) c.diagram.update(Math.min(this.t ?? 0, c.data.steps - 1), Math.min(unit, c.data.unitsOf(c.top) - 1));
     }
     this.gates.setUnit(unit);
   }

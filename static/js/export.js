@@ -23,7 +23,7 @@ function csvField(text) {
 
 export function traceCSV(data) {
   const json = data.toJSON();
-  const units = data.units;
+  const units = data.units; // the widest layer's: a narrower layer leaves its last columns empty
   const lines = [["layer", "t", "token", "quantity", ...Array.from({ length: units }, (_, u) => `unit_${u}`)].join(",")];
   json.layers.forEach((layer, l) => {
     const quantities = [

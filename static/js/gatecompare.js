@@ -79,7 +79,7 @@ export class GateCompare {
     if (!this.columns.length) return;
     const series = this.series();
     const [a, b] = series;
-    const diff = a && b && a.data.units === b.data.units && a.data.steps === b.data.steps
+    const diff = a && b && a.rows.length === b.rows.length && a.data.steps === b.data.steps
       ? a.rows.map((row, u) => row.map((v, t) => (v === null || b.rows[u][t] === null ? null : v - b.rows[u][t])))
       : null;
     const steps = Math.max(...series.map((s) => s.data.steps));
@@ -89,7 +89,7 @@ export class GateCompare {
       const div = wrapPlot(this.plots, "gate-lines");
       const traces = series.map((s) => ({
         type: "scatter", mode: "lines", name: `${s.model.name}: ${s.label}`.replace(/_t/g, "<sub>t</sub>"),
-        y: s.rows[Math.min(this.unit, s.data.units - 1)],
+        y: s.rows[Math.min(this.unit, s.rows.length - 1)],
         line: { width: 3, color: ARCH_STYLE[s.data.arch]?.color, dash: ARCH_STYLE[s.data.arch]?.dash },
         hovertemplate: `${s.label.replace(/_t/g, "<sub>t</sub>")} = %{y:.3f}<br>t = %{x}<extra>${s.model.name}</extra>`,
       }));
@@ -110,7 +110,7 @@ export class GateCompare {
       this.divs.push(div);
       this.cursors.push(new CursorOverlay(div));
     } else {
-      const maps = series.map((s) => ({ name: `${s.model.name}: ${s.label}`, rows: s.rows, kind: "sigmoid", units: s.data.units }));
+      const maps = series.map((s) => ({ name: `${s.model.name}: ${s.label}`, rows: s.rows, kind: "sigmoid", units: s.rows.length }));
       if (diff) maps.push({ name: "difference (first − second)", rows: diff, kind: "tanh", units: diff.length });
       const grid = el("div", "gate-heatmaps");
       grid.style.setProperty("--columns", String(maps.length));

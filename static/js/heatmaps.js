@@ -31,7 +31,7 @@ export class HeatmapGrid {
 
   /** The y axis: with a chosen order or subset, a category axis whose labels are unit ids. */
   yAxis() {
-    const n = this.units ? this.units.length : this.data.units;
+    const n = this.units ? this.units.length : this.data.unitsOf(this.layer);
     return {
       title: { text: this.units ? "unit (as ordered)" : "unit" }, automargin: true, zeroline: false, showgrid: false,
       type: this.units ? "category" : "linear",

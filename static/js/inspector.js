@@ -80,9 +80,10 @@ export class Inspector {
     this.observer.disconnect();
     this.visible.clear();
     const body = document.createDocumentFragment();
-    this.rows = new Array(data.units);
-    this.cells = new Array(data.units);
-    for (const u of units ?? Array.from({ length: data.units }, (_, k) => k)) {
+    const count = data.unitsOf(layer); // this layer's units (a stack's layers may differ in size)
+    this.rows = new Array(count);
+    this.cells = new Array(count);
+    for (const u of units ?? Array.from({ length: count }, (_, k) => k)) {
       const tr = el("tr");
       tr.dataset.unit = String(u);
       const th = el("th", null, String(u));
@@ -102,7 +103,7 @@ export class Inspector {
     // What each cell shows, so an unchanged one is never written again.
     this.texts = Array.from(this.cells, (row) => row?.map(() => ""));
     this.colors = Array.from(this.cells, (row) => row?.map(() => ""));
-    this.shown = new Array(data.units).fill(null);
+    this.shown = new Array(count).fill(null);
     this.selected = -1;
     this.at = null;
   }

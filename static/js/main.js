@@ -151,7 +151,7 @@ function onCursor(t) {
 
 function selectUnit(unit, scroll = false) {
   if (!app.data) return;
-  state.unit = clamp(Math.round(unit) || 0, 0, app.data.units - 1);
+  state.unit = clamp(Math.round(unit) || 0, 0, app.data.unitsOf(state.layer) - 1);
   $("unit-input").value = String(state.unit);
   heatmaps.setUnit(state.unit);
   diagram.update(timeline.t, state.unit); // classroom
@@ -165,9 +165,18 @@ function selectUnit(unit, scroll = false) {
 $("unit-input").addEventListener("change", () => selectUnit(Number($("unit-input").value), true));
 $("layer-select").addEventListener("change", () => {
   state.layer = Number($("layer-select").value);
+  if (app.data) unitRange(app.data); // a stack's layers may differ in size
   buildViews();
   save();
 });
+
+/** The unit input's range is the layer on screen's units (a stack's layers may differ in size). */
+function unitRange(data) {
+  const units = data.unitsOf(state.layer);
+  state.unit = clamp(state.unit, 0, units - 1);
+  $("unit-input").max = String(units - 1);
+  $("unit-input").value = String(state.unit);
+}
 
 /** Draw every view of the current trace (a new trace, a new layer, teacher mode). */
 function buildViews() {
@@ -246,9 +255,7 @@ const runner = makeRunner({
     timeline.setLength(data.capacity);
     timeline.t = app.follow ? 0 : clamp(state.t, 0, data.capacity - 1);
     timeline.render();
-    state.unit = clamp(state.unit, 0, data.units - 1);
-    $("unit-input").max = String(data.units - 1);
-    $("unit-input").value = String(state.unit);
+    unitRange(data);
     streaming(data);
   },
   flush: (data, final) => {
@@ -523,7 +530,7 @@ function shownUnits() {
     return null;
   }
   const units = selectUnits(data.rows(state.layer, "hidden"), state.order, show);
-  $("units-note").textContent = `showing ${units.length} of ${data.units} units`;
+  $("units-note").textContent = `showing ${units.length} of ${data.unitsOf(state.layer)} units`;
   return units;
 }
 

@@ -5,6 +5,7 @@
 import { getJSON, postJSON } from "./api.js";
 import { $, el } from "./dom.js";
 import { count, num } from "./format.js";
+import { sizeText } from "./sizes.js";
 
 const GROUPS = [
   ["builtin", "Shipped models"], ["trained", "Trained here"], ["upload", "Uploaded"],
@@ -19,7 +20,7 @@ const FRAMEWORKS = { keras: "Keras", onnx: "ONNX" };
 export function describe(model) {
   const parts = [
     model.arch.toUpperCase() + (model.arch === "rnn" ? ` (${model.nonlinearity})` : ""),
-    `${model.input_size} → ${model.hidden_size}`,
+    `${model.input_size} → ${sizeText(model)}`,
     `${model.num_layers} layer${model.num_layers > 1 ? "s" : ""}`,
     `${count(model.params)} parameters`,
   ];

@@ -6,6 +6,7 @@
 
 import { missing, norm } from "./numbers.js";
 import { quantitiesFor } from "./quantities.js";
+import { hiddenSizes, stateSizes } from "./sizes.js";
 
 function emptyRows(units, steps) {
   return Array.from({ length: units }, () => new Float32Array(steps).fill(NaN));
@@ -36,7 +37,9 @@ export class TraceData {
   constructor(model, capacity, tokens, gateNames) {
     this.model = model;
     this.arch = model.arch;
-    this.units = model.hidden_size;
+    this.sizes = hiddenSizes(model); // H_l per layer: a stack's layers may differ in size
+    this.stateSizes = stateSizes(model); // h_t's width per layer (P_l with projections)
+    this.units = Math.max(...this.sizes); // the widest layer's (for budgets; a layer's own: unitsOf)
     this.capacity = capacity;
     this.steps = 0; // steps received so far
     this.tokens = tokens;
@@ -44,10 +47,12 @@ export class TraceData {
     this.complete = false; // gradients received for all steps
     this.gateNames = gateNames;
     this.quantities = quantitiesFor(model.arch, this.gateNames, model.nonlinearity);
-    this.layers = Array.from({ length: model.num_layers }, () => this.emptyLayer(capacity));
+    this.layers = Array.from({ length: model.num_layers }, (_, l) => this.emptyLayer(capacity, l));
     this.forward = this.layers; // bidirectional models: reverse holds the other direction, indexed
     // by input position; setDirection() picks which one `layers` (what the views draw) is.
-    this.reverse = model.bidirectional ? Array.from({ length: model.num_layers }, () => this.emptyLayer(capacity)) : null;
+    this.reverse = model.bidirectional
+      ? Array.from({ length: model.num_layers }, (_, l) => this.emptyLayer(capacity, l))
+      : null;
     this.direction = "forward";
     this.predictions = []; // per step: {ids, probs} (the head's top 5), or undefined
     this.h0 = null; // the initial states the run started from (null: zeros), (layers, H) each
@@ -74,10 +79,16 @@ export class TraceData {
     return Array.from(p.ids, (id, k) => ({ id, token: names?.[id] ?? String(id), prob: p.probs[k] }));
   }
 
-  emptyLayer(steps) {
+  /** How many units layer ``l`` has: the rows of its gates and cell (H_l). */
+  unitsOf(l) {
+    return this.sizes[Math.min(Math.max(l, 0), this.sizes.length - 1)];
+  }
+
+  emptyLayer(steps, l) {
     const layer = { q: {}, grad_hidden: null, grad_cell: null, gradNorm: { hidden: null, cell: null } };
-    // An LSTM with projections (proj_size P) has P-wide hidden states and H-wide gates and cells.
-    const width = (key) => (key === "hidden" && this.model.proj_size ? this.model.proj_size : this.units);
+    // An LSTM with projections (proj_size P) has P-wide hidden states and H-wide gates and cells;
+    // a stack's layers may each have their own H_l.
+    const width = (key) => (key === "hidden" ? this.stateSizes[l] : this.sizes[l]);
     for (const q of this.quantities) layer.q[q.key] = emptyRows(width(q.key), steps);
     return layer;
   }
@@ -175,18 +186,18 @@ export class TraceData {
   /** A whole POST /api/trace response at once. */
   static fromResponse(model, response) {
     const data = new TraceData(model, response.steps, response.tokens, response.gate_names);
-    const fillLayer = (layer, msg) => {
+    const fillLayer = (layer, msg, l) => {
       const q = layer.q;
-      for (const [name, matrix] of Object.entries(msg.gates)) q[name] = transpose(matrix, data.units);
-      q.hidden = transpose(msg.hidden, msg.hidden[0]?.length ?? data.units);
-      if (msg.cell) q.cell = transpose(msg.cell, data.units);
+      for (const [name, matrix] of Object.entries(msg.gates)) q[name] = transpose(matrix, data.sizes[l]);
+      q.hidden = transpose(msg.hidden, data.stateSizes[l]);
+      if (msg.cell) q.cell = transpose(msg.cell, data.sizes[l]);
     };
     if (!data.reverse && response.layers.some((msg) => msg.reverse)) {
-      data.reverse = response.layers.map(() => data.emptyLayer(response.steps)); // a record without the flag
+      data.reverse = response.layers.map((_, l) => data.emptyLayer(response.steps, l)); // a record without the flag
     }
     response.layers.forEach((msg, l) => {
-      fillLayer(data.forward[l], msg);
-      if (msg.reverse && data.reverse) fillLayer(data.reverse[l], msg.reverse);
+      fillLayer(data.forward[l], msg, l);
+      if (msg.reverse && data.reverse) fillLayer(data.reverse[l], msg.reverse, l);
     });
     const p = response.predictions;
     if (p) data.predictions = p.ids.map((ids, t) => ({ ids, probs: p.probs[t] }));

@@ -8,6 +8,7 @@
 
 import { ApiError, postFile } from "./api.js";
 import { $, el } from "./dom.js";
+import { sizeText } from "./sizes.js";
 
 /** "encoder.  GRU · 4 → 6 · 1 layer" for a module the server listed. */
 export function moduleText(m) {
@@ -17,7 +18,7 @@ export function moduleText(m) {
   ].filter(Boolean);
   return [
     m.prefix || "(top level)",
-    `${String(m.arch).toUpperCase()} · ${m.input_size} → ${m.hidden_size} · ${m.num_layers} layer${m.num_layers > 1 ? "s" : ""}`,
+    `${String(m.arch).toUpperCase()} · ${m.input_size} → ${sizeText(m)} · ${m.num_layers} layer${m.num_layers > 1 ? "s" : ""}`,
     ...extras,
   ].join(" · ");
 }

@@ -122,7 +122,7 @@ def _unit_answer(
         {
             **header(model, spec, x, tokens),
             "layer": layer,
-            "unit": body.unit % spec.hidden_size,
+            "unit": body.unit % spec.hidden_sizes[layer],
             "step": body.step % int(x.shape[0]),
             key: value,
         }

@@ -131,16 +131,19 @@ def _naming(k: int, other: ProjectedModel) -> Iterator[None]:
 def _other_run(
     k: int, other: ProjectedModel, model: LoadedModel, body: ProjectionRequest, hidden: int, max_steps: int
 ) -> _Run:
-    """others[k]'s run on the request's input."""
+    """others[k]'s run on the request's input; ``hidden``: the width of the states it must share
+    axes with (this model's layer's)."""
     with _naming(k, other):
         spec = model.spec_for(other.gru_variant)
-        if other.axes == "shared" and spec.hidden_size != hidden:
+        x, _ = sequence_from_request(model, body, max_steps)
+        run = _run(model, spec, x, other.layer, body.fit or [], max_steps)
+        width = int(run.states.shape[1])  # its layer's own size: a stack's layers may differ
+        if other.axes == "shared" and width != hidden:
             raise ValueError(
-                f"axes 'shared' needs the same hidden size: it has {spec.hidden_size} units and "
+                f"axes 'shared' needs the same hidden size: it has {width} units and "
                 f"{body.model!r} has {hidden}; ask for axes 'own' (its own principal components)"
             )
-        x, _ = sequence_from_request(model, body, max_steps)
-        return _run(model, spec, x, other.layer, body.fit or [], max_steps)
+        return run
 
 
 def _projected(result: Projection) -> dict[str, Any]:
@@ -168,7 +171,7 @@ def post_projection(body: ProjectionRequest, registry: RegistryDep, settings: Se
     with user_errors():
         runs = [_run(model, spec, x, body.layer, body.fit or [], settings.max_steps)]
         runs += [
-            _other_run(k, other, m, body, spec.hidden_size, settings.max_steps)
+            _other_run(k, other, m, body, int(runs[0].states.shape[1]), settings.max_steps)
             for k, (other, m) in enumerate(zip(body.others, models, strict=True))
         ]
         group = [0] + [k + 1 for k, other in enumerate(body.others) if other.axes == "shared"]
@@ -188,7 +191,7 @@ def post_projection(body: ProjectionRequest, registry: RegistryDep, settings: Se
             "model": m.id,
             "arch": m.spec.arch,
             "layer": runs[k + 1].layer,
-            "hidden_size": m.spec.hidden_size,
+            "hidden_size": int(runs[k + 1].states.shape[1]),  # the layer's
             "axes": other.axes,
             "steps": int(runs[k + 1].states.shape[0]),
             "fit_steps": sum(int(f.shape[0]) for f in (fit if other.axes == "shared" else runs[k + 1].fit)),

@@ -67,7 +67,7 @@ from torch import Tensor
 from gatescope.engine import Intervention, Stepper, StepRecord, UnitObjective, trace_spec
 from gatescope.engine.interventions import ClampedStepper, check_interventions
 from gatescope.engine.layers import LayerPass
-from gatescope.engine.trace import backward_trace, forward_passes, initial_state
+from gatescope.engine.trace import InitialState, backward_trace, forward_passes, initial_state
 from gatescope.settings import Settings
 from gatescope.web.deps import RegistryDep, SettingsDep, find_model
 from gatescope.web.inputs import (
@@ -105,8 +105,8 @@ class StreamSession:
     model: LoadedModel
     stepper: Stepper
     objective: ObjectiveBody | None
-    h0: Tensor | None = None
-    c0: Tensor | None = None
+    h0: InitialState | None = None
+    c0: InitialState | None = None
     steps_per_message: int = 1
     binary: bool = False  # messages with arrays go out as binary frames (gatescope.web.wire)
     rows: list[Tensor] = field(default_factory=list)  # the whole sequence so far, one (I,) per step
@@ -136,7 +136,7 @@ class StreamSession:
         x = torch.stack(session.rows)
         objective = objective_from_request(model, message.objective, x, session.tokens)
         if isinstance(objective, UnitObjective):
-            objective.check(spec.num_layers, spec.hidden_size, len(session.rows))
+            objective.check(spec.hidden_sizes, len(session.rows))
         clamps = interventions_from_request(message)
         if clamps is not None:  # spans must lie within the start's sequence; appends run on
             session.interventions = check_interventions(spec, clamps, len(session.rows))

@@ -13,6 +13,7 @@ import { InputError, InputPanel } from "../input.js";
 import { applyLimits } from "../limits.js";
 import { ModelPicker, compatible, fetchModel, firstModel } from "../models.js";
 import { clamp } from "../numbers.js";
+import { unitsIn } from "../sizes.js";
 import { reloadOnNewHash } from "../urlstate.js";
 import { AttributionView } from "./attribution.js";
 import { ConnectivityView } from "./connectivity.js";
@@ -71,7 +72,7 @@ const lab = {
     if (obj === "prediction" && !model?.has_head) return "hidden_norm";
     if (typeof obj !== "object") return obj;
     if ("logit" in obj && !model?.has_head) return "hidden_norm";
-    if ("unit" in obj && (obj.layer >= model.num_layers || obj.unit >= model.hidden_size)) return "hidden_norm";
+    if ("unit" in obj && (obj.layer >= model.num_layers || obj.unit >= unitsIn(model, obj.layer))) return "hidden_norm";
     return { ...obj, step: Math.min(obj.step, (this.input?.steps ?? 1) - 1) };
   },
   get step() {
@@ -206,10 +207,11 @@ function syncSelection() {
   const s = state.main;
   if (!m || !current.input) return;
   s.layer = clamp(s.layer, 0, m.num_layers - 1);
-  s.unit = clamp(s.unit, 0, m.hidden_size - 1);
+  const units = unitsIn(m, s.layer); // a stack's layers may differ in size
+  s.unit = clamp(s.unit, 0, units - 1);
   if (s.t !== null) s.t = clamp(s.t, 0, current.input.steps - 1);
   $("layer-select").value = String(s.layer);
-  $("unit-input").max = String(m.hidden_size - 1);
+  $("unit-input").max = String(units - 1);
   $("unit-input").value = String(s.unit);
   $("step-slider").max = String(current.input.steps - 1);
   $("step-slider").value = String(lab.step);

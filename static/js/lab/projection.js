@@ -10,6 +10,7 @@ import { SEQUENTIAL } from "../colors.js";
 import { $, el } from "../dom.js";
 import { tokenLabel } from "../format.js";
 import { compatible } from "../models.js";
+import { unitsIn } from "../sizes.js";
 import { baseFont, plotConfig, plotText, purge, title } from "../plots.js";
 import {
   FIXED_POINTS_URL, constantInput, fixedPointSearch, fixedPointTraces, forgetSearches, rememberingPost,
@@ -150,11 +151,12 @@ export class ProjectionView extends LabView {
     if (!lab.model || !lab.input) return;
     const compare = lab.compare;
     this.showKnobs(compare);
-    const components = lab.model.hidden_size >= 3 ? 3 : 2;
+    const components = unitsIn(lab.model, lab.layer) >= 3 ? 3 : 2;
     const { usable, refused } = splitCompare(lab.model, compare);
     const others = usable.map((m) => {
-      const shared = lab.knobs.pjax === "shared" && m.hidden_size === lab.model.hidden_size;
-      return { model: m.id, layer: Math.min(lab.layer, m.num_layers - 1), axes: shared ? "shared" : "own",
+      const layer = Math.min(lab.layer, m.num_layers - 1);
+      const shared = lab.knobs.pjax === "shared" && unitsIn(m, layer) === unitsIn(lab.model, lab.layer);
+      return { model: m.id, layer, axes: shared ? "shared" : "own",
         ...(shared ? {} : { components: 2 }) };
     });
     const body = lab.body({ layer: lab.layer, components, ...(others.length ? { others } : {}) });
