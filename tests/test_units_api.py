@@ -63,6 +63,10 @@ def test_an_uploaded_file_reads_as_its_text(small: TestClient) -> None:
     assert a["units"] == b["units"] and a["snippets"] == b["snippets"] and a["steps"] == len(CODE)
     assert a["source"] == "file" and a["corpus"] == corpus["id"] and a["text"] is None
     assert small.get("/api/limits").json()["max_corpus_file_bytes"] == 2000
+    again = small.get(f"/api/corpora/{corpus['id']}").json()  # the file as sent: its \r too
+    assert again == {"id": corpus["id"], "name": "<b>code</b>.py", "chars": len(CODE) + CODE.count("\n")}
+    for missing in ("0123456789abcdef", "..%2Fsecret"):
+        assert small.get(f"/api/corpora/{missing}").status_code == 404
 
 
 @pytest.mark.parametrize(

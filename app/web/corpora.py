@@ -91,7 +91,7 @@ class CorpusStore:
         corpus_id = hashlib.sha256(text.encode()).hexdigest()[:16]
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / f"{corpus_id}.json").write_text(json.dumps({"name": name}))
-        (self.folder / f"{corpus_id}.txt").write_text(text, encoding="utf-8")
+        (self.folder / f"{corpus_id}.txt").write_bytes(text.encode("utf-8"))
         self._prune()
         return StoredCorpus(corpus_id, name, text)
 
@@ -99,7 +99,7 @@ class CorpusStore:
         """The corpus; KeyError when no such file is kept (never uploaded, or pruned)."""
         path = self.folder / f"{corpus_id}.txt"
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_bytes().decode("utf-8")  # as written: no newline translation
             name = json.loads((self.folder / f"{corpus_id}.json").read_text())["name"]
         except (OSError, ValueError, KeyError):
             raise KeyError(corpus_id) from None

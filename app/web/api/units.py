@@ -1,5 +1,6 @@
 """Units across a corpus (issue 11; Karpathy, Johnson & Fei-Fei 2015; LSTMVis):
 
+    GET  /api/corpora/{id}     {"id", "name", "chars"} of an uploaded file
     POST /api/corpora          multipart 'file' (UTF-8 text) and 'model' -> {"id", "name", "chars", "bytes"}
     POST /api/analysis/units   {"model", "text" | "source": "task" | "source": "file" + "corpus",
                                 "feature", "quantity", ...} -> scores and snippets
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
@@ -105,6 +107,19 @@ async def upload_corpus(request: Request, registry: RegistryDep, settings: Setti
         chars = corpus_chars(text, _vocab(model), settings.max_corpus_chars, model.id)
     stored = corpus_store(settings).add((upload.filename or "corpus.txt")[:200], text)
     return {"id": stored.id, "name": stored.name, "chars": len(chars), "bytes": len(data)}
+
+
+@router.get("/api/corpora/{corpus_id}")
+def get_corpus(corpus_id: str, settings: SettingsDep) -> dict[str, Any]:
+    """An uploaded corpus's ``name`` and size in ``chars`` (as read, before any model's
+    normalization), so a page reloaded on it can say which file it reads. 404 once it is gone."""
+    try:
+        stored = corpus_store(settings).get(corpus_id) if re.fullmatch(r"[0-9a-f]{16}", corpus_id) else None
+    except KeyError:
+        stored = None
+    if stored is None:
+        raise HTTPException(404, f"no corpus {corpus_id!r} on this server: upload the file again")
+    return {"id": stored.id, "name": stored.name, "chars": len(stored.text)}
 
 
 def _vocab(model: LoadedModel) -> list[str]:
