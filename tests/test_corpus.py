@@ -109,42 +109,50 @@ def test_the_same_chunks_give_the_same_numbers_and_progress_reaches_the_end() ->
     assert all(p.total == 1000 for p in reports)
     again = run_to_end(scan_corpus(spec, x, feature, "z", snippet_units=2, snippets=2, window=20, chunk=128))
     assert again.scores == result.scores
-    assert [[(s.start, s.share) for s in u.snippets] for u in again.units] == [
-        [(s.start, s.share) for s in u.snippets] for u in result.units
+    assert [[(s.start, s.agreement) for s in u.snippets] for u in again.units] == [
+        [(s.start, s.agreement) for s in u.snippets] for u in result.units
     ]
     other = run_to_end(scan_corpus(spec, x, feature, "z", snippet_units=0, chunk=500))
     np.testing.assert_allclose([s.score for s in other.scores], [s.score for s in result.scores], atol=1e-6)
 
 
-def brute_windows(contributions: list[float], width: int, count: int) -> list[tuple[int, float]]:
-    """Every window's sum from scratch; the best, then the best not overlapping those taken."""
-    sums = [sum(contributions[s : s + width]) for s in range(len(contributions) - width + 1)]
+def brute_windows(scores: list[float], width: int, count: int) -> list[tuple[int, float]]:
+    """The best window, then the best not overlapping those taken, from scratch each time."""
     taken: list[tuple[int, float]] = []
     for _ in range(count):
-        free = [s for s in range(len(sums)) if all(abs(s - t) >= width for t, _ in taken)]
+        free = [s for s in range(len(scores)) if all(abs(s - t) >= width for t, _ in taken)]
         if not free:
             break
-        best = max(free, key=lambda s: (sums[s], -s))
-        if sums[best] <= 0:
+        best = max(free, key=lambda s: (scores[s], -s))
+        if scores[best] <= 0:
             break
-        taken.append((best, sums[best]))
+        taken.append((best, scores[best]))
     return taken
 
 
 def test_telling_windows_by_brute_force() -> None:
     gen = torch.Generator().manual_seed(4)
-    contributions = torch.randn(200, generator=gen, dtype=torch.float64)
-    for width, count in ((10, 3), (1, 5), (60, 4), (200, 2), (300, 1)):
-        got = telling_windows(contributions, width, count)
-        want = brute_windows(contributions.tolist(), min(width, 200), count)
-        assert [s for s, _ in got] == [s for s, _ in want]
-        np.testing.assert_allclose([v for _, v in got], [v for _, v in want], atol=1e-12)
-    assert telling_windows(-contributions.abs(), 10, 3) == []  # no window agrees: none shown
+    scores = torch.randn(200, generator=gen, dtype=torch.float64)
+    for width, count in ((10, 3), (1, 5), (60, 4), (150, 2)):
+        got = telling_windows(scores, width, count)
+        want = brute_windows(scores.tolist(), width, count)
+        assert got == want
+    assert telling_windows(-scores.abs(), 10, 3) == []  # no window agrees: none shown
 
 
-def test_snippets_are_where_the_unit_follows_the_feature() -> None:
-    """A hand-made unit that follows the feature in one stretch only: its best snippet is there,
-    and the snippets' shares are their part of the unit's r (summing to r over a tiling)."""
+def brute_agreement(v: np.ndarray, f: np.ndarray, width: int) -> np.ndarray:
+    """Every window's covariance (numpy's, about the window's means) in the corpus's stds."""
+    return np.array(
+        [
+            np.cov(v[s : s + width], f[s : s + width], bias=True)[0, 1] / (v.std() * f.std())
+            for s in range(len(v) - width + 1)
+        ]
+    )
+
+
+def test_snippets_are_where_the_unit_moves_with_the_feature() -> None:
+    """A unit driven exactly where the feature turns on, in one stretch only: its best snippet is
+    that stretch; every snippet's agreement and r here are numpy's."""
     torch.manual_seed(0)
     spec = spec_from_module(nn.RNN(3, 4))
     steps = 400
@@ -153,16 +161,22 @@ def test_snippets_are_where_the_unit_follows_the_feature() -> None:
     feature[::7] = 1.0
     x[200:260:7, 0] = 30.0  # drive the units hard exactly where the feature is on, in 200..259
     result = run_to_end(scan_corpus(spec, x, feature, "hidden", snippet_units=4, snippets=2, window=60))
+    values = torch.cat([v[0] for v in chunked_values(spec, x, "hidden")]).double().numpy()
+    f = feature.numpy()
+    for unit in result.units:
+        v = values[:, unit.unit]
+        assert unit.low == pytest.approx(v.min()) and unit.high == pytest.approx(v.max())
+        want = brute_agreement(v, f, 60) * np.sign(unit.score)
+        starts = [s for s, _ in brute_windows(want.tolist(), 60, 2)]
+        assert [s.start for s in unit.snippets] == starts
+        for snippet in unit.snippets:
+            assert snippet.end - snippet.start == 60
+            np.testing.assert_allclose(snippet.values.numpy(), v[snippet.start : snippet.end], atol=1e-12)
+            assert snippet.agreement == pytest.approx(want[snippet.start], abs=1e-9)
+            here = np.corrcoef(v[snippet.start : snippet.end], f[snippet.start : snippet.end])[0, 1]
+            assert snippet.local_r == pytest.approx(here, abs=1e-9)
     best = max(result.units, key=lambda u: abs(u.score))
-    first = best.snippets[0]
-    assert 190 < first.start <= 207 and first.end - first.start == 60  # 8 or 9 of the 9 driven steps
-    values = torch.cat([v[0] for v in chunked_values(spec, x, "hidden")])[:, best.unit].double()
-    torch.testing.assert_close(first.values, values[first.start : first.end])
-    assert best.low == pytest.approx(float(values.min())) and best.high == pytest.approx(float(values.max()))
-    v, f = values - values.mean(), feature - feature.mean()
-    share = float((v * f)[first.start : first.end].sum() / (v.norm() * f.norm()) / best.score)
-    assert first.share == pytest.approx(share, abs=1e-9)
-    assert 0 < first.share <= 1
+    assert 190 < best.snippets[0].start <= 207  # 8 or 9 of the 9 driven steps
 
 
 def test_scan_refuses_before_reading() -> None:

@@ -132,17 +132,23 @@ def test_snippets_are_the_reference_values_where_the_unit_agrees_most(small: Tes
         assert unit["low"] == pytest.approx(v.min(), abs=1e-5) and unit["high"] == pytest.approx(
             v.max(), abs=1e-5
         )
-        agreement = (v - v.mean()) * (feature - feature.mean()) / np.sqrt(((v - v.mean()) ** 2).sum())
-        agreement *= np.sign(unit["score"]) / np.sqrt(((feature - feature.mean()) ** 2).sum())
-        sums = np.convolve(agreement, np.ones(40), "valid")  # every window's agreement
+        agreement = (
+            np.sign(unit["score"])
+            * np.array(  # each window's covariance, in the corpus's stds
+                [np.cov(v[s : s + 40], feature[s : s + 40], bias=True)[0, 1] for s in range(len(v) - 39)]
+            )
+            / (v.std() * feature.std())
+        )
         assert len(unit["windows"]) == 2
         best = unit["windows"][0]
-        assert best["start"] == int(np.argmax(sums)) and best["end"] == best["start"] + 40
-        assert best["share"] == pytest.approx(sums.max() / abs(unit["score"]), abs=1e-4)
+        assert best["start"] == int(np.argmax(agreement)) and best["end"] == best["start"] + 40
+        assert best["agreement"] == pytest.approx(agreement.max(), abs=1e-4)
         for w in unit["windows"]:
             assert w["text"] == CODE[w["start"] : w["end"]]
             np.testing.assert_allclose(w["values"], v[w["start"] : w["end"]], atol=1e-5)
             assert w["feature"] == feature[w["start"] : w["end"]].tolist()
+            here = np.corrcoef(v[w["start"] : w["end"]], feature[w["start"] : w["end"]])[0, 1]
+            assert w["local_r"] == pytest.approx(here, abs=1e-4)
         assert abs(unit["windows"][1]["start"] - best["start"]) >= 40  # no overlap
     none = small.post("/api/analysis/units", json=units_body(text=CODE, snippet_units=0)).json()
     assert none["snippets"] == [] and none["units"] == got["units"]

@@ -10,21 +10,26 @@ every chunk (the caller may stop there: a cancel, a dropped connection) and retu
 `CorpusResult`. The POST route and the WebSocket run the same generator with the same chunk, so
 their answers are the same numbers.
 
-Most telling snippets. With r = Σ_t a_t, where
+Most telling snippets. For a unit with corpus correlation r, a window w of n characters scores
 
-    a_t = (v_t - v̄)(f_t - f̄) / sqrt(Σ (v - v̄)² · Σ (f - f̄)²)
+    agreement(w) = sign(r) · Σ_{t in w} (v_t - v̄_w)(f_t - f̄_w) / (n · σ_v · σ_f)
 
-is step t's share of the correlation, a window's agreement is sign(r) · Σ_{t in window} a_t:
-how much of the unit's correlation those characters carry. The snippets are the windows with
+the unit's covariance with the feature inside the window (about the window's own means), in the
+corpus's standard deviations σ_v, σ_f. It equals the window's own correlation times how much the
+unit and the feature vary there compared to the whole corpus. The snippets are the windows with
 the largest agreement, chosen greedily without overlap. Why this measure and not another:
+  - a window where the feature does not change (inside one long docstring, or in code with no
+    string) scores 0: it cannot show the unit *following* the feature, however extreme the unit
+    is there. The windows chosen are those where a span starts or ends and the unit moves with it;
   - the largest |activation| inside the feature's spans only exists for a 0/1 feature, and does
     not care whether the unit is also high outside them (a unit that is always high would win);
-  - a window's own correlation is undefined where the feature is constant over it (inside one
-    long string) and swings wildly over a few characters;
-  - the agreement is defined for every feature (graded ones such as nesting too), its windows'
-    shares add up to the unit's r, and it favours exactly the places that make the unit score:
-    the unit far from its mean, in the direction the feature says, where the feature is far
-    from its own.
+  - a window's own correlation alone rewards a unit that barely wiggles in step with the feature
+    (r = 1 from a change of 0.001); scaled by σ_v·σ_f, the change must be as large as the unit's
+    usual range to count;
+  - each window's share of the corpus-wide r (the sum of (v_t - v̄)(f_t - f̄) over it) was tried
+    first: on the charlm models it picked windows with no span in them at all, where the unit
+    sat far from its mean on the feature's "off" side.
+Each snippet also reports its own Pearson r (``local_r``; 0 where either side is constant there).
 To show the snippets the corpus is read a second time, recording only the top units' values,
 so memory stays (T x top units), not (T x every unit).
 """
@@ -57,7 +62,8 @@ class Snippet:
     start: int  # the window is steps start <= t < end
     end: int
     values: Tensor  # (end - start,) float64, the unit's quantity
-    share: float  # the window's agreement as a fraction of |r|
+    agreement: float  # see the module docstring
+    local_r: float  # Pearson r of the unit with the feature inside the window
 
 
 @dataclass(frozen=True)
@@ -101,20 +107,35 @@ def chunked_values(
         yield values
 
 
-def telling_windows(contributions: Tensor, window: int, count: int) -> list[tuple[int, float]]:
-    """Up to ``count`` non-overlapping windows of ``window`` steps with the largest positive sums
-    of ``contributions`` (T,): [(start, sum)], largest first. Greedy: the best window, then the
-    best of those that do not overlap it, and so on."""
-    steps = contributions.shape[0]
-    width = min(window, steps)
-    if width < 1 or count < 1:
-        return []
-    prefix = torch.cat([contributions.new_zeros(1), contributions.cumsum(0)])  # (T + 1,)
-    sums = prefix[width:] - prefix[:-width]  # (T - width + 1,): the window starting at each step
-    free = torch.ones_like(sums, dtype=torch.bool)
+def window_agreement(values: Tensor, feature: Tensor, width: int, std_v: float, std_f: float) -> Tensor:
+    """agreement(w) (module docstring, without the sign of r) of every window of ``width`` steps:
+    (T - width + 1,), the window starting at each step. Prefix sums in float64."""
+    v, f = values.double(), feature.double()
+    zero = v.new_zeros(1)
+    sums = [torch.cat([zero, series.cumsum(0)]) for series in (v, f, v * f)]  # (T + 1,) each
+    s_v, s_f, s_vf = (p[width:] - p[:-width] for p in sums)  # (T - width + 1,) each
+    covariance = (s_vf - s_v * s_f / width) / width
+    return covariance / max(std_v * std_f, 1e-300)
+
+
+def local_r(values: Tensor, feature: Tensor) -> float:
+    """Pearson r of two short series; 0 where either is constant (std below 1e-9)."""
+    v, f = values.double() - values.double().mean(), feature.double() - feature.double().mean()
+    steps = max(1, v.shape[0])
+    norm_v, norm_f = float(v.norm()), float(f.norm())
+    if norm_v / steps**0.5 < 1e-9 or norm_f / steps**0.5 < 1e-9:
+        return 0.0
+    return float(v @ f) / (norm_v * norm_f)
+
+
+def telling_windows(scores: Tensor, width: int, count: int) -> list[tuple[int, float]]:
+    """Up to ``count`` non-overlapping windows of ``width`` steps, by ``scores`` (one per start,
+    (T - width + 1,)), positive ones only: [(start, score)], largest first. Greedy: the best
+    window, then the best of those that do not overlap it, and so on."""
+    free = torch.ones_like(scores, dtype=torch.bool)
     chosen: list[tuple[int, float]] = []
-    while len(chosen) < count:
-        candidates = torch.where(free, sums, torch.full_like(sums, -torch.inf))
+    while len(chosen) < count and scores.numel():
+        candidates = torch.where(free, scores, torch.full_like(scores, -torch.inf))
         start = int(candidates.argmax())
         best = float(candidates[start])
         if not best > 0:
@@ -196,21 +217,25 @@ def _scan(
         read += n
         yield Progress(steps + read, total, "snippets")
 
-    f_centred = feature - pearson[0].mean_f  # (T,)
+    width = min(window, steps)
+    std_f = float((pearson[0].m2_f / steps).sqrt())
     units = []
     for k, s in enumerate(top):
-        p = pearson[s.layer]
         v = series[:, k]
         chosen: list[tuple[int, float]] = []
         if s.score != 0:
-            norm = float((p.m2_v[s.unit] * p.m2_f).sqrt())
-            agreement = (v - p.mean_v[s.unit]) * f_centred / norm * (1.0 if s.score > 0 else -1.0)  # (T,)
-            chosen = telling_windows(agreement, window, snippets)
+            std_v = float((pearson[s.layer].m2_v[s.unit] / steps).sqrt())
+            agreement = window_agreement(v, feature, width, std_v, std_f) * (1.0 if s.score > 0 else -1.0)
+            chosen = telling_windows(agreement, width, snippets)
         found = [
             Snippet(
-                start, min(start + window, steps), v[start : start + window].clone(), carried / abs(s.score)
+                start,
+                start + width,
+                v[start : start + width].clone(),
+                score,
+                local_r(v[start : start + width], feature[start : start + width]),
             )
-            for start, carried in chosen
+            for start, score in chosen
         ]
         units.append(UnitSnippets(s.layer, s.unit, s.score, float(v.min()), float(v.max()), found))
     return CorpusResult(scores, feature_mean, units)

@@ -243,7 +243,8 @@ class UnitsRun:
                             "text": "".join(text[s.start : s.end]),
                             "values": array(s.values),
                             "feature": array(self.feature[s.start : s.end]),
-                            "share": s.share,
+                            "agreement": s.agreement,
+                            "local_r": s.local_r,
                         }
                         for s in u.snippets
                     ],

@@ -267,7 +267,7 @@ export class UnitsView extends LabView {
       text.append(span);
     });
     const meta = el("p", "un-meta");
-    meta.append(`characters ${count(w.start)}–${count(w.end - 1)} · carries ${(100 * w.share).toFixed(1)}% of r · `);
+    meta.append(`characters ${count(w.start)}–${count(w.end - 1)} · r here ${fmt(w.local_r, 2)}, agreement ${fmt(w.agreement, 2)} · `);
     const state = {
       ...MAIN_STATE.defaults(), model: data.model, text: w.text, unit: unit.unit, layer: unit.layer, color: data.quantity,
     };
