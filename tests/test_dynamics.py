@@ -137,17 +137,31 @@ def test_attribution_against_autograd_and_completeness(kind: str) -> None:
     np.testing.assert_allclose(ig.attribution.numpy(), riemann.numpy(), atol=1e-4)
 
 
+def code_brackets(text: str) -> dict[int, str]:
+    """The brackets of the code (OP tokens) by offset, from Python's own tokenizer."""
+    starts = [0] + [k + 1 for k, ch in enumerate(text) if ch == "\n"]  # offset of each line
+    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+    return {
+        starts[tok.start[0] - 1] + tok.start[1]: tok.string
+        for tok in tokens
+        if tok.type == tokenize.OP and tok.string in "()[]{}"
+    }
+
+
 def brute_force(text: str, feature: str) -> list[float]:
     """Each character's feature recomputed from scratch from the text up to it (and its line);
-    quotes (a tokenizer's notion) are held to Python's own tokenizer instead: `string_spans`."""
+    brackets are those Python's own tokenizer finds in the code (``text`` must tokenize), and
+    quotes (a tokenizer's notion too) are held to it in `string_spans`."""
     out = []
+    brackets = code_brackets(text) if feature in ("nesting", "brackets") else {}
     for t in range(len(text)):
-        before, here = text[:t], text[t]
+        before = text[:t]
         line_start = before.rfind("\n") + 1
         line = text[line_start:].split("\n")[0]
-        depth = sum(before.count(o) - before.count(c) for o, c in ("()", "[]", "{}"))
+        seen = [b for k, b in brackets.items() if k < t]
+        depth = sum(b in "([{" for b in seen) - sum(b in ")]}" for b in seen)
         if feature in ("nesting", "brackets"):
-            inside = depth + (here in "([{")
+            inside = depth + (brackets.get(t, "") in "([{" and t in brackets)
             out.append(float(inside) if feature == "nesting" else float(inside > 0))
         elif feature == "line_position":
             out.append(float(t - line_start))
@@ -158,7 +172,10 @@ def brute_force(text: str, feature: str) -> list[float]:
 
 @pytest.mark.parametrize("feature", ["brackets", "nesting", "line_position", "indentation"])
 def test_features_by_brute_force(feature: str) -> None:
-    text = 'def f(a, b="x"):\n    return [a, (b)]\n  s = \'q"q\' + "z"\n\n x = {1: (2)}\n'
+    text = (
+        'def f(a, b="x"):\n    return [a,\n          (b)]\ns = \'q"q\' + "z(" # (c\n'
+        "   # an indented comment [\n\nx = {1: (2),\n 3: f(4)}\n"
+    )
     assert feature_values(text, feature).tolist() == brute_force(text, feature)
 
 
@@ -200,9 +217,10 @@ def test_a_string_left_open_ends_with_its_line() -> None:
     assert feature_values(text, "quotes").tolist() == [0] * 7 + [1, 1, 0] + [0, 0] + [1] * 6 + [0, 0]
 
 
-def test_brackets_count_everywhere_and_stray_closers_do_not_go_below_zero() -> None:
+def test_brackets_are_the_codes_and_stray_closers_do_not_go_below_zero() -> None:
     assert feature_values(")a(b)", "nesting").tolist() == [0, 0, 1, 1, 1]
-    assert feature_values('"(" x', "brackets").tolist() == [0, 1, 1, 1, 1]  # quotes do not hide them
+    assert feature_values('"(" x', "brackets").tolist() == [0, 0, 0, 0, 0]  # in a string: not code
+    assert feature_values("(# )\n)", "nesting").tolist() == [1, 1, 1, 1, 1, 1]  # nor in a comment
 
 
 def test_regex_feature_and_bad_regex() -> None:

@@ -141,8 +141,11 @@ def test_snippets_are_the_reference_values_where_the_unit_agrees_most(small: Tes
         )
         assert len(unit["windows"]) == 2
         best = unit["windows"][0]
-        assert best["start"] == int(np.argmax(agreement)) and best["end"] == best["start"] + 40
-        assert best["agreement"] == pytest.approx(agreement.max(), abs=1e-4)
+        # CODE repeats itself, so windows a period apart tie: the best is one of the best.
+        assert agreement[best["start"]] == pytest.approx(agreement.max(), abs=1e-4)
+        assert best["end"] == best["start"] + 40
+        for w in unit["windows"]:
+            assert w["agreement"] == pytest.approx(agreement[w["start"]], abs=1e-4)
         for w in unit["windows"]:
             assert w["text"] == CODE[w["start"] : w["end"]]
             np.testing.assert_allclose(w["values"], v[w["start"] : w["end"]], atol=1e-5)

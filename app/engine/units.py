@@ -17,7 +17,10 @@ Built-in features, at each character t of the text (the character itself include
                     three quotes (''' or three double quotes) up to the same three, across lines;
                     a backslash escapes the next character; a # outside a string starts a comment,
                     whose quotes do not count
-    nesting         how many ( [ { are open; an opener and its closer count as inside
+    nesting         how many ( [ { of the code are open (brackets inside strings and comments do
+                    not count, nor does a closer with none open); an opener and its closer count
+                    as inside. Counted everywhere, one unclosed "(" in a docstring left 95% of
+                    200,000 held-out characters "inside brackets"
     brackets        1 where nesting > 0, else 0
     line_position   the column: characters since the last newline (a newline has its own)
     indentation     the leading spaces of the character's line
@@ -46,8 +49,12 @@ class UnitScore:
     score: float
 
 
-def _quotes(text: str) -> Iterable[float]:
-    """1 inside a string literal as Python's tokenizer reads one, quotes included (see FEATURES)."""
+CODE, STRING, COMMENT = 0, 1, 2
+
+
+def _lexical(text: str) -> Iterable[int]:
+    """Each character's place as Python's tokenizer reads it: CODE, STRING (quotes included) or
+    COMMENT (from a # outside a string to the end of its line); see the module docstring."""
     closer: str | None = None  # what closes the open string: one quote or three, as it opened
     escaped = comment = False
     t = 0
@@ -57,36 +64,40 @@ def _quotes(text: str) -> Iterable[float]:
             comment = (comment or ch == "#") and ch != "\n"
             if not comment and ch in "'\"":
                 closer = ch * 3 if text.startswith(ch * 3, t) else ch
-                yield from [1.0] * len(closer)
+                yield from [STRING] * len(closer)
                 t += len(closer)
                 continue
-            yield 0.0
+            yield COMMENT if comment else CODE
         elif escaped:
             escaped = False
-            yield 1.0
+            yield STRING
         elif ch == "\\":
             escaped = True
-            yield 1.0
+            yield STRING
         elif text.startswith(closer, t):
-            yield from [1.0] * len(closer)
+            yield from [STRING] * len(closer)
             t += len(closer)
             closer = None
             continue
         elif ch == "\n" and len(closer) == 1:
             closer = None  # a one-quote string does not cross a line: it was never closed
-            yield 0.0
+            yield CODE
         else:
-            yield 1.0
+            yield STRING
         t += 1
+
+
+def _quotes(text: str) -> Iterable[float]:
+    return (float(place == STRING) for place in _lexical(text))
 
 
 def _nesting(text: str) -> Iterable[float]:
     depth = 0
-    for ch in text:
-        if ch in OPENERS:
+    for ch, place in zip(text, _lexical(text), strict=True):
+        if place == CODE and ch in OPENERS:
             depth += 1
             yield float(depth)
-        elif ch in CLOSERS:
+        elif place == CODE and ch in CLOSERS:
             yield float(depth)
             depth = max(0, depth - 1)
         else:
