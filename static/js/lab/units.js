@@ -211,7 +211,7 @@ export class UnitsView extends LabView {
       hovertemplate: "layer %{customdata[0]}, unit %{customdata[1]}<br>Pearson r = %{y:.3f}<br>click to open in the main view<extra></extra>",
     }], {
       title: title(`Units whose ${data.quantity} tracks “${this.feature}” (Pearson r; red rises with it, blue falls)`),
-      font: baseFont(), height: 420, margin: { l: 72, r: 16, t: 52, b: 72 },
+      font: baseFont(), height: 330, margin: { l: 72, r: 16, t: 52, b: 72 },
       xaxis: { title: { text: "unit, strongest |r| first" }, type: "category", automargin: true, tickangle: -45 },
       yaxis: { title: { text: "Pearson r with the feature" }, range: [-1, 1], zeroline: true, automargin: true },
     }, plotConfig("gatescope-lab-units"));
