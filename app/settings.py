@@ -57,7 +57,10 @@ class Limits(BaseModel):
         description="largest layers x (H + I) x H x steps x batch timed by the cost table",
     )
     max_corpus_chars: int = Field(
-        50_000, ge=1, description="longest text (characters) the units-across-a-corpus view reads"
+        200_000, ge=1, description="longest text (characters) the units-across-a-corpus view reads"
+    )
+    max_corpus_file_bytes: int = Field(
+        1024 * 1024, ge=1, description="largest corpus file (UTF-8 text) the units view takes"
     )
     max_upload_bytes: int = Field(32 * 1024 * 1024, ge=1, description="largest checkpoint upload")
     max_model_config_bytes: int = Field(
@@ -95,6 +98,13 @@ class Settings(Limits, BaseSettings):
         description="threads that compute the trace streams' steps. Streams queue there, so that a "
         "class of them never takes the threads that answer everyone else's requests",
     )
+    corpus_chunk: int = Field(
+        2048,
+        ge=1,
+        description="steps read per chunk of a units-across-a-corpus run: a progress report and a "
+        "chance to cancel after each",
+    )
+    kept_corpora: int = Field(32, ge=1, description="uploaded corpus files kept; the oldest go first")
     torch_threads: int = Field(
         1,
         ge=1,

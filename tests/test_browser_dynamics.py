@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("playwright.sync_api")  # a workstation without it skips; CI fails in conftest
 from playwright.sync_api import Page, expect
 
-from tests.browser_support import MINUS, shown
+from tests.browser_support import MINUS, expect_console_error, shown
 
 TEXT_LSTM = "random-lstm-iascii-h8-l1-s0"
 TEXT = 'x = f("ab") + [1, (2)]'
@@ -381,3 +381,93 @@ def test_units_lists_the_apis_scores_and_a_click_opens_one(page: Page, server: s
     page.wait_for_url(re.compile(r"/#"))
     assert "/lab" not in page.url
     expect(page.locator("#unit-input")).to_have_value(str(top["unit"]))
+
+
+UNIT_CODE = 'def f(a, b="x"):\n    return [a, (b), {"k": \'v\'}]  # its\n\nclass C:\n    s = "q(r)" + f(1)\n'
+
+
+def test_units_over_an_uploaded_file_with_progress_cancel_and_snippets(page: Page, server: str) -> None:
+    open_lab(page, server, f"model={TEXT_LSTM}&text={quote(TEXT)}&uf=brackets", "units")
+    # Watch the progress line: every text it shows while the file is read.
+    page.evaluate(
+        "window.progressSeen = []; new MutationObserver(() => window.progressSeen.push("
+        "document.getElementById('un-progress-text').textContent)).observe("
+        "document.getElementById('un-progress-text'), {childList: true, characterData: true, subtree: true})"
+    )
+    page.get_by_label("units corpus").select_option("file")
+    expect(page.get_by_test_id("un-status")).to_have_text("Choose a UTF-8 text file to read.")
+    name = "<img src=x onerror=window.pwned=1>.py"  # a browser sends a name's quotes as %22
+    corpus = (UNIT_CODE * 80)[:6300]  # 4 chunks of 2,048 characters per pass
+    page.get_by_label("corpus file").set_input_files(
+        files=[{"name": name, "mimeType": "text/plain", "buffer": corpus.encode()}]
+    )
+    expect(page.get_by_test_id("un-status")).to_contain_text("computed and drawn", timeout=60_000)
+    expect(page.get_by_test_id("un-file")).to_have_text(f"“{name}”, 6,300 characters")
+    assert page.locator("#view-units img").count() == 0 and page.evaluate("window.pwned") is None
+    seen = page.evaluate("window.progressSeen")
+    assert "2,048 of 6,300 characters: every unit's r" in seen
+    assert "6,300 of 6,300 characters: the top units' values, for the snippets" in seen
+    corpus_id = re.search(r"uc=([0-9a-f]{16})", page.url)
+    assert corpus_id
+    ref = post(
+        server,
+        "/api/analysis/units",
+        model=TEXT_LSTM,
+        source="file",
+        corpus=corpus_id.group(1),
+        feature="brackets",
+        quantity="hidden",
+        top=20,
+    )
+    assert plotted(page, "un-plot", 0, "y") == pytest.approx([u["score"] for u in ref["units"]], abs=1e-9)
+    cards = page.locator(".un-unit")
+    expect(cards).to_have_count(len(ref["snippets"]))
+    expect(cards.locator("h4")).to_have_text(
+        [f"unit {u['unit']} · r = {shown(u['score'])}" for u in ref["snippets"]]
+    )
+    first = ref["snippets"][0]["windows"][0]
+    spans = cards.first.locator(".un-text").first.locator("span")
+    expect(spans).to_have_count(len(first["text"]))
+    shown_values = spans.evaluate_all("(s) => s.map((x) => x.dataset.value)")
+    assert shown_values == [f"{v:.4f}" for v in first["values"]]
+    underlined = spans.evaluate_all("(s) => s.map((x) => x.classList.contains('in-feature'))")
+    assert underlined == [f > 0 for f in first["feature"]]
+    text = spans.evaluate_all("(s) => s.map((x) => x.textContent).join('')")
+    assert text == first["text"].replace("\n", "↵\n")
+    colors = spans.evaluate_all("(s) => s.map((x) => x.style.background)")
+    assert len(set(colors)) > 5  # each character colored by its value
+    expect(cards.first.locator(".un-legend")).to_contain_text("hidden:")
+
+    # A long file and a larger model: progress shows, and Cancel stops the run.
+    page.goto(f"{server}/lab#model=random-lstm-iascii-h256-l4-s0&text=ab&us=file&tab=units")
+    expect(page.get_by_test_id("un-status")).to_have_text("Choose a UTF-8 text file to read.")
+    long_corpus = (UNIT_CODE * 2300)[:180_000]
+    page.get_by_label("corpus file").set_input_files(
+        files=[{"name": "long.py", "mimeType": "text/plain", "buffer": long_corpus.encode()}]
+    )
+    expect(page.get_by_test_id("un-run")).to_be_visible()
+    expect(page.get_by_test_id("un-progress-text")).to_contain_text("of 180,000 characters")
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_test_id("un-status")).to_contain_text("Cancelled after")
+    expect(page.get_by_test_id("un-run")).to_be_hidden()
+    stopped = re.search(r"after ([\d,]+) of ([\d,]+) steps", page.get_by_test_id("un-status").inner_text())
+    assert stopped and 0 < int(stopped[1].replace(",", "")) < int(stopped[2].replace(",", "")) == 360_000
+
+    # A bad file is refused with the server's reason, as text.
+    page.get_by_label("corpus file").set_input_files(
+        files=[{"name": "latin1.txt", "mimeType": "text/plain", "buffer": "café".encode("latin-1")}]
+    )
+    refused = "latin1.txt: the file is not UTF-8 text: byte 0xe9"
+    expect(page.get_by_test_id("un-status")).to_contain_text(refused)
+    expect_console_error(page, "422")
+
+    # Back to the first file (its id is in the URL): the snippet's link opens the main view on it.
+    back = f"model={TEXT_LSTM}&text={quote(TEXT)}&uf=brackets&us=file&uc={corpus_id.group(1)}"
+    page.goto(f"{server}/lab#{back}&tab=units")
+    expect(page.get_by_test_id("un-status")).to_contain_text("computed and drawn", timeout=60_000)
+    unit = ref["snippets"][0]
+    page.locator(".un-unit").first.get_by_role("link", name="open in the main view").first.click()
+    page.wait_for_url(re.compile(r"/#"))
+    assert "/lab" not in page.url
+    expect(page.locator("#unit-input")).to_have_value(str(unit["unit"]))
+    expect(page.locator("#input-text")).to_have_value(first["text"])

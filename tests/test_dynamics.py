@@ -4,7 +4,9 @@ autograd reference, brute force on small strings, numpy.corrcoef."""
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 
 import numpy as np
 import pytest
@@ -168,23 +170,31 @@ def test_attribution_against_autograd_and_completeness(kind: str) -> None:
     np.testing.assert_allclose(ig.attribution.numpy(), riemann.numpy(), atol=1e-4)
 
 
+def code_brackets(text: str) -> dict[int, str]:
+    """The brackets of the code (OP tokens) by offset, from Python's own tokenizer."""
+    starts = [0] + [k + 1 for k, ch in enumerate(text) if ch == "\n"]  # offset of each line
+    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+    return {
+        starts[tok.start[0] - 1] + tok.start[1]: tok.string
+        for tok in tokens
+        if tok.type == tokenize.OP and tok.string in "()[]{}"
+    }
+
+
 def brute_force(text: str, feature: str) -> list[float]:
-    """Each character's feature recomputed from scratch from the text up to it (and its line)."""
+    """Each character's feature recomputed from scratch from the text up to it (and its line);
+    brackets are those Python's own tokenizer finds in the code (``text`` must tokenize), and
+    quotes (a tokenizer's notion too) are held to it in `string_spans`."""
     out = []
+    brackets = code_brackets(text) if feature in ("nesting", "brackets") else {}
     for t in range(len(text)):
-        before, here = text[:t], text[t]
+        before = text[:t]
         line_start = before.rfind("\n") + 1
         line = text[line_start:].split("\n")[0]
-        depth = sum(before.count(o) - before.count(c) for o, c in ("()", "[]", "{}"))
-        if feature == "quotes":
-            open_quote = None
-            for ch in before:
-                open_quote = (
-                    ch if open_quote is None and ch in "'\"" else None if ch == open_quote else open_quote
-                )
-            out.append(float(open_quote is not None or here in "'\""))
-        elif feature in ("nesting", "brackets"):
-            inside = depth + (here in "([{")
+        seen = [b for k, b in brackets.items() if k < t]
+        depth = sum(b in "([{" for b in seen) - sum(b in ")]}" for b in seen)
+        if feature in ("nesting", "brackets"):
+            inside = depth + (brackets.get(t, "") in "([{" and t in brackets)
             out.append(float(inside) if feature == "nesting" else float(inside > 0))
         elif feature == "line_position":
             out.append(float(t - line_start))
@@ -193,15 +203,57 @@ def brute_force(text: str, feature: str) -> list[float]:
     return out
 
 
-@pytest.mark.parametrize("feature", ["quotes", "brackets", "nesting", "line_position", "indentation"])
+@pytest.mark.parametrize("feature", ["brackets", "nesting", "line_position", "indentation"])
 def test_features_by_brute_force(feature: str) -> None:
-    text = 'def f(a, b="x"):\n    return [a, (b)]\n  s = \'q"q\' + "z"\n\n x = {1: (2)}\n'
+    text = (
+        'def f(a, b="x"):\n    return [a,\n          (b)]\ns = \'q"q\' + "z(" # (c\n'
+        "   # an indented comment [\n\nx = {1: (2),\n 3: f(4)}\n"
+    )
     assert feature_values(text, feature).tolist() == brute_force(text, feature)
 
 
-def test_brackets_count_everywhere_and_stray_closers_do_not_go_below_zero() -> None:
+def string_spans(text: str) -> list[float]:
+    """1 inside every STRING token Python's own tokenizer finds in ``text``, else 0."""
+    starts = [0] + [k + 1 for k, ch in enumerate(text) if ch == "\n"]  # offset of each line
+    out = [0.0] * len(text)
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        if token.type == tokenize.STRING:
+            (row_a, col_a), (row_b, col_b) = token.start, token.end
+            out[starts[row_a - 1] + col_a : starts[row_b - 1] + col_b] = [1.0] * len(token.string)
+    return out
+
+
+PYTHON_STRINGS = "\n".join(
+    [
+        r"""def f(a, b="x"):  # don't count "this" """,
+        r'''    """A docstring: it's "quoted" and''',
+        r'''    spans lines."""''',
+        r"""    s = 'q"q' + "z\"y" + '' + "a#b" + 'c\\'""",
+        r"""    t = \ """.rstrip(),
+        r"""        '''one ' two""",
+        r"""''' # (x)""",
+        r"""    return [a, (b), s, t]""",
+        "",
+    ]
+)
+
+
+def test_quotes_are_pythons_string_literals() -> None:
+    assert feature_values(PYTHON_STRINGS, "quotes").tolist() == string_spans(PYTHON_STRINGS)
+    assert sum(string_spans(PYTHON_STRINGS)) > 60  # the reference did find the strings
+
+
+def test_a_string_left_open_ends_with_its_line() -> None:
+    # A corpus window that starts inside a string: its closing quote opens a string that the line
+    # end closes, so the next lines are read right (not inverted for the rest of the corpus).
+    text = "allback',\n  'help',\n"
+    assert feature_values(text, "quotes").tolist() == [0] * 7 + [1, 1, 0] + [0, 0] + [1] * 6 + [0, 0]
+
+
+def test_brackets_are_the_codes_and_stray_closers_do_not_go_below_zero() -> None:
     assert feature_values(")a(b)", "nesting").tolist() == [0, 0, 1, 1, 1]
-    assert feature_values('"(" x', "brackets").tolist() == [0, 1, 1, 1, 1]  # quotes do not hide them
+    assert feature_values('"(" x', "brackets").tolist() == [0, 0, 0, 0, 0]  # in a string: not code
+    assert feature_values("(# )\n)", "nesting").tolist() == [1, 1, 1, 1, 1, 1]  # nor in a comment
 
 
 def test_regex_feature_and_bad_regex() -> None:

@@ -23,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 
 from gatescope import __version__
 from gatescope.settings import Limits, Settings, load_settings, package_dir
-from gatescope.web.api import analyses, dynamics, lab, lessons, models, streams, traces, trainings
+from gatescope.web.api import analyses, dynamics, lab, lessons, models, streams, traces, trainings, units
 from gatescope.web.deps import RegistryDep, SettingsDep, TrainingSlots, user_errors
 from gatescope.web.inline import PLOTLY_JS, page_assets
 from gatescope.web.saved import ViewQuery, saved_view, script_json
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "gatescope.web.api.streams and gatescope.web.api.trainings.",
     )
     app.state.settings = settings
-    for module in (models, traces, streams, trainings, analyses, dynamics, lab, lessons):
+    for module in (models, traces, streams, trainings, analyses, dynamics, units, lab, lessons):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=package_dir("static")), name="static")
     templates = Jinja2Templates(directory=package_dir("templates"))

@@ -163,12 +163,41 @@ class UnitsRequest(Strict):
     model: str = Field(description="a model id from GET /api/models (one with a vocabulary)")
     gru_variant: GruVariantName | None = Field(None, description=GRU_VARIANT_HELP)
     text: str | None = Field(None, description="the corpus, one character per step")
-    source: Literal["text", "task"] = Field("text", description="'task': the task's held-out text")
+    source: Literal["text", "task", "file"] = Field(
+        "text", description="'task': the task's held-out text; 'file': an uploaded file ('corpus')"
+    )
     chars: int = Field(10_000, ge=2, description="source 'task': how many characters to read")
+    corpus: str | None = Field(
+        None, pattern=r"^[0-9a-f]{16}$", description="source 'file': the id POST /api/corpora gave"
+    )
     feature: Literal["quotes", "brackets", "line_position", "indentation", "nesting"] | RegexFeature
     quantity: str = Field("hidden", description="'hidden', 'cell' (LSTM) or a gate name of the arch")
     top: int = Field(20, ge=1, le=4096, description="how many units to list, strongest |score| first")
     values: bool = Field(False, description="also return the feature's value at every step")
+    snippet_units: int = Field(
+        5, ge=0, le=20, description="how many of the top units get their most telling snippets (0: none)"
+    )
+    snippets: int = Field(3, ge=0, le=10, description="snippets per unit")
+    window: int = Field(72, ge=8, le=400, description="a snippet's length in characters")
+
+
+# ---- WS /ws/analysis/units ---------------------------------------------------------------------
+
+
+class UnitsStartMessage(UnitsRequest):
+    """Run the units analysis over a corpus, with progress (a new start replaces a running one)."""
+
+    type: Literal["start"]
+
+
+class UnitsCancelMessage(Strict):
+    """Stop the run: no result is sent."""
+
+    type: Literal["cancel"]
+
+
+UnitsClientMessage = Annotated[UnitsStartMessage | UnitsCancelMessage, Field(discriminator="type")]
+UNITS_MESSAGES: TypeAdapter[UnitsStartMessage | UnitsCancelMessage] = TypeAdapter(UnitsClientMessage)
 
 
 def validation_detail(errors: Sequence[Mapping[str, Any]], shape: str = "") -> str:

@@ -156,3 +156,36 @@ export function openTrainStream(start, onMessage) {
     },
   };
 }
+
+/**
+ * Open the units stream (WS /ws/analysis/units) and send ``start`` (the body of POST
+ * /api/analysis/units). Every server message goes to onMessage(msg): "started" ({steps, total}),
+ * "progress" ({done, total, phase}), "done" (the POST's answer), "cancelled" ({done}) and "error"
+ * (its detail as text); a dropped connection is an "error" too. Returns {cancel(), close()}:
+ * close() drops the run (the server stops it) and silences its messages.
+ */
+export function openUnitsStream(start, onMessage) {
+  const { socket, send, close } = openSocket("/ws/analysis/units", start);
+  let finished = false;
+  socket.addEventListener("message", (event) => {
+    if (finished) return;
+    const msg = JSON.parse(event.data);
+    if (msg.type === "error") msg.detail = detailText(msg.detail);
+    if (msg.type === "done" || msg.type === "cancelled" || msg.type === "error") finished = true;
+    onMessage(msg);
+  });
+  const lost = () => {
+    if (finished) return;
+    finished = true;
+    onMessage({ type: "error", detail: "the units stream closed: is the server running?" });
+  };
+  socket.addEventListener("error", lost);
+  socket.addEventListener("close", lost);
+  return {
+    cancel: () => send({ type: "cancel" }),
+    close: () => {
+      finished = true;
+      close();
+    },
+  };
+}

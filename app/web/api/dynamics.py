@@ -1,7 +1,8 @@
-"""/api/analysis/{fixed-points,projection,attribution,units}: the dynamics views of one model (issue 11).
+"""/api/analysis/{fixed-points,projection,attribution}: the dynamics views of one model (issue 11).
 
-Validate, call the engine (`gatescope.engine.fixedpoints`, `projection`, `attribution`, `units`),
-serialize. Interventions are part of POST /api/trace and the trace stream.
+Validate, call the engine (`gatescope.engine.fixedpoints`, `projection`, `attribution`),
+serialize. Interventions are part of POST /api/trace and the trace stream; units across a corpus
+are in `gatescope.web.api.units`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from gatescope.engine.attribution import attribute
 from gatescope.engine.fixedpoints import fixed_points
 from gatescope.engine.gradflow import forward_layers, resolve_layer
 from gatescope.engine.projection import Projection, project, project_paths
-from gatescope.engine.text import one_hot, text_tokens, token_ids
-from gatescope.engine.units import feature_values, unit_scores
 from gatescope.web.api.common import header, model_input
 from gatescope.web.deps import RegistryDep, SettingsDep, find_model, user_errors
 from gatescope.web.inputs import objective_from_request, sequence_from_request
@@ -32,7 +31,6 @@ from gatescope.web.schemas import (
     ProjectedModel,
     ProjectionRequest,
     SequenceInput,
-    UnitsRequest,
 )
 from gatescope.zoo.registry import LoadedModel
 
@@ -234,73 +232,5 @@ def post_attribution(body: AttributionRequest, registry: RegistryDep, settings: 
             "objective_value": result.objective_value,
             "baseline_value": result.baseline_value,
             "completeness_error": result.completeness_error,
-        }
-    )
-
-
-def _corpus(model: LoadedModel, body: UnitsRequest, limit: int) -> list[str]:
-    """The characters to read: the text, or a held-out window of the model's task's text."""
-    if model.vocab is None:
-        raise ValueError(
-            f"model {model.id!r} takes numbers: the units view reads text (models with a vocabulary)"
-        )
-    if body.source == "task":
-        if body.text is not None:
-            raise ValueError("source 'task' reads the task's held-out text: send no 'text'")
-        if model.task is None:
-            raise ValueError(f"model {model.id!r} has no task; send 'text'")
-        if body.chars > limit:
-            raise ValueError(
-                f"chars is {body.chars}; the corpus limit is {limit} characters (max_corpus_chars)"
-            )
-        from gatescope.zoo.tasks import get_task
-
-        task = get_task(model.task)
-        if task.vocab != model.vocab:
-            raise ValueError(
-                f"the {task.name} task's data is not text in this model's vocabulary; send 'text'"
-            )
-        inputs, _ = task.batch(1, body.chars, torch.Generator().manual_seed(0), split="held-out")
-        return [model.vocab[int(i)] for i in inputs[0].argmax(-1)]
-    if body.text is None:
-        raise ValueError("send 'text' (or source 'task' for the model's held-out data)")
-    if len(body.text) > limit:
-        raise ValueError(
-            f"the text has {len(body.text)} characters; the corpus limit is {limit} (max_corpus_chars)"
-        )
-    return text_tokens(body.text, model.vocab)
-
-
-def _feature(body: UnitsRequest) -> str | dict[str, str]:
-    return body.feature if isinstance(body.feature, str) else {"regex": body.feature.regex}
-
-
-@router.post("/units", response_class=Response)
-def post_units(body: UnitsRequest, registry: RegistryDep, settings: SettingsDep) -> Response:
-    """Units that track a feature of the text across a corpus (Karpathy et al. 2015): every unit's
-    Pearson correlation, over all steps, of its ``quantity`` with the per-character ``feature``
-    ('quotes', 'brackets', 'line_position', 'indentation', 'nesting' or {'regex': ...}, 1 inside
-    its matches), the ``top`` by |score| over all layers. A unit whose value does not vary scores
-    0. The corpus is ``text`` or (``source: 'task'``) ``chars`` characters of the task's held-out
-    data, at most max_corpus_chars. ``feature_values`` (with ``values: true``) per step."""
-    model = find_model(registry, body.model)
-    with user_errors():
-        spec = model.spec_for(body.gru_variant)
-        tokens = _corpus(model, body, settings.max_corpus_chars)
-        feature = feature_values("".join(tokens), _feature(body))
-        vocab = model.vocab or []
-        x = one_hot(tokens, vocab) if model.embedding is None else model.embedding[token_ids(tokens, vocab)]
-        scores = unit_scores(spec, x, feature, body.quantity)
-    return json_response(
-        {
-            "model": model.id,
-            "arch": spec.arch,
-            "steps": len(tokens),
-            "feature": _feature(body),
-            "quantity": body.quantity,
-            "feature_mean": float(feature.mean()),
-            "units": [{"layer": s.layer, "unit": s.unit, "score": s.score} for s in scores[: body.top]],
-            "feature_values": array(feature) if body.values else None,
-            "text": "".join(tokens) if body.source == "task" else None,
         }
     )

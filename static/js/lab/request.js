@@ -45,6 +45,13 @@ export class ViewStatus {
     this.line.textContent = `computed and drawn in ${ms.toFixed(0)} ms${split}${extra}`;
   }
 
+  /** A plain remark (not an error): the view stopped where the user asked. */
+  note(text) {
+    this.section.classList.remove("busy");
+    this.line.classList.remove("error");
+    this.line.textContent = text;
+  }
+
   error(text) {
     this.section.classList.remove("busy");
     this.line.classList.add("error");

@@ -7,7 +7,8 @@
 //   iv=<layer>,<quantity>,<unit unit ...>,<a>,<b>,<value>;... (clamps)  ivs=<quantity shown>
 //   fpx=<constant input>  fpc=<count>  fps=<seed>  atm=gxi|ig  ats=<nodes>
 //   pjfp=1 (the projection draws the fixed points)  pjax=own (compare paths each on their own PCs)
-//   uf=<feature>  urx=<regex>  uq=<quantity>  us=input|task
+//   uf=<feature>  urx=<regex>  uq=<quantity>  us=input|task|file  uch=<task characters>
+//   uc=<an uploaded corpus's id (POST /api/corpora)>
 // The lab's values stay the strings its form fields hold.
 
 import { MAIN_STATE, encodeState } from "../state.js";
@@ -48,6 +49,8 @@ export const LAB_STATE = new UrlState([
   key("urx", ""),
   key("uq", "hidden"),
   key("us", "input"),
+  key("uch", "10000"),
+  key("uc", ""),
 ]);
 
 /** {main: the main page's state (../state.js), lab: this page's own keys}. */
