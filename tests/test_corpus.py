@@ -89,6 +89,31 @@ def test_scan_scores_every_unit_as_corrcoef_over_the_whole_corpus() -> None:
     assert result.feature_mean == pytest.approx(float(feature.mean()))
 
 
+def test_a_stack_of_different_sizes_scores_each_layer_at_its_own_width() -> None:
+    """A Keras-like LSTM(7) -> LSTM(3) stack: every unit of each layer, as corrcoef on the hidden
+    states of the chain of torch modules it was built from."""
+    from gatescope import RecurrentStack
+
+    torch.manual_seed(2)
+    first, second = nn.LSTM(4, 7), nn.LSTM(7, 3)
+    steps = 200
+    x = torch.randn(steps, 4)
+    feature = (torch.arange(steps) // 15 % 2).double()
+    spec = spec_from_module(RecurrentStack.from_modules([first, second]))
+    result = run_to_end(scan_corpus(spec, x, feature, "hidden", snippet_units=2, chunk=37))
+    with torch.no_grad():
+        h0, _ = first(x)
+        h1, _ = second(h0)
+    want = {
+        (layer, unit): np.corrcoef(h[:, unit].numpy(), feature.numpy())[0, 1]
+        for layer, h in enumerate((h0, h1))
+        for unit in range(h.shape[1])
+    }
+    assert {(s.layer, s.unit) for s in result.scores} == set(want)
+    for s in result.scores:
+        assert s.score == pytest.approx(want[(s.layer, s.unit)], abs=1e-5)
+
+
 def test_the_same_chunks_give_the_same_numbers_and_progress_reaches_the_end() -> None:
     torch.manual_seed(0)
     spec = spec_from_module(nn.GRU(4, 6))

@@ -91,14 +91,16 @@ def chunked_values(
     if chunk < 1:
         raise ValueError(f"chunk must be at least 1 step, got {chunk}")
     top = spec.num_layers - 1
-    h0: Tensor | None = None  # (L, H): zeros at first, as forward_layers starts
-    c0: Tensor | None = None
+    # One row per layer (of its own width: a stack's layers may differ); zeros at first, as
+    # forward_layers starts.
+    h0: list[Tensor] | None = None
+    c0: list[Tensor] | None = None
     for start in range(0, x.shape[0], chunk):
         passes, _, _ = forward_layers(spec, x[start : start + chunk], top, h0, c0)
         # The kernels record a graph for gradients; detached, no chunk keeps the previous alive.
-        h0 = torch.stack([p.hidden[-1].detach() for p in passes])
+        h0 = [p.hidden[-1].detach() for p in passes]
         if spec.arch == "lstm":
-            c0 = torch.stack([p.cell[-1].detach() for p in passes if p.cell is not None])
+            c0 = [p.cell[-1].detach() for p in passes if p.cell is not None]
         values = []
         for p in passes:
             picked = p.hidden if quantity == "hidden" else p.cell if quantity == "cell" else p.gates[quantity]
@@ -172,6 +174,11 @@ def scan_corpus(
         raise ValueError(f"window and chunk must be at least 1 step, got {window} and {chunk}")
     if spec.reverse is not None or spec.proj_size:
         forward_layers(spec, x[:1], 0)  # raises the gradient-flow analyses' ValueError, saying why
+    if spec.right_to_left:
+        raise ValueError(
+            "this model reads its input right to left, and a corpus is read in chunks from its "
+            "start, carrying the state forward: the units view takes models that read left to right"
+        )
     return _scan(spec, x, feature.double(), quantity, snippet_units, snippets, window, chunk)
 
 
@@ -189,7 +196,7 @@ def _scan(
     second_pass = snippet_units > 0 and snippets > 0
     total = steps * (2 if second_pass else 1)
 
-    pearson = [RunningPearson(spec.hidden_size) for _ in range(spec.num_layers)]
+    pearson = [RunningPearson(size) for size in spec.hidden_sizes]  # a stack's layers may differ
     done = 0
     for values in chunked_values(spec, x, quantity, chunk):
         n = values[0].shape[0]

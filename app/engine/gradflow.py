@@ -33,14 +33,18 @@ from gatescope.engine.build import set_forget_bias_
 from gatescope.engine.layers import LayerPass
 from gatescope.engine.spec import LayerWeights, RecurrentSpec
 from gatescope.engine.textbook import reset_before_factors
-from gatescope.engine.trace import as_sequence, initial_state, reversed_pass, run_layer
+from gatescope.engine.trace import InitialState, as_sequence, initial_state, reversed_pass, run_layer
 
 #: backstep(t, G_t (K, H), carry (K, H) | None) -> (G_{t-1}, carry for step t-1)
 Backstep = Callable[[int, Tensor, Tensor | None], tuple[Tensor, Tensor | None]]
 
 
 def forward_layers(
-    spec: RecurrentSpec, x: object, upto: int, h0: Tensor | None = None, c0: Tensor | None = None
+    spec: RecurrentSpec,
+    x: object,
+    upto: int,
+    h0: InitialState | None = None,
+    c0: InitialState | None = None,
 ) -> tuple[list[LayerPass], list[Tensor], list[Tensor]]:
     """Run layers 0..upto (inclusive). Returns the passes and each layer's (h0, c0). A stack that
     reads right to left runs from the end, its passes indexed by input position t as a trace's."""
