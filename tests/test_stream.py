@@ -165,23 +165,18 @@ def test_the_served_stream_does_not_compress_frames(server: str) -> None:
     """`gatescope serve` turns per-message deflate off (gatescope.web.app.WS_PER_MESSAGE_DEFLATE):
     a client that offers it, as browsers and the websockets library do, gets plain frames, and
     the stream still ends with its gradients."""
-    import asyncio
     import json
 
-    from websockets.asyncio.client import connect
+    from websockets.sync.client import connect  # sync: a browser test may hold the event loop
 
-    async def stream() -> tuple[str | None, list[str]]:
-        async with connect(server.replace("http", "ws") + "/ws/trace") as ws:
-            offered = ws.request.headers.get("Sec-WebSocket-Extensions") if ws.request else None
-            assert offered is not None and "permessage-deflate" in offered  # the client did offer it
-            negotiated = ws.response.headers.get("Sec-WebSocket-Extensions") if ws.response else None
-            await ws.send(json.dumps({"type": "start", "model": MODEL, "text": "abc"}))
-            kinds = []
-            while not kinds or kinds[-1] not in ("done", "error"):
-                kinds.append(json.loads(await ws.recv())["type"])
-            return negotiated, kinds
-
-    negotiated, kinds = asyncio.run(stream())
+    with connect(server.replace("http", "ws") + "/ws/trace") as ws:
+        offered = ws.request.headers.get("Sec-WebSocket-Extensions") if ws.request else None
+        assert offered is not None and "permessage-deflate" in offered  # the client did offer it
+        negotiated = ws.response.headers.get("Sec-WebSocket-Extensions") if ws.response else None
+        ws.send(json.dumps({"type": "start", "model": MODEL, "text": "abc"}))
+        kinds: list[str] = []
+        while not kinds or kinds[-1] not in ("done", "error"):
+            kinds.append(json.loads(ws.recv())["type"])
     assert negotiated is None
     assert kinds == ["started", "step", "step", "step", "done"]
 
