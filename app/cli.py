@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench_class.add_argument("--steps", type=int, default=200)
     bench_class.add_argument("--hidden", type=int, default=64)
     bench_class.add_argument("--workers", type=int, default=1)
+    bench_class.add_argument(
+        "--rounds", type=int, default=5, help="times the whole class presses Run at once"
+    )
 
     bench_page = commands.add_parser("bench-page", help="time cursor moves in the page (headless Chromium)")
     bench_page.add_argument("--steps", type=int, default=2000)
@@ -131,7 +134,7 @@ def run_bench_api(args: argparse.Namespace) -> int:
 def run_bench_class(args: argparse.Namespace) -> int:
     from gatescope.bench.classroom import report
 
-    sys.stdout.write(report(args.students, args.steps, args.hidden, args.workers))
+    sys.stdout.write(report(args.students, args.steps, args.hidden, args.workers, args.rounds))
     return 0
 
 
