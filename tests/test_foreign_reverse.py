@@ -257,3 +257,26 @@ def test_keras_stacks_reading_both_ways_are_refused(
     keras.Sequential([keras.Input((None, 3)), *layers]).save(path)
     response = upload_file(client, path.name, path.read_bytes())
     assert response.status_code == 422 and named in response.json()["detail"], response.text
+
+
+def test_the_prediction_objective_of_a_right_to_left_model_predicts_the_token_before(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """Its output at t has read tokens t .. T-1, so its own next-token loss asks for token t - 1:
+    the mean cross-entropy of the head's softmax at t = 1 .. T-1 against tokens 0 .. T-2."""
+    model = KERAS_BACKWARDS["lstm-stack-embedding-last-state"]()
+    record = upload_keras(client, model, tmp_path)
+    x = np.random.default_rng(5).integers(0, 9, 12).astype("int64")
+    tokens = [str(int(t)) for t in x]
+    body = {"model": record["id"], "tokens": tokens, "objective": "prediction"}
+    response = client.post("/api/trace", json=body)
+    assert response.status_code == 200, response.text
+    tr = response.json()
+    head = client.app.state.registry.get(record["id"]).head
+    with torch.no_grad():
+        logits = head(torch.tensor(tr["layers"][-1]["hidden"], dtype=torch.float64).float()).double()
+    log_probs = torch.log_softmax(logits, -1).numpy()
+    vocab = record["vocab"]
+    before = [vocab.index(token) for token in tokens[:-1]]
+    expected = -np.mean([log_probs[t, before[t - 1]] for t in range(1, len(tokens))])
+    assert tr["loss"] == pytest.approx(expected, rel=1e-5)

@@ -123,6 +123,11 @@ def objective_from_request(
             )
         if len(tokens) < 2:
             raise ValueError("'prediction' needs at least two tokens (each predicts the next)")
+        if model.spec.right_to_left:
+            # It reads from the end: the output at t has read tokens t .. T-1, and the token it
+            # reads next, the one to predict, is t - 1 (predicting t + 1 would ask what it has seen).
+            before = token_ids(tokens[:-1], vocab)
+            return lambda out: nn.functional.cross_entropy(head(out[1:]), before)
         targets = token_ids(tokens[1:], vocab)
         return lambda out: nn.functional.cross_entropy(head(out[:-1]), targets)
     assert isinstance(objective, LogitObjectiveBody)
