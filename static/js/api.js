@@ -127,24 +127,25 @@ export function openTraceStream(start, handlers) {
 }
 
 /**
- * Open the training stream (WS /ws/train) and send ``start``. Every server message goes to
- * onMessage(msg) ("started", "progress", "trained", "done", "stopped", "error" with its detail as
- * text); a dropped connection is an "error" too. Returns {cancel(), close()}.
+ * A job stream: open ``path``, send ``start``, and hand every server message to onMessage(msg)
+ * (an "error"'s detail as text) until one of ``finals`` ends it; a dropped connection is an "error"
+ * saying ``lostText``. Returns {cancel(), close()}: close() drops the job (the server stops it)
+ * and silences its messages.
  */
-export function openTrainStream(start, onMessage) {
-  const { socket, send, close } = openSocket("/ws/train", start);
+function openJobStream(path, start, onMessage, finals, lostText) {
+  const { socket, send, close } = openSocket(path, start);
   let finished = false;
   socket.addEventListener("message", (event) => {
     if (finished) return;
     const msg = JSON.parse(event.data);
     if (msg.type === "error") msg.detail = detailText(msg.detail);
-    if (msg.type === "done" || msg.type === "stopped" || msg.type === "error") finished = true;
+    if (finals.includes(msg.type)) finished = true;
     onMessage(msg);
   });
   const lost = () => {
     if (finished) return;
     finished = true;
-    onMessage({ type: "error", detail: "the training stream closed: is the server running?" });
+    onMessage({ type: "error", detail: lostText });
   };
   socket.addEventListener("error", lost);
   socket.addEventListener("close", lost);
@@ -158,34 +159,20 @@ export function openTrainStream(start, onMessage) {
 }
 
 /**
+ * Open the training stream (WS /ws/train) and send ``start``. Messages: "started", "progress",
+ * "trained", then "done", "stopped" or "error".
+ */
+export function openTrainStream(start, onMessage) {
+  return openJobStream("/ws/train", start, onMessage, ["done", "stopped", "error"],
+    "the training stream closed: is the server running?");
+}
+
+/**
  * Open the units stream (WS /ws/analysis/units) and send ``start`` (the body of POST
- * /api/analysis/units). Every server message goes to onMessage(msg): "started" ({steps, total}),
- * "progress" ({done, total, phase}), "done" (the POST's answer), "cancelled" ({done}) and "error"
- * (its detail as text); a dropped connection is an "error" too. Returns {cancel(), close()}:
- * close() drops the run (the server stops it) and silences its messages.
+ * /api/analysis/units). Messages: "started" ({steps, total}), "progress" ({done, total, phase}),
+ * then "done" (the POST's answer), "cancelled" ({done}) or "error".
  */
 export function openUnitsStream(start, onMessage) {
-  const { socket, send, close } = openSocket("/ws/analysis/units", start);
-  let finished = false;
-  socket.addEventListener("message", (event) => {
-    if (finished) return;
-    const msg = JSON.parse(event.data);
-    if (msg.type === "error") msg.detail = detailText(msg.detail);
-    if (msg.type === "done" || msg.type === "cancelled" || msg.type === "error") finished = true;
-    onMessage(msg);
-  });
-  const lost = () => {
-    if (finished) return;
-    finished = true;
-    onMessage({ type: "error", detail: "the units stream closed: is the server running?" });
-  };
-  socket.addEventListener("error", lost);
-  socket.addEventListener("close", lost);
-  return {
-    cancel: () => send({ type: "cancel" }),
-    close: () => {
-      finished = true;
-      close();
-    },
-  };
+  return openJobStream("/ws/analysis/units", start, onMessage, ["done", "cancelled", "error"],
+    "the units stream closed: is the server running?");
 }
