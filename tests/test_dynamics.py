@@ -15,9 +15,10 @@ from torch import nn
 
 from gatescope.engine import RecurrentStack, spec_from_module
 from gatescope.engine.attribution import attribute
+from gatescope.engine.corpus import run_to_end, scan_corpus
 from gatescope.engine.fixedpoints import fixed_points
 from gatescope.engine.projection import project, project_paths
-from gatescope.engine.units import correlations, feature_values, unit_scores
+from gatescope.engine.units import correlations, feature_values
 from tests.reference import layer_sizes, reference_step, reference_trace, reference_weights
 
 
@@ -281,7 +282,7 @@ def test_unit_scores_sorted_over_every_layer() -> None:
     mod = nn.LSTM(4, 5, num_layers=2)
     x = torch.randn(30, 4)
     feature = torch.arange(30, dtype=torch.float64) % 7
-    scores = unit_scores(spec_from_module(mod), x, feature, "f")
+    scores = run_to_end(scan_corpus(spec_from_module(mod), x, feature, "f", snippet_units=0)).scores
     assert len(scores) == 10 and [abs(s.score) for s in scores] == sorted(
         (abs(s.score) for s in scores), reverse=True
     )
@@ -290,4 +291,4 @@ def test_unit_scores_sorted_over_every_layer() -> None:
     gate = ref["layers"][best.layer]["gates"]["f"][:, best.unit].numpy()
     assert best.score == pytest.approx(np.corrcoef(gate, feature.numpy())[0, 1], abs=1e-5)
     with pytest.raises(ValueError, match="quantity 'z' is not one of this LSTM's"):
-        unit_scores(spec_from_module(mod), x, feature, "z")
+        scan_corpus(spec_from_module(mod), x, feature, "z")

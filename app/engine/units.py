@@ -35,7 +35,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gatescope.engine.gradflow import forward_layers
 from gatescope.engine.spec import RecurrentSpec
 
 FEATURES = ("quotes", "brackets", "line_position", "indentation", "nesting")
@@ -196,23 +195,3 @@ def correlations(values: Tensor, feature: Tensor) -> Tensor:
 
 def quantities(spec: RecurrentSpec) -> tuple[str, ...]:
     return ("hidden",) + (("cell",) if spec.arch == "lstm" else ()) + spec.gate_names
-
-
-def unit_scores(spec: RecurrentSpec, x: Tensor, feature: Tensor, quantity: str = "hidden") -> list[UnitScore]:
-    """Every unit of every layer scored against ``feature`` (T,) over the input ``x`` (T, I), by
-    |score| descending (ties: lower layer, then lower unit). ValueError for a quantity the model
-    lacks, or a feature whose length is not x's."""
-    allowed = quantities(spec)
-    if quantity not in allowed:
-        names = ", ".join(map(repr, allowed))
-        raise ValueError(f"quantity {quantity!r} is not one of this {spec.arch.upper()}'s: {names}")
-    if feature.shape[0] != x.shape[0]:
-        raise ValueError(f"the feature has {feature.shape[0]} steps but the input {x.shape[0]}")
-    passes, _, _ = forward_layers(spec, x, spec.num_layers - 1)
-    scores = []
-    for layer, p in enumerate(passes):
-        values = p.hidden if quantity == "hidden" else p.cell if quantity == "cell" else p.gates[quantity]
-        assert values is not None
-        for unit, r in enumerate(correlations(values, feature).tolist()):
-            scores.append(UnitScore(layer, unit, r))
-    return sorted(scores, key=lambda s: (-abs(s.score), s.layer, s.unit))
