@@ -114,12 +114,50 @@ def test_a_graph_with_several_nodes_lists_which_read_right_to_left(client: TestC
     assert listed == [("encoder", False), ("decoder", True)]
 
 
-def test_a_right_to_left_model_cannot_stream_and_says_so(client: TestClient) -> None:
-    record = upload_file(client, "r.onnx", onnx_model("LSTM", direction="reverse").SerializeToString()).json()
+def receive_until_done(ws: Any) -> list[dict[str, Any]]:
+    messages = []
+    while not messages or messages[-1]["type"] not in ("done", "error"):
+        messages.append(ws.receive_json())
+    return messages
+
+
+@pytest.mark.parametrize("arch", ["LSTM", "GRU", "RNN"])
+def test_a_right_to_left_model_streams_what_post_computes(client: TestClient, arch: str) -> None:
+    """Its steps, by input position t, and its gradients equal POST /api/trace's; an append sends
+    every step again from 0 (each earlier step has read the new input); clamps are refused."""
+    record = upload_file(client, "r.onnx", onnx_model(arch, direction="reverse").SerializeToString()).json()
+    x = numbers(7, 3)
     with client.websocket_connect("/ws/trace") as ws:
-        ws.send_json({"type": "start", "model": record["id"], "inputs": numbers(5, 3).tolist()})
-        reply = ws.receive_json()
-        assert reply["type"] == "error" and "right to left" in reply["detail"], reply
+        ws.send_json({"type": "start", "model": record["id"], "inputs": x[:5].tolist()})
+        first = receive_until_done(ws)
+        ws.send_json({"type": "append", "inputs": x[5:].tolist()})
+        second = receive_until_done(ws)
+        clamp = {"layer": 0, "quantity": "hidden", "units": [0], "steps": [0, 2], "value": 0.0}
+        ws.send_json({"type": "start", "model": record["id"], "inputs": x.tolist(), "interventions": [clamp]})
+        refused = ws.receive_json()
+    assert refused["type"] == "error" and "right to left" in refused["detail"]
+    for messages, steps in ((first, 5), (second, 7)):
+        assert messages[0]["type"] == "started" and messages[0]["from"] == 0 and messages[0]["steps"] == steps
+        whole = traced(client, record["id"], x[:steps])
+        rows = [m for m in messages if m["type"] == "step"]
+        assert [m["t"] for m in rows] == list(range(steps))
+        streamed = np.asarray([m["layers"][0]["hidden"] for m in rows])
+        np.testing.assert_allclose(streamed, np.asarray(whole["layers"][0]["hidden"]), rtol=1e-6, atol=1e-7)
+        for name, values in whole["layers"][0]["gates"].items():
+            got = np.asarray([m["layers"][0]["gates"][name] for m in rows])
+            np.testing.assert_allclose(got, np.asarray(values), rtol=1e-6, atol=1e-7)
+        done = messages[-1]
+        assert done["type"] == "done" and done["loss"] == pytest.approx(whole["loss"], rel=1e-6)
+        np.testing.assert_allclose(
+            np.asarray(done["layers"][0]["grad_hidden"]),
+            np.asarray(whole["layers"][0]["grad_hidden"]),
+            rtol=1e-5,
+            atol=1e-7,
+        )
+
+
+def test_the_equations_of_a_right_to_left_model_start_from_t_plus_1(client: TestClient) -> None:
+    record = upload_file(client, "r.onnx", onnx_model("LSTM", direction="reverse").SerializeToString()).json()
     # POST /api/trace answers, and the equations view plugs in the state the step started from: t + 1's
     x = numbers(5, 3)
     hidden = np.asarray(traced(client, record["id"], x)["layers"][0]["hidden"])

@@ -20,6 +20,7 @@ from gatescope.engine import Intervention, RecurrentSpec, UnitObjective, spec_fr
 from gatescope.engine.analysis import equation_terms, forward_gates
 from gatescope.engine.gradflow import gradient_flow
 from gatescope.engine.spec import with_gru_variant, with_right_to_left
+from gatescope.engine.trace import forward_passes
 from tests.reference import assert_close_relative, reference_trace
 
 CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -164,8 +165,25 @@ def test_what_cannot_run_right_to_left_says_so() -> None:
     module = build("lstm", {})
     spec = backwards_spec(module)
     with pytest.raises(ValueError, match=r"right to left.*from the end"):
-        Stepper(spec)
+        Stepper(spec).step(torch.randn(4))
     with pytest.raises(ValueError, match="reads its input right to left"):
         gradient_flow(spec, torch.randn(5, 4))
     with pytest.raises(ValueError, match="bidirectional stack already reads"):
         with_right_to_left(spec_from_module(nn.GRU(3, 4, bidirectional=True)), True)
+
+
+def test_its_stepper_hands_out_the_whole_passes_and_ends_at_t_0() -> None:
+    """What the stream sends: the steps of passes run from the end, by input position t, equal to
+    the trace's, and the stepper's state is then the state at t = 0 (where it ends)."""
+    module = build("gru", {})
+    spec = backwards_spec(module)
+    x = torch.randn(6, 4)
+    tr = trace_spec(spec, x)
+    stepper = Stepper(spec)
+    records = stepper.start_from(forward_passes(spec, x, stepper.hidden, stepper.cell))
+    assert [r.t for r in records] == list(range(6))
+    for name in ("r", "z", "n"):
+        got = torch.stack([r.layers[0].gates[name] for r in records])
+        torch.testing.assert_close(got, tr.layers[0].gates[name])
+    torch.testing.assert_close(torch.stack([r.layers[0].hidden for r in records]), tr.layers[0].hidden)
+    torch.testing.assert_close(stepper.hidden[0], tr.layers[0].hidden[0])

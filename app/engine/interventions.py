@@ -296,6 +296,7 @@ class ClampedStepper(Stepper):
 
     @torch.no_grad()
     def step(self, x_t: object) -> StepRecord:
+        self._causal()
         x = as_sequence(torch.as_tensor(x_t).reshape(1, -1), self.spec.input_size, self.spec.dtype)[0]
         records = []
         for layer, w in enumerate(self.spec.layers):

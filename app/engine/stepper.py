@@ -5,7 +5,8 @@ recomputation of the prefix. It computes the same quantities as `trace`, step by
 
 A bidirectional model cannot be stepped: its reverse direction reads the sequence from the end,
 so its value at t depends on every later input. Its stepper hands out the steps of passes run over
-the whole sequence (`start_from`), each record carrying both directions at input position t.
+the whole sequence (`start_from`), each record carrying both directions at input position t. A
+model that reads right to left (`RecurrentSpec.right_to_left`) is handed out the same way.
 """
 
 from __future__ import annotations
@@ -54,12 +55,6 @@ class Stepper:
         c0: InitialState | None = None,
     ) -> None:
         self.spec = model if isinstance(model, RecurrentSpec) else spec_from_module(model)
-        if self.spec.right_to_left:
-            raise ValueError(
-                "a model that reads its input right to left (ONNX direction='reverse', Keras "
-                "go_backwards=True) cannot be stepped one input at a time: it reads the sequence "
-                "from the end. Trace the whole sequence instead (trace_spec, or POST /api/trace)"
-            )
         if c0 is not None and self.spec.arch != "lstm":
             raise ValueError(f"c0 is only for LSTMs; this is a {self.spec.arch.upper()}")
         # Per layer and direction, index ``layer * directions + direction`` as torch lays them out.
@@ -74,10 +69,18 @@ class Stepper:
                 "reads the sequence from the end. Run forward_passes() over the whole sequence and "
                 "take its steps with start_from(), or trace() it"
             )
+        if self.spec.right_to_left:
+            raise ValueError(
+                "a model that reads its input right to left (ONNX direction='reverse', Keras "
+                "go_backwards=True) cannot be stepped one input at a time: it reads the sequence "
+                "from the end. Run forward_passes() over the whole sequence and take its steps with "
+                "start_from(), or trace() it"
+            )
 
     @torch.no_grad()
     def step(self, x_t: object) -> StepRecord:
-        """Advance by one input x_t of shape (input_size,). ValueError for a bidirectional model."""
+        """Advance by one input x_t of shape (input_size,). ValueError for a model that reads from
+        the end (bidirectional, or right to left)."""
         self._causal()
         x = as_sequence(torch.as_tensor(x_t).reshape(1, -1), self.spec.input_size, self.spec.dtype)[0]
         records = []
@@ -106,11 +109,13 @@ class Stepper:
 
         A bidirectional model's passes are [forward, reverse] per layer; its records carry both,
         and its state becomes torch's final state (h_n): the forward direction's at the last step,
-        the reverse direction's at t = 0. It cannot be advanced from there (`step` refuses)."""
+        the reverse direction's at t = 0, as a right-to-left model's. Neither can be advanced from
+        there (`step` refuses)."""
         steps = passes[0][0].hidden.shape[0]
         for layer, directions in enumerate(passes):
             for d, p in enumerate(directions):
-                row, end = layer * len(directions) + d, -1 if d == 0 else 0
+                from_end = d == 1 or self.spec.right_to_left
+                row, end = layer * len(directions) + d, 0 if from_end else -1
                 self.hidden[row] = p.hidden[end].clone()
                 if p.cell is not None:
                     self.cell[row] = p.cell[end].clone()
@@ -125,7 +130,7 @@ class Stepper:
         """Step through every row of ``xs`` (T, input_size) at once, continuing the state, with the
         trace's layer passes (one fused kernel call for an LSTM) instead of T cell calls: the same
         numbers from far fewer torch calls, each of which may wait for the GIL on a busy server.
-        ValueError for a bidirectional model."""
+        ValueError for a model that reads from the end (bidirectional, or right to left)."""
         self._causal()
         seq = as_sequence(xs, self.spec.input_size, self.spec.dtype)
         passes = []

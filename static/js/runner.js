@@ -5,10 +5,10 @@
 // parse); an append is a few characters, so its steps come as they are computed. A bidirectional
 // model streams too, both directions in each step; an append changes its reverse direction at
 // every earlier step, so the server sends the whole sequence again ("started" from 0) and the
-// trace is refilled from there. A model that reads only right to left (ONNX direction="reverse",
-// Keras go_backwards) runs in one POST /api/trace. The page's views hang off the hooks.
+// trace is refilled from there; so does a model that reads right to left (ONNX direction="reverse",
+// Keras go_backwards). The page's views hang off the hooks.
 
-import { ApiError, openTraceStream, postJSON } from "./api.js";
+import { openTraceStream } from "./api.js";
 import { TraceData } from "./trace.js";
 
 export const STEPS_PER_MESSAGE = 16;
@@ -33,10 +33,6 @@ export class TraceRunner {
     this.data = null;
     this.streamed = parsed.payload.text ?? null; // only text sequences are extended by appends
     const states = initial ? { h0: initial.h0, ...(initial.c0 && model.arch === "lstm" ? { c0: initial.c0 } : {}) } : {};
-    if (model.right_to_left) {
-      this.whole(model, parsed, objective, states);
-      return;
-    }
     let data = null;
     const begin = { model: model.id, ...parsed.payload, objective, ...states, steps_per_message: STEPS_PER_MESSAGE, format: "f32" };
     const stream = openTraceStream(begin, {
@@ -79,28 +75,6 @@ export class TraceRunner {
       },
     });
     this.stream = stream;
-  }
-
-  /** The whole trace in one POST /api/trace (models that read right to left), through the same hooks. */
-  async whole(model, parsed, objective, states) {
-    const ticket = {};
-    this.stream = { ticket, cancel() {}, close() {}, isOpen: () => false };
-    let response;
-    try {
-      response = await postJSON("/api/trace", { model: model.id, ...parsed.payload, objective, ...states });
-    } catch (err) {
-      if (this.stream?.ticket === ticket) this.hooks.error(err instanceof ApiError ? err.message : String(err));
-      return;
-    }
-    if (this.stream?.ticket !== ticket) return; // a newer run replaced this one
-    const data = TraceData.fromResponse(model, response);
-    data.tokens = parsed.tokens;
-    data.h0 = states.h0 ?? null;
-    data.c0 = states.c0 ?? null;
-    this.data = data;
-    this.hooks.start(data);
-    this.flush();
-    this.hooks.done(data, response.loss);
   }
 
   /**

@@ -48,6 +48,11 @@ step (a client typing sees the whole view update; it need not know the model is 
 After a cancel the sequence is the steps sent, as for any model (their reverse direction was read
 from the longer input; the next append recomputes it). Interventions on a bidirectional model are
 refused, as POST /api/trace refuses them.
+
+A model that reads right to left (ONNX direction="reverse", Keras go_backwards) streams the same
+way: its one direction runs over the whole sequence from the end, its steps go out by input
+position t, and an append resends them all from 0. Its interventions are computed by POST
+/api/trace only (an error frame says so).
 """
 
 from __future__ import annotations
@@ -138,6 +143,11 @@ class StreamSession:
         if isinstance(objective, UnitObjective):
             objective.check(spec.hidden_sizes, len(session.rows))
         clamps = interventions_from_request(message)
+        if clamps is not None and spec.right_to_left:
+            raise ValueError(
+                "interventions on a model that reads right to left are computed by POST /api/trace; "
+                "the stream applies clamps step by step from the start"
+            )
         if clamps is not None:  # spans must lie within the start's sequence; appends run on
             session.interventions = check_interventions(spec, clamps, len(session.rows))
             session.stepper = ClampedStepper(spec, session.interventions, h0, c0)
@@ -152,16 +162,18 @@ class StreamSession:
         if tokens is not None:
             self.tokens = (self.tokens or []) + tokens
         self.rows.extend(x)
-        if self.bidirectional:
+        if self.reads_from_end:
             self.restart()
 
     @property
-    def bidirectional(self) -> bool:
-        return self.stepper.spec.reverse is not None
+    def reads_from_end(self) -> bool:
+        """A bidirectional model, or one that reads right to left: its steps depend on later input."""
+        spec = self.stepper.spec
+        return spec.reverse is not None or spec.right_to_left
 
     def restart(self) -> None:
-        """Compute the whole sequence again from its initial state: what a bidirectional model
-        needs after an append, since its reverse direction at every earlier step has changed."""
+        """Compute the whole sequence again from its initial state: what a model that reads from the
+        end needs after an append, since its (reverse) direction at every earlier step has changed."""
         self.stepper = Stepper(self.stepper.spec, self.h0, self.c0)
         self.ready.clear()
         self.passes = None
@@ -206,7 +218,8 @@ class StreamSession:
         """The next ``count`` steps. A fresh sequence runs the trace's forward passes over all of it
         at once (fewest kernel calls) and hands its steps out from `ready`; the gradients then reuse
         those passes (`done_frame`), so the forward pass runs once. Appended steps are stepped,
-        except a bidirectional model's: an append restarts it (`restart`), so it always runs here.
+        except for a model that reads from the end: an append restarts it (`restart`), so it
+        always runs here.
 
         `forward_passes` runs layer by layer, both directions of a layer before the layer above:
         layer l's forward direction reads layer l-1's reverse output at every step, which is known
@@ -226,7 +239,7 @@ class StreamSession:
     def truncate(self) -> None:
         """Cancel: the sequence is what was sent; the state goes back to where it stopped."""
         sent = self.sent
-        if self.bidirectional:
+        if self.reads_from_end:
             # Its steps were computed over the whole sequence; an append recomputes from the start.
             self.stepper.t = sent
         elif self.ready and self.passes is not None:
@@ -409,7 +422,7 @@ async def _run(
                 except ValueError as exc:
                     await _error(websocket, str(exc))
                 else:
-                    if session.bidirectional:  # it restarted: every step is sent again
+                    if session.reads_from_end:  # it restarted: every step is sent again
                         await _send(websocket, session.started())
             else:
                 return True, message  # a new start replaces this sequence
