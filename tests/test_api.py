@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -219,15 +220,69 @@ def test_pickle_carrying_code_is_refused_and_never_executed(client: TestClient, 
     data = pickle.dumps({"weight_ih_l0": Exploit()})
     response = upload(client, "evil.pt", data)
     assert response.status_code == 422
-    assert "weights-only" in response.json()["detail"]
+    assert "not a readable torch checkpoint: a pickle" in response.json()["detail"]
+    # The same object inside torch.save's own archive: named, and refused unpickled.
+    buffer = io.BytesIO()
+    torch.save({"weight_ih_l0": Exploit()}, buffer)
+    response = upload(client, "evil.pt", buffer.getvalue())
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert "holds a Python object (posix.system)" in detail and "never unpickled" in detail  # os.system
     assert not marker.exists()
+
+
+def _zip_of(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _torch_saved(obj: object) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        # Random bytes (a seed whose first byte is not 0x80, a pickle's opening), and the bytes
+        # that made torch say "pop from empty list".
+        (
+            bytes(torch.randint(0, 0x80, (256,), generator=torch.Generator().manual_seed(0)).tolist()),
+            "neither the zip archive torch.save writes nor its older pickle format",
+        ),
+        (b"this is not a model\x00\x01" * 8, "neither the zip archive torch.save writes"),
+        (b"weight_ih_l0 = [[0.1, 0.2]]\n", "neither the zip archive torch.save writes"),
+        (b"", "the uploaded file is empty"),
+        (_zip_of({"notes.txt": b"hello"}), "a zip archive without the data.pkl that torch.save writes"),
+        (_zip_of({"notes.txt": b"hello"})[:30], "a damaged zip archive"),
+        (pickle.dumps([1, 2, 3]), "not a readable torch checkpoint: a pickle, not one torch.save wrote"),
+        (_torch_saved([torch.zeros(2)]), "not a state_dict: the checkpoint holds a list"),
+        (
+            _torch_saved({"epoch": 3, "lr": 0.1}),
+            "not a state_dict of tensors: the checkpoint's mapping holds no",
+        ),
+    ],
+)
+def test_junk_pt_uploads_say_what_the_file_is_not(client: TestClient, data: bytes, message: str) -> None:
+    response = upload(client, "junk.pt", data)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert message in detail
+    if data:
+        assert "torch.save(module.state_dict(), path)" in detail  # and how to make one
+    for leak in ("pop from empty list", "KeyError", "Traceback", "enforce fail", "Invalid magic"):
+        assert leak not in detail
 
 
 @pytest.mark.parametrize(
     ("name", "data", "message"),
     [
         ("junk.safetensors", b"\x00\x01 not a safetensors file", "not a readable .safetensors"),
-        ("junk.pt", b"garbage bytes", "weights-only"),
+        ("junk.pt", b"garbage bytes", "not a torch checkpoint"),
         ("empty.pt", b"", "empty"),
         ("model.onnx", b"abc", "not a readable .onnx file"),
         ("model.npz", b"abc", "unsupported file type"),

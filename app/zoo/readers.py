@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 from collections.abc import Mapping
 
 import torch
@@ -41,28 +42,68 @@ def read_state_dict(data: bytes, filename: str) -> dict[str, Tensor]:
         except Exception as exc:  # safetensors raises its own error types
             raise ValueError(f"not a readable .safetensors file: {exc}") from None
     if lowered.endswith((".pt", ".pth", ".bin")):
-        try:
-            loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        except Exception as exc:  # UnpicklingError for code-carrying pickles, others for garbage
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ValueError(
-                "could not read this .pt file as a weights-only state_dict (pickled code is never "
-                f"executed; save with torch.save(module.state_dict(), path)): {first_line}"
-            ) from None
+        loaded = _load_torch(data)
         if isinstance(loaded, nn.Module):  # cannot happen with weights_only, kept for clarity
             raise ValueError("the file holds a whole module; upload its state_dict() instead")
         if not isinstance(loaded, Mapping):
             raise ValueError(
-                f"expected a state_dict (a mapping of names to tensors), got {type(loaded).__name__}"
+                f"not a state_dict: the checkpoint holds a {type(loaded).__name__}, where a state_dict "
+                f"maps names to tensors; {_HOW_TO_SAVE}"
             )
         flat = {str(k): v for k, v in _flatten(loaded).items()}
         if not flat:
-            raise ValueError("the state_dict holds no tensors")
+            raise ValueError(
+                f"not a state_dict of tensors: the checkpoint's mapping holds no tensors; {_HOW_TO_SAVE}"
+            )
         return flat
     raise ValueError(
         f"unsupported file type {filename!r}: upload a .safetensors or a weights-only .pt file, a Keras "
         ".keras or .h5 model, or an .onnx graph"
     )
+
+
+_HOW_TO_SAVE = "save one with torch.save(module.state_dict(), path)"
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_PROTO = b"\x80"  # a pickle of protocol 2 or later opens with PROTO; torch's legacy format does
+# torch's two phrasings: "Unsupported global: GLOBAL m.C ..." and "unsupported GLOBAL posix.system whose ..."
+_UNSUPPORTED_GLOBAL = re.compile(r"unsupported (?:global: )?GLOBAL ([\w.]+)", re.IGNORECASE)
+
+
+def _load_torch(data: bytes) -> object:
+    """``torch.load(weights_only=True)`` of an upload, its failures said in a user's terms.
+
+    torch.save writes a zip archive holding ``<name>/data.pkl`` (older torch: a pickle). Anything
+    else (random bytes, text, another zip) is told apart before torch reads it, since torch's own
+    errors for those ("pop from empty list", "KeyError: 101") say nothing about the file.
+    """
+    if data.startswith(_ZIP_MAGIC):
+        try:
+            names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+        except zipfile.BadZipFile:
+            damaged = "not a readable torch checkpoint: a damaged zip archive"
+            raise ValueError(f"{damaged}; {_HOW_TO_SAVE}") from None
+        if not any(name.endswith("/data.pkl") for name in names):
+            raise ValueError(
+                "not a torch checkpoint: a zip archive without the data.pkl that torch.save writes "
+                f"(it holds {len(names)} other file{'s' if len(names) != 1 else ''}); {_HOW_TO_SAVE}"
+            )
+    elif not data.startswith(_PICKLE_PROTO):
+        raise ValueError(
+            "not a torch checkpoint: neither the zip archive torch.save writes nor its older pickle "
+            f"format (is it a text file or another format?); {_HOW_TO_SAVE}"
+        )
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError for pickled objects, others for damaged files
+        found = _UNSUPPORTED_GLOBAL.search(str(exc))
+        if found:
+            raise ValueError(
+                f"not a state_dict of tensors: the checkpoint holds a Python object ({found.group(1)}), "
+                f"which is never unpickled here since unpickling can run code; {_HOW_TO_SAVE}"
+            ) from None
+        zipped = data.startswith(_ZIP_MAGIC)
+        what = "a zip archive torch cannot read" if zipped else "a pickle, not one torch.save wrote"
+        raise ValueError(f"not a readable torch checkpoint: {what}; {_HOW_TO_SAVE}") from None
 
 
 def _flatten(mapping: Mapping[object, object], prefix: str = "") -> dict[str, Tensor]:
