@@ -122,7 +122,7 @@ def reference_trace(
         return torch.stack([v.grad if v.grad is not None else torch.zeros_like(v) for v in values])
 
     return {
-        "loss": float(loss),
+        "loss": float(loss.detach()),
         "grad_input": x_leaf.grad if x_leaf.grad is not None else torch.zeros_like(x_leaf),
         "layers": [
             {
@@ -227,7 +227,7 @@ def reference_directions(
                 "cell": ordered(rec["c"]) if rec["c"] else None,
                 "grad_cell": ordered(rec["c"], grad=True) if rec["c"] else None,
                 "gates": {name: ordered(v) for name, v in rec["gates"].items()},
-                "loss": float(loss),
+                "loss": float(loss.detach()),
             }
             for rec in per_direction
         ]
@@ -320,5 +320,5 @@ def reference_intervened(
             }
         )
     out[0]["grad_input"] = x_leaf.grad if x_leaf.grad is not None else torch.zeros_like(x_leaf)
-    out[0]["loss"] = torch.tensor(float(loss))
+    out[0]["loss"] = torch.tensor(float(loss.detach()))
     return out

@@ -76,7 +76,7 @@ def test_unit_and_callable_objectives_index_torchs_output() -> None:
     # Unit 7 of a 2 x 5 output is the reverse direction's unit 2.
     want = reference_directions(module, x, lambda out: out[1, 7])
     tr = trace(module, x, objective=UnitObjective(layer=1, unit=7, step=1))
-    assert tr.loss == pytest.approx(float(module(x)[0][1, 7]), rel=1e-5)
+    assert tr.loss == pytest.approx(float(module(x)[0][1, 7].detach()), rel=1e-5)
     assert_close_relative(tr.layers[0].reverse.grad_hidden, want[0][1]["grad_hidden"])
     assert_close_relative(tr.layers[0].grad_hidden, want[0][0]["grad_hidden"])
     head = nn.Linear(10, 3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -98,7 +100,9 @@ def test_callable_objective_next_char_cross_entropy(arch: str) -> None:
         hidden = torch.stack(hs[-1])
         return nn.functional.cross_entropy(head.double()(hidden[:-1]), tokens[1:])
 
-    tr = trace(module, x, objective=loss_from_hidden)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the loss's float() once warned "requires_grad ... to a scalar"
+        tr = trace(module, x, objective=loss_from_hidden)
     ref = reference_trace(module, x, ref_objective)
     head.float()
     compare(tr, ref)

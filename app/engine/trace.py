@@ -323,7 +323,7 @@ def objective_gradients(
                 (grad,) = torch.autograd.grad(loss_tensor, top_leaf, allow_unused=True)
                 if grad is not None:
                     direct[-1] = grad.to(top.dtype)
-        value = float(loss_tensor)
+        value = float(loss_tensor.detach())  # float() of a tensor needing grad warns (UserWarning)
         if not math.isfinite(value):
             raise ValueError(f"the objective's value is {value}; it must be finite")
         return value, direct
