@@ -25,6 +25,27 @@ TEXT = 'x = f("ab") + [1, (2)]'
 expect.set_options(timeout=20_000)
 
 
+def kind_names(points: list[dict[str, Any]]) -> list[str]:
+    """The two legend names: stable and unstable, each "fixed point" when every q(s) < 1e-8,
+    "slow point" when none is, else "fixed or slow point" (fixedsearch.js)."""
+    names = []
+    for stable in (True, False):
+        kinds = {
+            "fixed point" if p["speed"] < 1e-8 else "slow point" for p in points if p["stable"] == stable
+        }
+        kind = kinds.pop() if len(kinds) == 1 else "fixed or slow point"
+        names.append(f"{'stable' if stable else 'unstable'} {kind}")
+    return names
+
+
+def time_text(point: dict[str, Any]) -> str:
+    """The hover's time for the largest |λ|: its decay time, or how fast it grows for |λ| > 1."""
+    tau = point["time_constants"][0]
+    if tau is None:
+        return ""
+    return f"grows ×e in {shown(-tau, 1)} steps" if tau < 0 else f"time constants: {shown(tau, 2)}"
+
+
 def post(server: str, path: str, **body: Any) -> Any:
     response = httpx.post(f"{server}{path}", json=body, timeout=60)
     response.raise_for_status()
@@ -160,10 +181,11 @@ def test_fixed_points_are_drawn_on_the_trajectorys_components(page: Page, server
     assert np.array(by_name["this input's trajectory"]["x"]) == pytest.approx(
         np.array(proj["points"])[:, 0], abs=1e-6
     )
-    for name, stable, symbol in (
-        ("stable fixed point", True, "circle"),
-        ("unstable fixed point", False, "circle-open"),
-    ):
+    expect(rows.locator('[data-q="kind"]')).to_have_text(
+        ["fixed" if p["speed"] < 1e-8 else "slow" for p in points]
+    )
+    names = kind_names(points)
+    for name, stable, symbol in ((names[0], True, "circle"), (names[1], False, "circle-open")):
         t = by_name[name]
         assert t["symbol"] == symbol
         idx = [k for k, p in enumerate(points) if p["stable"] == stable]
@@ -171,8 +193,7 @@ def test_fixed_points_are_drawn_on_the_trajectorys_components(page: Page, server
         assert np.array(t["x"]) == pytest.approx(xy[idx, 0], abs=1e-5)
         assert np.array(t["y"]) == pytest.approx(xy[idx, 1], abs=1e-5)
         for k, hover in zip(idx, t["text"], strict=True):
-            tau = points[k]["time_constants"][0]
-            assert "time constants: " + (shown(tau, 2) if tau is not None else "") in hover
+            assert time_text(points[k]) in hover
     cursor = by_name["cursor"]
     assert [cursor["x"][0], cursor["y"][0]] == pytest.approx(proj["points"][4], abs=1e-6)
     expect(page.locator("#fp-form [name=count]")).to_have_value("12")
@@ -245,8 +266,7 @@ def test_projection_draws_the_fixed_points_and_the_compare_models_paths(page: Pa
         # Two paths, the stable and the unstable fixed points, and a cursor on each path.
         assert [t["meta"] or t["name"] for t in traces] == [
             *paths,
-            "stable fixed point",
-            "unstable fixed point",
+            *kind_names(found["points"]),
             f"cursor:{TEXT_LSTM}",
             f"cursor:{gru}",
         ]
@@ -257,8 +277,7 @@ def test_projection_draws_the_fixed_points_and_the_compare_models_paths(page: Pa
         for trace, idx, symbol in ((traces[2], stable, "circle"), (traces[3], unstable, "circle-open")):
             assert trace["customdata"] == idx and trace["symbol"] == symbol
             for k, hover in zip(idx, trace["text"], strict=True):
-                tau = found["points"][k]["time_constants"][0]
-                assert "time constants: " + (shown(tau, 2) if tau is not None else "") in hover
+                assert time_text(found["points"][k]) in hover
             for i, axis in enumerate(axes):
                 assert np.array(trace[axis]) == pytest.approx(fixed[idx, i], abs=1e-5)
         for trace, want in zip(traces[4:], paths.values(), strict=True):
@@ -471,3 +490,36 @@ def test_units_over_an_uploaded_file_with_progress_cancel_and_snippets(page: Pag
     assert "/lab" not in page.url
     expect(page.locator("#unit-input")).to_have_value(str(unit["unit"]))
     expect(page.locator("#input-text")).to_have_value(first["text"])
+
+
+def test_unstable_points_show_how_fast_they_grow_and_slow_points_are_named(page: Page, server: str) -> None:
+    # The trained a^n b^n LSTM under 'a': every point found is an unstable slow point (q(s) ~ 5e-2).
+    open_lab(page, server, "model=anbn-lstm&text=aaabbb&fpc=8&fpx=a", "fixedpoints")
+    found = post(
+        server,
+        "/api/analysis/fixed-points",
+        model="anbn-lstm",
+        text="a",
+        layer=0,
+        count=8,
+        seed=0,
+        trajectory={"text": "aaabbb"},
+    )
+    points = found["points"]
+    growing = [p for p in points if p["time_constants"][0] is not None and p["time_constants"][0] < 0]
+    assert growing and any(p["speed"] >= 1e-8 for p in points)  # what this test is about
+    rows = page.locator("#fp-table tbody tr")
+    expect(rows).to_have_count(len(points))
+    expect(rows.locator('[data-q="kind"]')).to_have_text(
+        ["fixed" if p["speed"] < 1e-8 else "slow" for p in points]
+    )
+    taus = [p["time_constants"][0] for p in points]
+    expect(rows.locator('[data-q="tau"]')).to_have_text(
+        [
+            "∞" if tau is None else f"grows ×e in {shown(-tau, 1)}" if tau < 0 else shown(tau, 2)
+            for tau in taus
+        ]
+    )
+    assert not any(MINUS in (text or "") for text in rows.locator('[data-q="tau"]').all_text_contents())
+    names = page.evaluate("document.getElementById('fp-plot').data.map((t) => t.name)")
+    assert [n for n in names if n.endswith("point")] == kind_names(points)

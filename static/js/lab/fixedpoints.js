@@ -8,7 +8,8 @@ import { $, el } from "../dom.js";
 import { fmt, sci } from "../format.js";
 import { baseFont, plotConfig, title } from "../plots.js";
 import {
-  FIXED_POINTS_URL, constantHint, constantInput, fixedPointSearch, fixedPointTraces, forgetSearches, rememberingPost,
+  FIXED_POINTS_URL, constantHint, constantInput, fixedPointSearch, fixedPointTraces, forgetSearches, pointKind,
+  rememberingPost, timeConstantText,
 } from "./fixedsearch.js";
 import { LabView } from "./request.js";
 import { cursorTrace, pcTitle, stepLabels, timeTrace } from "./projection.js";
@@ -78,9 +79,9 @@ export class FixedPointsView extends LabView {
     this.table.replaceChildren(...found.points.map((p, k) => {
       const row = el("tr");
       row.dataset.point = String(k);
-      const cells = [String(k), p.stable ? "stable" : "unstable", sci(p.speed), fmt(Math.hypot(...p.eigenvalues[0])),
-        p.time_constants[0] === null ? "∞" : fmt(p.time_constants[0], 2)];
-      for (const [q, text] of ["k", "stable", "speed", "radius", "tau"].map((q, j) => [q, cells[j]])) {
+      const cells = [String(k), pointKind(p).replace(" point", ""), p.stable ? "stable" : "unstable", sci(p.speed),
+        fmt(Math.hypot(...p.eigenvalues[0])), timeConstantText(p.time_constants[0])];
+      for (const [q, text] of ["k", "kind", "stable", "speed", "radius", "tau"].map((q, j) => [q, cells[j]])) {
         const td = el("td", null, text);
         td.dataset.q = q;
         row.append(td);

@@ -73,10 +73,44 @@ export function projectState(hidden, projection) {
   return projection.components.map((row) => row.reduce((sum, w, j) => sum + w * (hidden[j] - projection.mean[j]), 0));
 }
 
-/** The first four finite time constants, "12.30, 4.10, …". */
+/** Below this q(s) = ½‖F(s) − s‖² a point counts as fixed (‖F(s) − s‖ < 1.4e−4); above, it is a
+ * slow point (Sussillo & Barak): the search's minimum, where the state still drifts. */
+export const FIXED_BELOW = 1e-8;
+
+/** "fixed point" or "slow point", by the point's q(s). */
+export function pointKind(point) {
+  return point.speed < FIXED_BELOW ? "fixed point" : "slow point";
+}
+
+/** "fixed point", "slow point" or "fixed or slow point" for a set of points (a legend name). */
+function kindOfAll(points) {
+  const kinds = new Set(points.map(pointKind));
+  return kinds.size === 1 ? [...kinds][0] : "fixed or slow point";
+}
+
+/** −1/log|λ| of the largest |λ| for the table: its decay time, or for |λ| > 1 (a negative value)
+ * the time its mode takes to grow e-fold. */
+export function timeConstantText(tc) {
+  if (tc === null) return "∞";
+  return tc < 0 ? `grows ×e in ${fmt(-tc, 1)}` : fmt(tc, 2);
+}
+
+/** "time constants: 12.30, 4.10, … steps" of the decaying modes (|λ| < 1), and for the growing
+ * ones (|λ| > 1, where −1/log|λ| is negative) how fast the fastest grows: "grows ×e in 6.8 steps". */
 export function timeConstants(point) {
   const finite = point.time_constants.filter((tc) => tc !== null);
-  return finite.slice(0, 4).map((tc) => fmt(tc, 2)).join(", ") + (finite.length > 4 ? ", …" : "");
+  const growing = finite.filter((tc) => tc < 0);
+  const decaying = finite.filter((tc) => tc >= 0);
+  const parts = [];
+  if (growing.length) {
+    const more = growing.length > 1 ? ` (${growing.length} growing modes)` : "";
+    parts.push(`grows ×e in ${fmt(-growing[0], 1)} steps${more}`);
+  }
+  if (decaying.length) {
+    const list = decaying.slice(0, 4).map((tc) => fmt(tc, 2)).join(", ") + (decaying.length > 4 ? ", …" : "");
+    parts.push(`time constants: ${list} steps`);
+  }
+  return parts.join("<br>") || "time constants: none finite";
 }
 
 /**
@@ -90,13 +124,13 @@ export function fixedPointTraces(found, projection, dims) {
     const idx = found.points.map((_, k) => k).filter((k) => found.points[k].stable === stable);
     const trace = {
       type: dims === 3 ? "scatter3d" : "scatter", mode: "markers",
-      name: stable ? "stable fixed point" : "unstable fixed point",
+      name: `${stable ? "stable" : "unstable"} ${kindOfAll(idx.map((k) => found.points[k]))}`,
       x: idx.map((k) => coords[k][0]), y: idx.map((k) => coords[k][1]), customdata: idx,
       text: idx.map((k) => {
         const p = found.points[k];
         const top = Math.hypot(...p.eigenvalues[0]);
-        return `point ${k}, ${stable ? "stable" : "unstable"}<br>q(s) = ${sci(p.speed)}<br>max |λ| = ${fmt(top)}` +
-          `<br>time constants: ${timeConstants(p)} steps`;
+        return `${pointKind(p)} ${k}, ${stable ? "stable" : "unstable"}<br>q(s) = ${sci(p.speed)}<br>max |λ| = ${fmt(top)}` +
+          `<br>${timeConstants(p)}`;
       }),
       marker: {
         // An open symbol is drawn in marker.color: both black, filled or open.
