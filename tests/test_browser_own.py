@@ -233,6 +233,10 @@ def test_a_bidirectional_model_streams_its_reverse_direction(page: Page, server:
     ref = api_trace(server, record["id"], inputs=rows)["layers"][0]
     # It came through the stream, both directions in its steps, not through POST /api/trace.
     assert next(m for m in messages if m.get("type") == "started")["steps"] == 4 and posts == []
+    # The model line beside the menu says it runs both ways.
+    expect(page.get_by_test_id("model-info")).to_have_text(
+        f"LSTM · 4 → 6 · 1 layer · {record['params']:,} parameters · bidirectional"
+    )
     want = [[ref["hidden"][t][u] for t in range(4)] for u in range(6)]
     assert torch.allclose(heatmap_z(page, "hidden"), torch.tensor(want), atol=1e-6)
     field = page.locator("#direction-field")

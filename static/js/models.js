@@ -16,7 +16,7 @@ const GROUPS = [
 const FRAMEWORKS = { keras: "Keras", onnx: "ONNX" };
 
 /** "LSTM · 29 → 64 · 2 layers · 50,432 parameters · next character, accuracy 0.61"; a Keras or
- * ONNX upload says so ("from Keras"), and so does a model that reads right to left. */
+ * ONNX upload says so ("from Keras"), and so does a bidirectional model or one that reads right to left. */
 export function describe(model) {
   const parts = [
     model.arch.toUpperCase() + (model.arch === "rnn" ? ` (${model.nonlinearity})` : ""),
@@ -25,6 +25,7 @@ export function describe(model) {
     `${count(model.params)} parameters`,
   ];
   if (FRAMEWORKS[model.framework]) parts.push(`from ${FRAMEWORKS[model.framework]}`);
+  if (model.bidirectional) parts.push("bidirectional");
   if (model.right_to_left) parts.push("reads right to left");
   if (model.task) parts.push(`task: ${model.task}`);
   if (model.metric) {
