@@ -108,7 +108,8 @@ export class CellDiagram {
       let shape;
       let text = null;
       if (node.shape === "op") {
-        shape = svg("circle", { cx: node.x, cy: node.y, r: 13 }, g);
+        // Filled with its value's color like the boxes; the sign turns white on a dark fill.
+        shape = svg("circle", { cx: node.x, cy: node.y, r: 13, fill: "#fff" }, g);
         svg("text", { x: node.x, y: node.y + 5, class: "op-sign", "text-anchor": "middle" }, g).textContent = node.sign;
         if (node.valueAt) {
           const [dx, dy] = node.valueAt;
