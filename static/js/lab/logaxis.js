@@ -54,6 +54,13 @@ export function extent(arrays) {
 
 const MANTISSAS_FEW_DECADES = [1, 2, 5];
 
+/** m·10^k as tick text: "2", "50" and "0.2" written out near 1, "2·10<sup>−5</sup>" further away. */
+export function mantissaText(m, k) {
+  if (m === 1) return powerOfTen(k);
+  if (k >= -1 && k <= 1) return String(Number((m * 10 ** k).toPrecision(1)));
+  return `${m}·${powerOfTen(k)}`;
+}
+
 /**
  * Settings for a Plotly log axis over positive ``values``: a few labelled ticks, never every digit
  * of a decade (Plotly's own choice on a short range crowds the axis). Up to 2 decades: 1, 2 and 5
@@ -74,7 +81,7 @@ export function logTicks(values) {
       const v = m * 10 ** k;
       if (v < lo / 1.05 || v > hi * 1.05) continue;
       tickvals.push(v);
-      ticktext.push(m === 1 ? powerOfTen(k) : `${m}·${powerOfTen(k)}`);
+      ticktext.push(mantissaText(m, k));
     }
   }
   // A range inside one 1-2-5 gap would show no tick: let Plotly choose then.
