@@ -357,6 +357,7 @@ function liveUpdate() {
   // A unit objective names a step: appending would move what "the end" means, so run anew.
   if (typeof state.obj !== "string" || !runner.append(text)) {
     if (text.length) run();
+    else showError(""); // an empty box: nothing runs, and an error about the old text is gone
     return;
   }
   const data = runner.data;

@@ -44,6 +44,7 @@ export function wireUpload({ onModel, onError, onStatus }) {
     if (!file) return;
     last = file;
     choice.hidden = true;
+    onError(""); // the last upload's error is about a file no longer in play
     onStatus(`uploading ${file.name}…`);
     try {
       const record = await postFile("/api/models", file, { ...fields(), prefix });
