@@ -10,7 +10,7 @@ import { Latest } from "./latest.js";
 import { compatible } from "./models.js";
 import { sizeText } from "./sizes.js";
 import { CursorOverlay, wrapPlot } from "./cursor.js";
-import { logTicks } from "./lab/logaxis.js";
+import { extent, logTicks } from "./lab/logaxis.js";
 import { norm } from "./numbers.js";
 import { baseFont, plotConfig, purge, timeAxis, title } from "./plots.js";
 import { TraceData } from "./trace.js";
@@ -20,12 +20,27 @@ import { GateCompare } from "./gatecompare.js";
 const Plotly = window.Plotly;
 
 /** How many character labels fit under a plot in ``col`` (about 16 px each). */
+/** The plot area's width in a column's plots (margins and the colorbar off), for timeAxis. */
 function labelRoom(col) {
-  return Math.max(4, Math.floor((col.clientWidth - 90) / 16));
+  return col.clientWidth - 110;
 }
 
 /** The live page's tracer: POST /api/trace. */
 const postTrace = (model, body) => postJSON("/api/trace", body);
+
+/** The top layer's ‖dL/dh_t‖ per step, a gap (null) where it is 0 (a log axis cannot show it). */
+function gradNorms(data) {
+  return data.layers.at(-1).gradNorm.hidden.map((v) => (v > 0 ? v : null));
+}
+
+/** A log y axis spanning ``values`` (every column's), with its ticks: the columns share it. */
+function sharedLogRange(values) {
+  const positive = values.filter((v) => v !== null && v > 0);
+  if (!positive.length) return {};
+  const [lo, hi] = extent([positive]);
+  const pad = Math.max(0.05, (Math.log10(hi) - Math.log10(lo)) * 0.05);
+  return { ...logTicks(positive), range: [Math.log10(lo) - pad, Math.log10(hi) + pad], autorange: false };
+}
 
 export class CompareView {
   /** ``trace(model, body)``: the POST /api/trace answer for ``body`` (a saved file's come from it). */
@@ -86,12 +101,14 @@ export class CompareView {
       ? `L = each model's ${models[0].task} task loss`
       : "L = ½‖h_T‖² for every model, so the gradients compare");
     this.grid.style.setProperty("--columns", String(results.length));
-    this.columns = results.map((r) => this.column(r, t));
+    // One y range for every column's gradient plot, so side by side they read on one scale.
+    const norms = results.filter((r) => r.data).flatMap((r) => gradNorms(r.data));
+    this.columns = results.map((r) => this.column(r, t, norms));
     this.gates.show(this.columns.filter((c) => c.data), t, this.unit);
     this.setCursor(t);
   }
 
-  column({ model, data, error }, t) {
+  column({ model, data, error }, t, allNorms) {
     const col = el("article", "compare-col");
     col.dataset.model = model.id;
     col.append(el("h3", "compare-name", model.name));
@@ -133,16 +150,16 @@ export class CompareView {
       xaxis: timeAxis(data.steps, data.tokens, labelRoom(col)),
       yaxis: { title: { text: "unit" }, automargin: true, range: [rows.length - 0.5, -0.5], showgrid: false, zeroline: false },
     }, plotConfig(`gatescope-${model.id}-hidden`));
-    const norms = data.layers[top].gradNorm.hidden.map((v) => (v > 0 ? v : null));
+    const norms = gradNorms(data);
     Plotly.newPlot(grad, [{
       type: "scatter", mode: "lines", y: norms, line: { width: 2.5, color: "#1f4e9c" },
       hovertemplate: "‖dL/dh_t‖ = %{y:.3e}<br>t = %{x}<extra></extra>",
     }], {
-      title: title("‖dL/dh_t‖, log scale"), font, height: 230, margin: { l: 64, r: 10, t: 40, b: 48 },
+      title: title("‖dL/dh_t‖, log scale, same y range in every column"), font, height: 230, margin: { l: 64, r: 10, t: 40, b: 48 },
       xaxis: timeAxis(data.steps, data.tokens, labelRoom(col)),
       yaxis: {
         type: "log", automargin: true, title: { text: "gradient norm" }, exponentformat: "power",
-        ...logTicks(norms.filter((v) => v !== null)),
+        ...sharedLogRange(allNorms),
       },
       showlegend: false,
     }, plotConfig(`gatescope-${model.id}-gradients`));

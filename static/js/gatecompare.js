@@ -102,7 +102,7 @@ export class GateCompare {
       Plotly.newPlot(div, traces, {
         title: title(`Gates side by side, unit ${this.unit}`), font, height: 340,
         margin: { l: 64, r: 16, t: 48, b: 48 },
-        xaxis: timeAxis(steps, tokens, Math.floor((this.plots.clientWidth - 300) / 16)),
+        xaxis: timeAxis(steps, tokens, this.plots.clientWidth - 300),
         yaxis: { title: { text: "gate value" }, range: [diff ? -1.05 : -0.05, 1.05], automargin: true, zeroline: true },
         // The legend sits to the right of the plot area, never on an axis title or tick labels.
         legend: { x: 1.02, xanchor: "left", y: 1, yanchor: "top" },
@@ -123,7 +123,7 @@ export class GateCompare {
           colorbar: { thickness: 10 }, hovertemplate: "%{z:.3f}<br>t = %{x}, unit %{y}<extra></extra>",
         }], {
           title: title(m.name), font, height: 260, margin: { l: 56, r: 10, t: 44, b: 48 },
-          xaxis: timeAxis(steps, tokens, Math.floor((grid.clientWidth / maps.length - 90) / 16)),
+          xaxis: timeAxis(steps, tokens, grid.clientWidth / maps.length - 90),
           yaxis: { title: { text: "unit" }, automargin: true, range: [m.units - 0.5, -0.5], showgrid: false, zeroline: false },
         }, plotConfig("gatescope-compare-gate-heatmap"));
         this.divs.push(div);

@@ -3,9 +3,11 @@
 
 import { CursorOverlay } from "./cursor.js";
 import { logTicks } from "./lab/logaxis.js";
-import { baseFont, plotConfig, purge, subscripts, timeAxis, title } from "./plots.js";
+import { baseFont, plotConfig, plotRoom, purge, subscripts, timeAxis, title } from "./plots.js";
 
 const Plotly = window.Plotly;
+/** Width the legend takes right of the plot area (its longest name, ‖dL/dc_t‖ · layer 1). */
+const LEGEND_ROOM = 16 + 170;
 const COLORS = ["#1f4e9c", "#d1495b", "#2a9d8f", "#8d5fd3"];
 
 /** Log axes cannot show 0: a gradient that is exactly zero is drawn as a gap. */
@@ -45,10 +47,11 @@ export class GradientPlot {
       font: baseFont(),
       height: this.height,
       margin: { l: 76, r: 16, t: 48, b: 48 },
-      xaxis: timeAxis(data.capacity, data.tokens),
+      xaxis: timeAxis(data.capacity, data.tokens, plotRoom(this.div, 76, LEGEND_ROOM)),
       yaxis: { type: "log", automargin: true, title: { text: "gradient norm (log)" }, exponentformat: "power" },
       // Right of the plot area: below it the legend sat on the x axis title.
       legend: { x: 1.02, xanchor: "left", y: 1, yanchor: "top" },
+      showlegend: true, // a GRU's or an RNN's one curve is named too
       annotations: data.complete ? [] : [waiting()],
     };
     Plotly.newPlot(this.div, traces, layout, plotConfig(`gatescope-${data.model.id}-gradients`));
@@ -69,7 +72,7 @@ export class GradientPlot {
     Plotly.restyle(this.div, { y: ys });
     const ticks = logTicks(ys.flat().filter((v) => v !== null));
     Plotly.relayout(this.div, {
-      xaxis: timeAxis(data.capacity, data.tokens),
+      xaxis: timeAxis(data.capacity, data.tokens, plotRoom(this.div, 76, LEGEND_ROOM)),
       "yaxis.autorange": true,
       "yaxis.tickmode": ticks.tickmode ?? "auto",
       "yaxis.tickvals": ticks.tickvals ?? null,

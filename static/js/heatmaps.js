@@ -5,10 +5,15 @@
 
 import { rangeFor } from "./colors.js";
 import { CursorOverlay, wrapPlot } from "./cursor.js";
-import { baseFont, plotConfig, purge, timeAxis, title } from "./plots.js";
+import { baseFont, plotConfig, plotRoom, purge, timeAxis, title } from "./plots.js";
 import { kindColorbar } from "./quantities.js";
 
 const Plotly = window.Plotly;
+
+/** The plot area's width in a heatmap: its margins (64 + 16 px) and the colorbar (~90 px) off. */
+function heatmapRoom(div) {
+  return plotRoom(div, 64, 16 + 90);
+}
 
 export class HeatmapGrid {
   constructor(container, { onPick }) {
@@ -84,7 +89,7 @@ export class HeatmapGrid {
         font: baseFont(),
         height: this.height,
         margin: { l: 64, r: 16, t: 44, b: 52 },
-        xaxis: timeAxis(data.capacity, data.tokens),
+        xaxis: timeAxis(data.capacity, data.tokens, heatmapRoom(div)),
         yaxis: this.yAxis(),
       };
       Plotly.newPlot(div, [trace], layout, plotConfig(`gatescope-${data.model.id}-${q.key}-layer${layer}${reverse ? "-reverse" : ""}`));
@@ -116,7 +121,7 @@ export class HeatmapGrid {
       }
       Plotly.restyle(div, update, [0]);
       if (data.capacity !== this.shownCapacity) {
-        Plotly.relayout(div, { xaxis: timeAxis(data.capacity, data.tokens) });
+        Plotly.relayout(div, { xaxis: timeAxis(data.capacity, data.tokens, heatmapRoom(div)) });
       }
     });
     this.shownCapacity = data.capacity;

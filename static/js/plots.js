@@ -25,14 +25,26 @@ export function plotConfig(filename) {
   };
 }
 
+/** "token" for a vocabulary with multi-character tokens, else "character" (axis titles). */
+export function tokenNoun(tokens) {
+  return tokens?.some((token) => [...token].length > 1) ? "token" : "character";
+}
+
+/** Pixels one tick label of ``chars`` characters needs at the base font, a gap included. */
+export function labelPixels(chars) {
+  return Math.ceil(fontSize * (0.65 * Math.max(1, chars) + 0.35));
+}
+
 /**
  * The time axis: "timestep t", or for text the characters themselves as tick labels (when there
- * are few enough to read; otherwise numbers, since the text view shows the characters). At most
- * ``maxLabels`` characters are labelled: a narrow plot passes its width / 16 px.
+ * are few enough to read; otherwise numbers, since the text view shows the characters). ``room``
+ * is the plot area's width in px: every k-th character is labelled, k chosen so that labels of
+ * the longest token (about 14 px a character at the base font) never collide.
  */
-export function timeAxis(steps, tokens, maxLabels = 80) {
+export function timeAxis(steps, tokens, room = 1120) {
+  const noun = tokens ? tokenNoun(tokens.slice(0, steps)) : null;
   const axis = {
-    title: { text: tokens ? "character (timestep t)" : "timestep t" },
+    title: { text: noun ? `${noun} (timestep t)` : "timestep t" },
     range: [-0.5, Math.max(steps, 1) - 0.5],
     automargin: true,
     zeroline: false,
@@ -40,18 +52,25 @@ export function timeAxis(steps, tokens, maxLabels = 80) {
   };
   if (tokens && steps <= 80) {
     axis.tickmode = "array";
-    // In a narrow plot (a compare column) label every k-th character, so labels never collide.
-    const stride = Math.max(1, Math.ceil(steps / Math.max(1, maxLabels)));
-    const shown = tokens.slice(0, steps).map((_, t) => t).filter((t) => t % stride === 0);
+    const labels = tokens.slice(0, steps).map((token) => tokenLabel(token));
+    const widest = Math.max(1, ...labels.map((label) => [...label].length));
+    const fits = Math.max(1, Math.floor(Math.max(0, room) / labelPixels(widest)));
+    const stride = Math.max(1, Math.ceil(steps / fits));
+    const shown = labels.map((_, t) => t).filter((t) => t % stride === 0);
     axis.tickvals = shown;
-    axis.ticktext = shown.map((t) => plotText(tokenLabel(tokens[t])));
+    axis.ticktext = shown.map((t) => plotText(labels[t]));
     axis.tickangle = 0;
-    const words = tokens.some((token) => [...token].length > 1);
-    axis.title.text = words ? "token (one per timestep)" : "character (one per timestep)";
+    axis.title.text = `${noun} (one per timestep)`;
   } else if (steps <= 10) {
     Object.assign(axis, { tick0: 0, dtick: 1 }); // a few steps: whole timesteps, never t = 0.5
   }
   return axis;
+}
+
+/** The plot area's width in px inside ``div`` with these left and right margins (a colorbar's
+ * width included in ``right``): what timeAxis needs before the plot exists. */
+export function plotRoom(div, left, right) {
+  return Math.max(0, (div.clientWidth || 0) - left - right);
 }
 
 /** User text (a token, a model's name) for Plotly's text, which reads its own HTML subset ("<s>"

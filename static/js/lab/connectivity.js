@@ -5,7 +5,7 @@
 import { SEQUENTIAL, colorOf } from "../colors.js";
 import { $ } from "../dom.js";
 import { sci } from "../format.js";
-import { baseFont, plotConfig, timeAxis, title } from "../plots.js";
+import { baseFont, plotConfig, timeAxis, title, tokenNoun } from "../plots.js";
 import { stepAt, tokenSpans } from "../tokens.js";
 import { LabView } from "./request.js";
 
@@ -53,7 +53,7 @@ export class ConnectivityView extends LabView {
     const layout = {
       title: title(`How much unit ${data.unit} (layer ${data.layer}) at t = ${data.step} depends on each input x_s`),
       font: baseFont(), height: 200, margin: { l: 24, r: 16, t: 48, b: 56 },
-      xaxis: { ...timeAxis(data.steps, data.tokens), title: { text: data.tokens ? "input character s" : "input step s" } },
+      xaxis: { ...timeAxis(data.steps, data.tokens), title: { text: data.tokens ? `input ${tokenNoun(data.tokens)} s` : "input step s" } },
       yaxis: { showticklabels: false, ticks: "" },
       shapes: [{ type: "rect", xref: "x", yref: "paper", x0: data.step - 0.5, x1: data.step + 0.5, y0: 0, y1: 1,
         line: { color: "#fff", width: 3 } }],

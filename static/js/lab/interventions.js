@@ -50,7 +50,7 @@ export function clampsText(clamps) {
  */
 function axes(data, yTitle) {
   const font = baseFont();
-  const xaxis = { ...timeAxis(data.steps, data.tokens, 40), ticklabelstandoff: Math.ceil(font.size / 2) };
+  const xaxis = { ...timeAxis(data.steps, data.tokens, 560), ticklabelstandoff: Math.ceil(font.size / 2) };
   const yaxis = { title: { text: yTitle }, automargin: true, zeroline: true, ticklabelstandoff: 6 };
   return { font, xaxis, yaxis };
 }
