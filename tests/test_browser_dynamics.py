@@ -26,12 +26,12 @@ expect.set_options(timeout=20_000)
 
 
 def kind_names(points: list[dict[str, Any]]) -> list[str]:
-    """The two legend names: stable and unstable, each "fixed point" when every q(s) < 1e-8,
+    """The two legend names: stable and unstable, each "fixed point" when every q(s) < 1e-3,
     "slow point" when none is, else "fixed or slow point" (fixedsearch.js)."""
     names = []
     for stable in (True, False):
         kinds = {
-            "fixed point" if p["speed"] < 1e-8 else "slow point" for p in points if p["stable"] == stable
+            "fixed point" if p["speed"] < 1e-3 else "slow point" for p in points if p["stable"] == stable
         }
         kind = kinds.pop() if len(kinds) == 1 else "fixed or slow point"
         names.append(f"{'stable' if stable else 'unstable'} {kind}")
@@ -182,7 +182,7 @@ def test_fixed_points_are_drawn_on_the_trajectorys_components(page: Page, server
         np.array(proj["points"])[:, 0], abs=1e-6
     )
     expect(rows.locator('[data-q="kind"]')).to_have_text(
-        ["fixed" if p["speed"] < 1e-8 else "slow" for p in points]
+        ["fixed" if p["speed"] < 1e-3 else "slow" for p in points]
     )
     names = kind_names(points)
     for name, stable, symbol in ((names[0], True, "circle"), (names[1], False, "circle-open")):
@@ -507,11 +507,11 @@ def test_unstable_points_show_how_fast_they_grow_and_slow_points_are_named(page:
     )
     points = found["points"]
     growing = [p for p in points if p["time_constants"][0] is not None and p["time_constants"][0] < 0]
-    assert growing and any(p["speed"] >= 1e-8 for p in points)  # what this test is about
+    assert growing and any(p["speed"] >= 1e-3 for p in points)  # what this test is about
     rows = page.locator("#fp-table tbody tr")
     expect(rows).to_have_count(len(points))
     expect(rows.locator('[data-q="kind"]')).to_have_text(
-        ["fixed" if p["speed"] < 1e-8 else "slow" for p in points]
+        ["fixed" if p["speed"] < 1e-3 else "slow" for p in points]
     )
     taus = [p["time_constants"][0] for p in points]
     expect(rows.locator('[data-q="tau"]')).to_have_text(

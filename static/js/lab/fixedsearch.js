@@ -73,9 +73,10 @@ export function projectState(hidden, projection) {
   return projection.components.map((row) => row.reduce((sum, w, j) => sum + w * (hidden[j] - projection.mean[j]), 0));
 }
 
-/** Below this q(s) = ½‖F(s) − s‖² a point counts as fixed (‖F(s) − s‖ < 1.4e−4); above, it is a
- * slow point (Sussillo & Barak): the search's minimum, where the state still drifts. */
-export const FIXED_BELOW = 1e-8;
+/** Below this q(s) = ½‖F(s) − s‖² a point counts as fixed; above, it is a slow point (Sussillo &
+ * Barak): the search's minimum, where the state still drifts. The search's default tolerance
+ * (FixedPointsRequest.tolerance), which the lab uses. */
+export const FIXED_BELOW = 1e-3;
 
 /** "fixed point" or "slow point", by the point's q(s). */
 export function pointKind(point) {
