@@ -72,7 +72,7 @@ export class FixedPointsView extends LabView {
     traces.push(cursorTrace(projection.points[t], labels[t], 2));
     const axis = (k) => ({ title: { text: pcTitle(k, projection.explained_variance_ratio) }, zeroline: false, automargin: true });
     await Plotly.react(this.plot, traces, {
-      title: title(`Fixed points under the constant input ${this.constantLabel}, layer ${found.layer}, on the trajectory's PCs`),
+      title: title(`Fixed and slow points under the constant input ${this.constantLabel}, layer ${found.layer}, on the trajectory's PCs`),
       font: baseFont(), height: 520, margin: { l: 64, r: 16, t: 52, b: 56 }, xaxis: axis(0), yaxis: axis(1),
       legend: { orientation: "h", x: 0, y: -0.16, yanchor: "top" }, hovermode: "closest",
     }, plotConfig("gatescope-lab-fixed-points"));
