@@ -115,7 +115,7 @@ def test_encoder_then_decoder_from_its_state_with_predictions(client: TestClient
     x = seq2seq.decoder.embedding(dec_ids)[0].detach().requires_grad_(True)
     out, _ = seq2seq.decoder.rnn(x.unsqueeze(0), enc_state)
     logit = seq2seq.decoder.fc(out[0, 2])[PHONEMES.index("T")]
-    assert asked["loss"] == pytest.approx(float(logit), rel=1e-5)
+    assert asked["loss"] == pytest.approx(float(logit.detach()), rel=1e-5)
     module = client.app.state.registry.get(decoder["id"]).module  # type: ignore[attr-defined]
     head = client.app.state.registry.get(decoder["id"]).head  # type: ignore[attr-defined]
     tr = trace(module, x.detach(), h0=enc_state[0], objective=lambda o: head(o[2])[PHONEMES.index("T")])
