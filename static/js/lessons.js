@@ -29,10 +29,15 @@ const REGIONS = {
   "lab-equations": "#view-equations",
 };
 
-/** The URL of step ``k`` of ``lesson``: its page, its state, and the lesson keys. */
-export function stepURL(lesson, k) {
+/**
+ * The URL of step ``k`` of ``lesson``: its page, its state, and the lesson keys. With ``teach``
+ * (the teacher is presenting) the step stays in presenter mode: a step's own state never turns it
+ * off, only the teacher does (the Presenter mode button).
+ */
+export function stepURL(lesson, k, { teach = false } = {}) {
   const step = lesson.steps[k];
   const params = new URLSearchParams(step.state);
+  if (teach) params.set("teach", "1");
   params.set("lesson", lesson.id);
   params.set("step", String(k));
   return `${step.page === "lab" ? "/lab" : "/"}#${params.toString()}`;
@@ -56,6 +61,11 @@ export function captionNodes(text) {
   });
 }
 
+/** Whether the page is in presenter mode now (teach=1 in its URL, on the main page or the lab). */
+function presenting() {
+  return paramsOf(window.location.hash).get("teach") === "1";
+}
+
 export class LessonPlayer {
   /** page: "main" or "lab"; onClose() when the reader closes the lesson. */
   constructor({ page, onClose }) {
@@ -67,7 +77,7 @@ export class LessonPlayer {
 
   /**
    * If the URL names a lesson: load it and show the step's caption. A URL with only the lesson
-   * keys (a shared link) first loads the step's view. Call before the page reads its state.
+   * keys (a shared link, perhaps with teach=1) first loads the step's view. Call before the page reads its state.
    */
   async open(lessonId, stepIndex) {
     if (!lessonId) return;
@@ -87,9 +97,9 @@ export class LessonPlayer {
     this.k = Math.min(Math.max(0, stepIndex ?? 0), lesson.steps.length - 1);
     const step = lesson.steps[this.k];
     const keys = [...paramsOf(window.location.hash).keys()];
-    if (keys.every((key) => key === "lesson" || key === "step")) {
+    if (keys.every((key) => ["lesson", "step", "teach"].includes(key))) {
       // The step's whole view: load it as its link would (a new hash reloads the page).
-      window.location.replace(stepURL(lesson, this.k));
+      window.location.replace(stepURL(lesson, this.k, { teach: presenting() }));
       await new Promise(() => {}); // the step's view loads; this one stops here
     }
     this.show({ title: lesson.title, steps: lesson.steps.length, text: step.text });
@@ -99,7 +109,7 @@ export class LessonPlayer {
 
   go(k) {
     if (!this.lesson || k < 0 || k >= this.lesson.steps.length) return;
-    window.location.assign(stepURL(this.lesson, k));
+    window.location.assign(stepURL(this.lesson, k, { teach: presenting() }));
   }
 
   onKey(event) {
