@@ -81,6 +81,7 @@ def test_api_lists_shipped_and_dropped_lessons(client: TestClient, settings: obj
         "text": "The **forget** gate keeps *c*: `f` near 1.",
         "highlight": "diagram",
         "page": "main",
+        "scrolls": None,
     }
     assert [p["file"] for p in body["problems"]] == ["broken.md"]
 

@@ -184,7 +184,11 @@ export class LessonPlayer {
     document.body.classList.add("in-lesson");
   }
 
-  /** Outline the step's region once it exists (views are drawn after the data arrives). */
+  /**
+   * Outline the step's region once it exists (views are drawn after the data arrives; a region
+   * presenter mode hides is shown while it is the step's), scroll it into view and keep the
+   * caption off it, also as the page around it grows.
+   */
   highlight(name) {
     if (!name) return;
     const selector = REGIONS[name] ?? name;
@@ -196,13 +200,63 @@ export class LessonPlayer {
       } catch {
         return; // not a selector this browser reads: no highlight
       }
+      node?.classList.add("lesson-highlight");
       if (node && !node.hidden && node.getClientRects().length) {
-        node.classList.add("lesson-highlight");
-        node.scrollIntoView({ block: "nearest" });
+        this.target = node;
+        this.place();
+        const again = new ResizeObserver(() => this.place());
+        again.observe(node);
+        again.observe(document.body);
       } else if ((tries += 1) < 40) {
         setTimeout(find, 250);
       }
     };
+    // The reader's own scrolling wins over the player's.
+    for (const event of ["wheel", "touchmove"]) {
+      window.addEventListener(event, () => { this.readerScrolled = true; }, { once: true, passive: true });
+    }
     find();
+  }
+
+  /**
+   * Bring the target into view and put the caption where it does not cover it: at the bottom
+   * (its usual place), else at the top, else beside the target where there is room.
+   */
+  place() {
+    const box = document.querySelector(".lesson-player");
+    const node = this.target;
+    if (!box || !node?.isConnected) return;
+    const gap = 12;
+    const height = window.innerHeight;
+    const overlaps = () => {
+      const a = box.getBoundingClientRect();
+      const b = node.getBoundingClientRect();
+      return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    };
+    const scrollTo = (top) => {
+      // The target's top edge at ``top`` px from the top of the window, if it is not in view.
+      const r = node.getBoundingClientRect();
+      if (this.readerScrolled || (r.top >= top - 1 && r.bottom <= height - gap)) return;
+      window.scrollBy({ top: r.top - top, behavior: "instant" });
+    };
+    box.classList.remove("at-top");
+    box.style.removeProperty("left");
+    box.style.removeProperty("width");
+    box.classList.remove("beside");
+    scrollTo(gap);
+    if (!overlaps()) return;
+    box.classList.add("at-top");
+    scrollTo(box.getBoundingClientRect().bottom + gap);
+    if (!overlaps()) return;
+    // Beside the target: the wider free side of the window, if it holds a readable caption.
+    box.classList.remove("at-top");
+    const r = node.getBoundingClientRect();
+    const left = r.left - 2 * gap;
+    const right = window.innerWidth - r.right - 2 * gap;
+    if (Math.max(left, right) >= 300) {
+      box.classList.add("beside");
+      box.style.width = `${Math.max(left, right)}px`;
+      box.style.left = left >= right ? `${gap}px` : `${r.right + gap}px`;
+    }
   }
 }
