@@ -66,6 +66,20 @@ function presenting() {
   return paramsOf(window.location.hash).get("teach") === "1";
 }
 
+/** How far down the bars that stick to the top of the window once scrolled (the timeline, the
+ * lab's tabs) reach: a region scrolled into view goes below them. */
+function stuckHeight() {
+  let bottom = 0;
+  for (const node of document.querySelectorAll("body > *, body > * > *")) {
+    const style = getComputedStyle(node);
+    if (node.closest(".lesson-player") || !["sticky", "fixed"].includes(style.position)) continue;
+    const box = node.getBoundingClientRect();
+    if (box.width < window.innerWidth / 2) continue; // a sticky side column (the inspector), not a bar
+    bottom = Math.max(bottom, (Number.parseFloat(style.top) || 0) + box.height);
+  }
+  return bottom;
+}
+
 export class LessonPlayer {
   /** page: "main" or "lab"; onClose() when the reader closes the lesson. */
   constructor({ page, onClose }) {
@@ -233,23 +247,29 @@ export class LessonPlayer {
       const b = node.getBoundingClientRect();
       return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
     };
+    const inset = stuckHeight();
     const scrollTo = (top) => {
-      // The target's top edge at ``top`` px from the top of the window, if it is not in view.
+      // The target's top edge at ``top`` px from the top of the window (below what sticks there),
+      // if it is not in view.
       const r = node.getBoundingClientRect();
+      top = Math.max(top, inset + gap);
       if (this.readerScrolled || (r.top >= top - 1 && r.bottom <= height - gap)) return;
       window.scrollBy({ top: r.top - top, behavior: "instant" });
     };
     box.classList.remove("at-top");
+    box.style.removeProperty("top");
     box.style.removeProperty("left");
     box.style.removeProperty("width");
     box.classList.remove("beside");
     scrollTo(gap);
     if (!overlaps()) return;
     box.classList.add("at-top");
+    box.style.top = `${inset + gap}px`; // below the bars that stick to the top
     scrollTo(box.getBoundingClientRect().bottom + gap);
     if (!overlaps()) return;
     // Beside the target: the wider free side of the window, if it holds a readable caption.
     box.classList.remove("at-top");
+    box.style.removeProperty("top");
     const r = node.getBoundingClientRect();
     const left = r.left - 2 * gap;
     const right = window.innerWidth - r.right - 2 * gap;
