@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -224,3 +225,94 @@ def test_presenter_mode_fits_a_720p_projector(page: Page, server: str) -> None:
     diagram = page.locator("#diagram svg").bounding_box()
     assert caption and diagram and caption["y"] >= diagram["y"] + diagram["height"] - 1
     shot(page, "presenter-1280x720")
+
+
+def test_presenter_mode_survives_next_and_back_and_the_lab(page: Page, server: str) -> None:
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto(f"{server}/#lesson=forget-gate&step=0")
+    expect(page.get_by_test_id("lesson-count")).to_have_text("step 1 of 4")
+    page.locator("#teacher-toggle").click()
+    expect(page.locator("body")).to_have_class(re.compile(r"\bteacher\b"))
+    page.keyboard.press("PageDown")
+    expect(page.get_by_test_id("lesson-count")).to_have_text("step 2 of 4")
+    expect(page.locator("body")).to_have_class(re.compile(r"\bteacher\b"))
+    assert "teach=1" in page.url
+    page.get_by_role("button", name="Next ▶").click()
+    expect(page.get_by_test_id("lesson-count")).to_have_text("step 3 of 4")
+    expect(page.locator("#teacher-toggle")).to_have_attribute("aria-pressed", "true")
+    page.get_by_role("button", name="◀ Back").click()
+    expect(page.get_by_test_id("lesson-count")).to_have_text("step 2 of 4")
+    expect(page.locator("body")).to_have_class(re.compile(r"\bteacher\b"))
+    # Through the lab (which has no presenter mode of its own) and back: the key stays.
+    page.goto("about:blank")
+    page.goto(f"{server}/#lesson=cost&step=1&teach=1")
+    page.wait_for_url("**/lab#*")
+    expect(page.get_by_test_id("lesson-count")).to_have_text("step 2 of 3")
+    assert "teach=1" in page.url
+    page.keyboard.press("PageDown")
+    expect(page.get_by_test_id("lesson-count")).to_have_text("step 3 of 3")
+    expect(page.locator("body")).to_have_class(re.compile(r"\bteacher\b"))
+    # The teacher leaves presenter mode: the next step stays out of it.
+    page.locator("#teacher-toggle").click()
+    page.keyboard.press("PageUp")
+    page.wait_for_url("**/lab#*")
+    assert "teach=1" not in page.url
+
+
+def _boxes(page: Page) -> dict:
+    return page.evaluate(
+        """() => {
+          const rect = (e) => e?.getBoundingClientRect().toJSON() ?? null;
+          return { caption: rect(document.querySelector('.lesson-player')),
+                   target: rect(document.querySelector('.lesson-highlight')),
+                   height: document.documentElement.scrollHeight,
+                   // the bars that stick to the top (the timeline, the lab's tabs), where stuck
+                   stuck: Math.max(0, ...[...document.querySelectorAll('body > *, body > * > *')]
+                     .filter((e) => getComputedStyle(e).position === 'sticky'
+                       && e.getBoundingClientRect().width > window.innerWidth / 2
+                       && e.getBoundingClientRect().top <= parseFloat(getComputedStyle(e).top) + 1)
+                     .map((e) => e.getBoundingClientRect().bottom)),
+                   view: [window.innerWidth, window.innerHeight] };
+        }"""
+    )
+
+
+def _overlap(a: dict, b: dict) -> float:
+    """The area two boxes share (0 when they do not touch)."""
+    w = min(a["right"], b["right"]) - max(a["left"], b["left"])
+    h = min(a["bottom"], b["bottom"]) - max(a["top"], b["top"])
+    return max(0.0, w) * max(0.0, h)
+
+
+@pytest.mark.parametrize("teach", [True, False], ids=["presenter", "page"])
+def test_every_lesson_step_shows_its_region_clear_of_the_caption(
+    page: Page, server: str, teach: bool
+) -> None:
+    """Each step of each shipped lesson at 1280x720: its highlighted region is on screen and the
+    caption does not cover it; in presenter mode the step fits one screen unless it says why not."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    lessons = httpx.get(f"{server}/api/lessons", timeout=10).json()["lessons"]
+    shipped = [x for x in lessons if x["source"] == "builtin"]
+    assert len(shipped) >= 5
+    for lesson in shipped:
+        for k, step in enumerate(lesson["steps"]):
+            where = f"{lesson['id']} step {k}{' presenter' if teach else ''}"
+            page.goto("about:blank")
+            page.goto(f"{server}/#lesson={lesson['id']}&step={k}{'&teach=1' if teach else ''}")
+            expect(page.get_by_test_id("lesson-count")).to_have_text(
+                f"step {k + 1} of {len(lesson['steps'])}"
+            )
+            if step["highlight"]:
+                expect(page.locator(".lesson-highlight")).to_be_visible()
+            if step["page"] == "main":
+                expect(page.get_by_test_id("status")).to_contain_text("loss")
+            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(400)  # the plots' last resize, then the player's placement
+            box = _boxes(page)
+            shot(page, f"lesson-{lesson['id']}-{k}{'-present' if teach else ''}-1280x720")
+            if teach and step["page"] == "main" and not step["scrolls"]:
+                assert box["height"] <= 720, f"{where}: {box['height']} px high, no 'scrolls:' reason"
+            if box["target"]:
+                t = box["target"]
+                assert _overlap(box["caption"], t) == 0, f"{where}: the caption covers {t}"
+                assert box["stuck"] - 1 <= t["top"] < 720 - 40, f"{where}: its region is not in view: {t}"

@@ -17,10 +17,12 @@ A lesson file is a small front matter, then steps separated by a line holding on
     ...
 
 Each step starts with ``key: value`` lines: ``state`` (the page's URL-hash keys, required),
-``highlight`` (a named region such as ``diagram`` or a CSS selector) and ``page`` (``main``, the
-default, or ``lab``); a blank line, then the caption: plain text with minimal Markdown (**bold**,
-*emphasis*, `code`), which the page renders as text, never as HTML. Parsing is pure: it takes
-text and returns a `Lesson`, or raises a `ValueError` that says what is wrong and where.
+``highlight`` (a named region such as ``diagram`` or a CSS selector), ``page`` (``main``, the
+default, or ``lab``) and ``scrolls`` (why the step cannot fit one 1280x720 screen in presenter
+mode; a step without it must fit, and the player scrolls to the highlighted region either way); a
+blank line, then the caption: plain text with minimal Markdown (**bold**, *emphasis*, `code`),
+which the page renders as text, never as HTML. Parsing is pure: it takes text and returns a
+`Lesson`, or raises a `ValueError` that says what is wrong and where.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class LessonStep:
     text: str
     highlight: str | None = None
     page: str = "main"
+    scrolls: str | None = None  # why the step is taller than one presenter screen, if it is
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ def _step(block: list[str], where: str) -> LessonStep:
     while k < len(block) and not block[k].strip():
         k += 1
     while k < len(block) and block[k].strip():
-        match = re.match(r"^(state|highlight|page)\s*:\s*(.*)$", block[k].strip())
+        match = re.match(r"^(state|highlight|page|scrolls)\s*:\s*(.*)$", block[k].strip())
         if not match:
             break
         fields[match[1]] = match[2]
@@ -154,6 +157,7 @@ def _step(block: list[str], where: str) -> LessonStep:
         text=text,
         highlight=_highlight(highlight, where) if highlight else None,
         page=page,
+        scrolls=fields.get("scrolls", "").strip() or None,
     )
 
 

@@ -29,10 +29,15 @@ const REGIONS = {
   "lab-equations": "#view-equations",
 };
 
-/** The URL of step ``k`` of ``lesson``: its page, its state, and the lesson keys. */
-export function stepURL(lesson, k) {
+/**
+ * The URL of step ``k`` of ``lesson``: its page, its state, and the lesson keys. With ``teach``
+ * (the teacher is presenting) the step stays in presenter mode: a step's own state never turns it
+ * off, only the teacher does (the Presenter mode button).
+ */
+export function stepURL(lesson, k, { teach = false } = {}) {
   const step = lesson.steps[k];
   const params = new URLSearchParams(step.state);
+  if (teach) params.set("teach", "1");
   params.set("lesson", lesson.id);
   params.set("step", String(k));
   return `${step.page === "lab" ? "/lab" : "/"}#${params.toString()}`;
@@ -56,6 +61,25 @@ export function captionNodes(text) {
   });
 }
 
+/** Whether the page is in presenter mode now (teach=1 in its URL, on the main page or the lab). */
+function presenting() {
+  return paramsOf(window.location.hash).get("teach") === "1";
+}
+
+/** How far down the bars that stick to the top of the window once scrolled (the timeline, the
+ * lab's tabs) reach: a region scrolled into view goes below them. */
+function stuckHeight() {
+  let bottom = 0;
+  for (const node of document.querySelectorAll("body > *, body > * > *")) {
+    const style = getComputedStyle(node);
+    if (node.closest(".lesson-player") || !["sticky", "fixed"].includes(style.position)) continue;
+    const box = node.getBoundingClientRect();
+    if (box.width < window.innerWidth / 2) continue; // a sticky side column (the inspector), not a bar
+    bottom = Math.max(bottom, (Number.parseFloat(style.top) || 0) + box.height);
+  }
+  return bottom;
+}
+
 export class LessonPlayer {
   /** page: "main" or "lab"; onClose() when the reader closes the lesson. */
   constructor({ page, onClose }) {
@@ -67,7 +91,7 @@ export class LessonPlayer {
 
   /**
    * If the URL names a lesson: load it and show the step's caption. A URL with only the lesson
-   * keys (a shared link) first loads the step's view. Call before the page reads its state.
+   * keys (a shared link, perhaps with teach=1) first loads the step's view. Call before the page reads its state.
    */
   async open(lessonId, stepIndex) {
     if (!lessonId) return;
@@ -87,9 +111,9 @@ export class LessonPlayer {
     this.k = Math.min(Math.max(0, stepIndex ?? 0), lesson.steps.length - 1);
     const step = lesson.steps[this.k];
     const keys = [...paramsOf(window.location.hash).keys()];
-    if (keys.every((key) => key === "lesson" || key === "step")) {
+    if (keys.every((key) => ["lesson", "step", "teach"].includes(key))) {
       // The step's whole view: load it as its link would (a new hash reloads the page).
-      window.location.replace(stepURL(lesson, this.k));
+      window.location.replace(stepURL(lesson, this.k, { teach: presenting() }));
       await new Promise(() => {}); // the step's view loads; this one stops here
     }
     this.show({ title: lesson.title, steps: lesson.steps.length, text: step.text });
@@ -99,7 +123,7 @@ export class LessonPlayer {
 
   go(k) {
     if (!this.lesson || k < 0 || k >= this.lesson.steps.length) return;
-    window.location.assign(stepURL(this.lesson, k));
+    window.location.assign(stepURL(this.lesson, k, { teach: presenting() }));
   }
 
   onKey(event) {
@@ -174,7 +198,11 @@ export class LessonPlayer {
     document.body.classList.add("in-lesson");
   }
 
-  /** Outline the step's region once it exists (views are drawn after the data arrives). */
+  /**
+   * Outline the step's region once it exists (views are drawn after the data arrives; a region
+   * presenter mode hides is shown while it is the step's), scroll it into view and keep the
+   * caption off it, also as the page around it grows.
+   */
   highlight(name) {
     if (!name) return;
     const selector = REGIONS[name] ?? name;
@@ -186,13 +214,69 @@ export class LessonPlayer {
       } catch {
         return; // not a selector this browser reads: no highlight
       }
+      node?.classList.add("lesson-highlight");
       if (node && !node.hidden && node.getClientRects().length) {
-        node.classList.add("lesson-highlight");
-        node.scrollIntoView({ block: "nearest" });
+        this.target = node;
+        this.place();
+        const again = new ResizeObserver(() => this.place());
+        again.observe(node);
+        again.observe(document.body);
       } else if ((tries += 1) < 40) {
         setTimeout(find, 250);
       }
     };
+    // The reader's own scrolling wins over the player's.
+    for (const event of ["wheel", "touchmove"]) {
+      window.addEventListener(event, () => { this.readerScrolled = true; }, { once: true, passive: true });
+    }
     find();
+  }
+
+  /**
+   * Bring the target into view and put the caption where it does not cover it: at the bottom
+   * (its usual place), else at the top, else beside the target where there is room.
+   */
+  place() {
+    const box = document.querySelector(".lesson-player");
+    const node = this.target;
+    if (!box || !node?.isConnected) return;
+    const gap = 12;
+    const height = window.innerHeight;
+    const overlaps = () => {
+      const a = box.getBoundingClientRect();
+      const b = node.getBoundingClientRect();
+      return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    };
+    const inset = stuckHeight();
+    const scrollTo = (top) => {
+      // The target's top edge at ``top`` px from the top of the window (below what sticks there),
+      // if it is not in view.
+      const r = node.getBoundingClientRect();
+      top = Math.max(top, inset + gap);
+      if (this.readerScrolled || (r.top >= top - 1 && r.bottom <= height - gap)) return;
+      window.scrollBy({ top: r.top - top, behavior: "instant" });
+    };
+    box.classList.remove("at-top");
+    box.style.removeProperty("top");
+    box.style.removeProperty("left");
+    box.style.removeProperty("width");
+    box.classList.remove("beside");
+    scrollTo(gap);
+    if (!overlaps()) return;
+    box.classList.add("at-top");
+    box.style.top = `${inset + gap}px`; // below the bars that stick to the top
+    scrollTo(box.getBoundingClientRect().bottom + gap);
+    if (!overlaps()) return;
+    // Beside the target: the wider free side of the window, if it holds a readable caption.
+    box.classList.remove("at-top");
+    box.style.removeProperty("top");
+    const r = node.getBoundingClientRect();
+    const left = r.left - 2 * gap;
+    const right = window.innerWidth - r.right - 2 * gap;
+    if (Math.max(left, right) >= 300) {
+      box.classList.add("beside");
+      box.style.width = `${Math.max(left, right)}px`;
+      box.style.left = left >= right ? `${gap}px` : `${r.right + gap}px`;
+    }
   }
 }

@@ -394,7 +394,7 @@ function applyTeacher(on, redraw) {
   document.body.classList.toggle("teacher", on);
   $("teacher-toggle").setAttribute("aria-pressed", String(on));
   setFontSize(on ? 19 : 14);
-  heatmaps.height = on ? 215 : 250; // presenter mode: two heatmaps fit a 720-px projector
+  heatmaps.height = on ? 200 : 250; // presenter mode: two heatmaps fit a 720-px projector, also under two lines of text
   gradients.height = on ? 360 : 300;
   if (redraw) trainPanel.refont();
   if (redraw && app.data) {

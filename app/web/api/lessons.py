@@ -27,6 +27,10 @@ class LessonStepOut(BaseModel):
         None, description="a named region (diagram, heatmaps, ...) or a CSS selector"
     )
     page: Literal["main", "lab"] = "main"
+    scrolls: str | None = Field(
+        None,
+        description="why this step is taller than one 1280x720 presenter screen (it scrolls to its region)",
+    )
 
 
 class LessonOut(BaseModel):
@@ -59,7 +63,11 @@ def _out(lesson: Lesson) -> LessonOut:
         source="teacher" if lesson.source == "teacher" else "builtin",
         steps=[
             LessonStepOut(
-                state=s.state, text=s.text, highlight=s.highlight, page="lab" if s.page == "lab" else "main"
+                state=s.state,
+                text=s.text,
+                highlight=s.highlight,
+                page="lab" if s.page == "lab" else "main",
+                scrolls=s.scrolls,
             )
             for s in lesson.steps
         ],

@@ -64,9 +64,11 @@ export function encodeLabState({ main, lab }) {
   return hashOf(LAB_STATE.write(lab, MAIN_STATE.write(main)));
 }
 
-/** The main page's URL for this model, input and selection (its other keys at their defaults). */
+/** The main page's URL for this model, input and selection (its other keys at their defaults;
+ * presenter mode stays on until the teacher turns it off). */
 export function mainPageURL(main, { unit, layer, t } = {}) {
   const state = { ...MAIN_STATE.defaults(), model: main.model, preset: main.preset, text: main.text, csv: main.csv };
+  state.teach = main.teach;
   state.unit = unit ?? main.unit;
   state.layer = layer ?? main.layer;
   state.t = t ?? main.t;
