@@ -48,7 +48,7 @@ export function lstmLayout() {
       { key: "write", shape: "op", sign: "×", x: 310, y: 120, kind: "cell", value: ig, eq: "i_t ⊙ g_t: what the cell writes" },
       { key: "c", shape: "op", sign: "+", x: 310, y: 60, kind: "cell", value: v("cell"), valueAt: [0, -20],
         eq: "cell state c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t" },
-      { key: "tanh_c", shape: "gate", x: 480, y: 120, name: "tanh", w: 56, h: 40, kind: "tanh", value: tanhC, eq: "tanh(c_t)" },
+      { key: "tanh_c", shape: "gate", x: 480, y: 120, name: "tanh", w: 68, h: 40, kind: "tanh", value: tanhC, eq: "tanh(c_t)" },
       { key: "h", shape: "op", sign: "×", x: 480, y: 190, kind: "tanh", value: v("hidden"), valueAt: [18, 24],
         eq: "hidden state h_t = o_t ⊙ tanh(c_t)" },
     ],
