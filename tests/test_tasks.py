@@ -66,9 +66,9 @@ def test_preset_objective_is_the_task_loss_and_traces(name: str) -> None:
     objective = task.objective(head, x)
     hidden, _ = module(x)  # (T, H)
     expected = task.loss(head(hidden).unsqueeze(0), task.targets_for(x))
-    assert float(objective(hidden)) == pytest.approx(float(expected))
+    assert float(objective(hidden).detach()) == pytest.approx(float(expected.detach()))
     tr = trace(module, x, objective=objective)
-    assert tr.loss == pytest.approx(float(expected), rel=1e-5)
+    assert tr.loss == pytest.approx(float(expected.detach()), rel=1e-5)
     assert tr.layers[0].grad_hidden.abs().sum() > 0
 
 

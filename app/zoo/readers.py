@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 import zipfile
 from collections.abc import Mapping
 
@@ -93,7 +94,11 @@ def _load_torch(data: bytes) -> object:
             f"format (is it a text file or another format?); {_HOW_TO_SAVE}"
         )
     try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # A pickle torch.save did not write warns of its protocol before it is refused below;
+            # the user gets the refusal, the log need not get torch's advice to file an issue.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError for pickled objects, others for damaged files
         found = _UNSUPPORTED_GLOBAL.search(str(exc))
         if found:
