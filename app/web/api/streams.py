@@ -60,13 +60,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
-from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, WebSocket
 from torch import Tensor
 
 from gatescope.engine import Intervention, Stepper, StepRecord, UnitObjective, trace_spec
@@ -90,13 +89,12 @@ from gatescope.web.schemas import (
     ObjectiveBody,
     SequenceInput,
     StartMessage,
-    parse_frame,
 )
+from gatescope.web.sockets import Disconnected, compute, read_messages, send_frame
 from gatescope.web.wire import pack
 from gatescope.zoo.registry import LoadedModel, ModelRegistry
 
 router = APIRouter(tags=["trace"])
-T = TypeVar("T")
 
 #: Steps computed per thread hop: small enough that the first arrives at once, large enough that
 #: thread hand-offs cost little.
@@ -290,10 +288,6 @@ class StreamSession:
         return gradients_payload(trace_spec(spec, x, self.h0, self.c0, objective, self.interventions))
 
 
-class _Disconnected(Exception):
-    pass
-
-
 #: What the reader puts in the inbox: a parsed message, the detail of a bad frame, or None (closed).
 Inbound = ClientMessage | str | None
 
@@ -301,44 +295,13 @@ Inbound = ClientMessage | str | None
 MESSAGE_SHAPE = '(a message is a JSON object: {"type": "start" | "append" | "cancel", ...})'
 
 
-async def _receive(websocket: WebSocket, inbox: asyncio.Queue[Inbound]) -> None:
-    """Read client messages into ``inbox`` so cancels are seen while steps are being sent."""
-    try:
-        while True:
-            frame = await websocket.receive()
-            if frame["type"] == "websocket.disconnect":
-                break
-            message: ClientMessage | str = parse_frame(frame, TRACE_MESSAGES, MESSAGE_SHAPE)
-            await inbox.put(message)
-    except (WebSocketDisconnect, RuntimeError):
-        pass
-    await inbox.put(None)
-
-
-async def _compute(websocket: WebSocket, work: Callable[..., T], *args: Any) -> T:
-    """Run stream work on the app's stream threads (settings.stream_threads), not on the threadpool
-    that answers every other request: a class of streams queues there instead of starving it."""
-    executor: ThreadPoolExecutor = websocket.app.state.stream_executor
-    return await asyncio.get_running_loop().run_in_executor(executor, work, *args)
-
-
 def encode(payload: dict[str, Any], binary: bool = False) -> str | bytes:
     """A message as its frame: the wire format's bytes, or JSON text."""
     return pack(payload) if binary else dumps(payload).decode()
 
 
-async def _send_frame(websocket: WebSocket, frame: str | bytes) -> None:
-    try:
-        if isinstance(frame, bytes):
-            await websocket.send_bytes(frame)
-        else:
-            await websocket.send_text(frame)
-    except (WebSocketDisconnect, RuntimeError) as exc:
-        raise _Disconnected from exc
-
-
 async def _send(websocket: WebSocket, payload: dict[str, Any], binary: bool = False) -> None:
-    await _send_frame(websocket, encode(payload, binary))
+    await send_frame(websocket, encode(payload, binary))
 
 
 async def _error(websocket: WebSocket, detail: str) -> None:
@@ -349,7 +312,7 @@ async def _error(websocket: WebSocket, detail: str) -> None:
 async def trace_stream(websocket: WebSocket, registry: RegistryDep, settings: SettingsDep) -> None:
     await websocket.accept()
     inbox: asyncio.Queue[Inbound] = asyncio.Queue()
-    receiver = asyncio.create_task(_receive(websocket, inbox))
+    receiver = asyncio.create_task(read_messages(websocket, inbox, TRACE_MESSAGES, MESSAGE_SHAPE))
     session: StreamSession | None = None
     pending: Inbound = None  # a message that interrupted a run, handled next
     try:
@@ -368,7 +331,7 @@ async def trace_stream(websocket: WebSocket, registry: RegistryDep, settings: Se
                 if isinstance(message, StartMessage):
                     # Checking a start builds tensors: on the stream thread, so that a class's 50
                     # starts arriving together never hold the event loop that answers everyone.
-                    session = await _compute(websocket, StreamSession.start, registry, settings, message)
+                    session = await compute(websocket, StreamSession.start, registry, settings, message)
                     session.background = websocket.app.state.gradient_executor
                 elif session is None:
                     raise ValueError("nothing to append to: send a 'start' message first")
@@ -381,12 +344,12 @@ async def trace_stream(websocket: WebSocket, registry: RegistryDep, settings: Se
             interrupted, pending = await _run(websocket, session, inbox, settings)
             if not interrupted and session.sent == len(session.rows):
                 try:
-                    done = await _compute(websocket, session.finished_frame)
+                    done = await compute(websocket, session.finished_frame)
                 except ValueError as exc:
                     await _error(websocket, str(exc))
                     continue
-                await _send_frame(websocket, done)
-    except _Disconnected:
+                await send_frame(websocket, done)
+    except Disconnected:
         return
     finally:
         receiver.cancel()
@@ -404,12 +367,12 @@ async def _run(
     message to handle next): a cancel interrupts with nothing left to handle, a new start
     interrupts and is handed back."""
     while session.sent < len(session.rows):
-        for frame in await _compute(websocket, session.frames, CHUNK):
-            await _send_frame(websocket, frame)
+        for frame in await compute(websocket, session.frames, CHUNK):
+            await send_frame(websocket, frame)
         while not inbox.empty():
             message = inbox.get_nowait()
             if message is None:
-                raise _Disconnected
+                raise Disconnected
             if isinstance(message, str):
                 await _error(websocket, message)
             elif isinstance(message, CancelMessage):

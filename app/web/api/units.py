@@ -26,11 +26,11 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Generator
-from typing import Any, TypeVar
+from collections.abc import Generator
+from typing import Any
 
 import torch
-from fastapi import APIRouter, HTTPException, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, Request, Response, WebSocket
 from starlette.datastructures import UploadFile
 
 from gatescope.engine.corpus import CorpusResult, Progress, run_to_end, scan_corpus
@@ -45,13 +45,12 @@ from gatescope.web.schemas import (
     UnitsCancelMessage,
     UnitsRequest,
     UnitsStartMessage,
-    parse_frame,
 )
+from gatescope.web.sockets import Disconnected, compute, read_messages, send_frame, send_json
 from gatescope.zoo.registry import LoadedModel, ModelRegistry
 
 router = APIRouter(tags=["analysis"])
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 Scan = Generator[Progress, None, CorpusResult]
 
@@ -281,39 +280,6 @@ MESSAGE_SHAPE = '(a message is a JSON object: {"type": "start" | "cancel", ...})
 Inbound = UnitsStartMessage | UnitsCancelMessage | str | None
 
 
-class _Disconnected(Exception):
-    pass
-
-
-async def _receive(websocket: WebSocket, inbox: asyncio.Queue[Inbound]) -> None:
-    """Read client messages into ``inbox``, so a cancel is seen between chunks."""
-    try:
-        while True:
-            frame = await websocket.receive()
-            if frame["type"] == "websocket.disconnect":
-                break
-            message: UnitsStartMessage | UnitsCancelMessage | str = parse_frame(
-                frame, UNITS_MESSAGES, MESSAGE_SHAPE
-            )
-            await inbox.put(message)
-    except (WebSocketDisconnect, RuntimeError):
-        pass
-    await inbox.put(None)
-
-
-async def _compute(websocket: WebSocket, work: Callable[..., T], *args: Any) -> T:
-    """Work on the app's stream threads, not on the threadpool that answers other requests."""
-    executor = websocket.app.state.stream_executor
-    return await asyncio.get_running_loop().run_in_executor(executor, work, *args)
-
-
-async def _send(websocket: WebSocket, payload: dict[str, Any] | str) -> None:
-    try:
-        await websocket.send_text(payload if isinstance(payload, str) else dumps(payload).decode())
-    except (WebSocketDisconnect, RuntimeError) as exc:
-        raise _Disconnected from exc
-
-
 def _done_frame(run: UnitsRun, result: CorpusResult) -> str:
     return dumps({"type": "done", **run.payload(result)}).decode()
 
@@ -322,7 +288,7 @@ def _done_frame(run: UnitsRun, result: CorpusResult) -> str:
 async def units_stream(websocket: WebSocket, registry: RegistryDep, settings: SettingsDep) -> None:
     await websocket.accept()
     inbox: asyncio.Queue[Inbound] = asyncio.Queue()
-    receiver = asyncio.create_task(_receive(websocket, inbox))
+    receiver = asyncio.create_task(read_messages(websocket, inbox, UNITS_MESSAGES, MESSAGE_SHAPE))
     pending: Inbound = None  # a start that interrupted a run, handled next
     try:
         while True:
@@ -331,22 +297,22 @@ async def units_stream(websocket: WebSocket, registry: RegistryDep, settings: Se
             if message is None:
                 return
             if isinstance(message, str):
-                await _send(websocket, {"type": "error", "detail": message})
+                await send_json(websocket, {"type": "error", "detail": message})
                 continue
             if isinstance(message, UnitsCancelMessage):
-                await _send(websocket, {"type": "cancelled", "done": 0})  # nothing was running
+                await send_json(websocket, {"type": "cancelled", "done": 0})  # nothing was running
                 continue
             try:
-                run = await _compute(websocket, UnitsRun, registry, settings, message)
+                run = await compute(websocket, UnitsRun, registry, settings, message)
             except (ValueError, HTTPException) as exc:
                 detail = exc.detail if isinstance(exc, HTTPException) else str(exc)
-                await _send(websocket, {"type": "error", "detail": detail})
+                await send_json(websocket, {"type": "error", "detail": detail})
                 continue
-            await _send(
+            await send_json(
                 websocket, {"type": "started", "model": run.model.id, "steps": run.steps, "total": run.total}
             )
             pending = await _run(websocket, run, inbox)
-    except _Disconnected:
+    except Disconnected:
         return
     finally:
         receiver.cancel()
@@ -362,28 +328,28 @@ async def _run(websocket: WebSocket, run: UnitsRun, inbox: asyncio.Queue[Inbound
     try:
         while True:
             try:
-                outcome = await _compute(websocket, run.step)
+                outcome = await compute(websocket, run.step)
             except ValueError as exc:
                 ending = "failed"
-                await _send(websocket, {"type": "error", "detail": str(exc)})
+                await send_json(websocket, {"type": "error", "detail": str(exc)})
                 return None
             if isinstance(outcome, CorpusResult):
                 done, ending = run.total, "finished"
-                await _send(websocket, await _compute(websocket, _done_frame, run, outcome))
+                await send_frame(websocket, await compute(websocket, _done_frame, run, outcome))
                 return None
             done = outcome.done
-            await _send(
+            await send_json(
                 websocket, {"type": "progress", "done": done, "total": outcome.total, "phase": outcome.phase}
             )
             while not inbox.empty():
                 message = inbox.get_nowait()
                 if message is None:
-                    raise _Disconnected
+                    raise Disconnected
                 if isinstance(message, str):
-                    await _send(websocket, {"type": "error", "detail": message})
+                    await send_json(websocket, {"type": "error", "detail": message})
                 elif isinstance(message, UnitsCancelMessage):
                     ending = "cancelled"
-                    await _send(websocket, {"type": "cancelled", "done": done})
+                    await send_json(websocket, {"type": "cancelled", "done": done})
                     return None
                 else:
                     ending = "replaced by a new start"
