@@ -570,11 +570,8 @@ def test_onnx_unsupported_attributes_are_refused_by_name(
     assert response.status_code == 422 and named in response.json()["detail"], response.text
 
 
-def test_onnx_several_nodes_ask_for_a_prefix(client: TestClient) -> None:
-    first, second = (
-        onnx_model("LSTM", name="encoder"),
-        onnx_model("GRU", name="decoder", linear_before_reset=1),
-    )
+def two_nodes(first: Any, second: Any) -> bytes:
+    """One graph of ``first``'s node, then ``second``'s reading its output (weights renamed d_*)."""
     node = second.graph.node[0]
     node.input[0], node.output[0] = "Y", "Y2"
     for tensor in second.graph.initializer:
@@ -582,7 +579,12 @@ def test_onnx_several_nodes_ask_for_a_prefix(client: TestClient) -> None:
         first.graph.initializer.append(tensor)
     node.input[1:] = [f"d_{name}" for name in node.input[1:]]
     first.graph.node.append(node)
-    data = first.SerializeToString()
+    return bytes(first.SerializeToString())
+
+
+def test_onnx_several_nodes_ask_for_a_prefix(client: TestClient) -> None:
+    decoder = onnx_model("GRU", name="decoder", linear_before_reset=1)
+    data = two_nodes(onnx_model("LSTM", name="encoder"), decoder)
     response = upload_file(client, "two.onnx", data)
     assert response.status_code == 422 and "choose one with 'prefix'" in response.json()["detail"]
     assert [(m["prefix"], m["arch"]) for m in response.json()["modules"]] == [

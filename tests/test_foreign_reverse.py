@@ -23,6 +23,7 @@ from tests.test_foreign import (
     ort,
     sequential,
     traced,
+    two_nodes,
     upload_file,
     upload_keras,
 )
@@ -100,15 +101,9 @@ def test_onnx_reverse_and_forward_of_the_same_weights_are_two_models(client: Tes
 
 
 def test_a_graph_with_several_nodes_lists_which_read_right_to_left(client: TestClient) -> None:
-    first, second = onnx_model("LSTM", name="encoder"), onnx_model("GRU", name="decoder", direction="reverse")
-    node = second.graph.node[0]
-    node.input[0], node.output[0] = "Y", "Y2"
-    for tensor in second.graph.initializer:
-        tensor.name = f"d_{tensor.name}"
-        first.graph.initializer.append(tensor)
-    node.input[1:] = [f"d_{name}" for name in node.input[1:]]
-    first.graph.node.append(node)
-    response = upload_file(client, "two.onnx", first.SerializeToString())
+    decoder = onnx_model("GRU", name="decoder", direction="reverse")
+    data = two_nodes(onnx_model("LSTM", name="encoder"), decoder)
+    response = upload_file(client, "two.onnx", data)
     assert response.status_code == 422
     listed = [(m["prefix"], m["right_to_left"]) for m in response.json()["modules"]]
     assert listed == [("encoder", False), ("decoder", True)]
